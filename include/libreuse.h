@@ -1,0 +1,125 @@
+/*
+ * libreuse.h - types shared by the preload library and the `reuse` CLI.
+ *
+ * The policy (what operators write, see reuse.policy(5)) and the decision
+ * engine are pure data and pure functions: nothing here touches a socket,
+ * so both can be unit-tested with plain structs.
+ */
+#ifndef LIBREUSE_H
+#define LIBREUSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LIBREUSE_VERSION "0.1.0"
+
+/* PROTO of a rule, as a mask; a socket's own protocol is one bit. */
+enum reuse_proto {
+	REUSE_P_TCP = 1,
+	REUSE_P_UDP = 2,
+	REUSE_P_ANY = 3,
+};
+
+/* reuseaddr= / reuseport= values. */
+enum reuse_act {
+	REUSE_KEEP = 0,
+	REUSE_FORCE,
+	REUSE_STRIP,
+	REUSE_REFUSE,
+};
+
+/* log= values; also the process-wide level for unmatched sockets. */
+enum reuse_level {
+	REUSE_LOG_OFF = 0,
+	REUSE_LOG_DECISIONS,
+	REUSE_LOG_ALL,
+};
+
+/* HOST of a rule. family 0 is `*`: every address of both families. */
+struct reuse_host {
+	int family;          /* 0, AF_INET or AF_INET6 */
+	uint8_t addr[16];    /* network order; IPv4 uses the first 4 bytes */
+	uint8_t prefix;      /* bits that must match: 32/128 for one address */
+};
+
+struct reuse_ports {
+	uint16_t lo, hi;     /* inclusive */
+};
+
+struct reuse_rule {
+	unsigned line;               /* line in the policy source */
+	unsigned proto;              /* enum reuse_proto mask */
+	struct reuse_host host;
+	struct reuse_ports *ports;   /* sorted, merged; nports == 0 means `*` */
+	size_t nports;
+	char *program;               /* program=GLOB, or NULL */
+	long uid;                    /* uid=N, or -1 */
+	uint8_t reuseaddr;           /* enum reuse_act */
+	uint8_t reuseport;           /* enum reuse_act */
+	uint8_t log;                 /* enum reuse_level */
+	bool exclusive;
+	bool handoff;
+	bool deny;
+};
+
+struct reuse_index;                  /* port-interval index, policy.c */
+
+struct reuse_policy {
+	char *source;                /* path, or "default" for the embedded one */
+	struct reuse_rule *rules;    /* in file order: the first match wins */
+	size_t nrules;
+	bool on_error_closed;        /* first rule line was `on-error closed` */
+	struct reuse_index *index;
+};
+
+/* Growing text buffer for diagnostics ("FILE:LINE:COL: error: ...\n"). */
+struct reuse_diag {
+	char *text;
+	size_t len, cap;
+	unsigned errors;
+};
+
+/* The socket a decision is about. */
+struct reuse_subject {
+	unsigned proto;              /* REUSE_P_TCP or REUSE_P_UDP */
+	int family;                  /* AF_INET or AF_INET6 (v4-mapped is AF_INET) */
+	uint8_t addr[16];
+	uint16_t port;               /* host order */
+	const char *prog;            /* basename of argv[0], may be NULL */
+	const char *exe;             /* basename of /proc/self/exe, may be NULL */
+	long uid;                    /* effective uid at decision time */
+};
+
+/* What the shim must do around the real call. */
+struct reuse_plan {
+	const struct reuse_rule *rule;  /* NULL: no rule, socket untouched */
+	int8_t ra, rp;               /* kernel value before the call: -1 leave, 0 off, 1 on */
+	int err;                     /* fail with this errno without calling the kernel */
+	uint8_t log;                 /* enum reuse_level for this socket */
+};
+
+/* policy.c */
+int reuse_policy_parse(const char *name, const char *text, size_t len,
+		       struct reuse_policy *out, struct reuse_diag *diag);
+int reuse_policy_load(const char *path, struct reuse_policy *out,
+		      struct reuse_diag *diag);
+void reuse_policy_free(struct reuse_policy *p);
+const struct reuse_rule *reuse_policy_match(const struct reuse_policy *p,
+					    const struct reuse_subject *s);
+bool reuse_host_match(const struct reuse_host *h, int family,
+		      const uint8_t addr[16]);
+void reuse_diag_add(struct reuse_diag *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void reuse_diag_free(struct reuse_diag *d);
+extern const char reuse_default_policy[];   /* policy/default.policy, embedded */
+
+/* decide.c: pure functions, no syscalls. */
+void reuse_decide_bind(const struct reuse_rule *r, bool asked_ra,
+		       bool asked_rp, struct reuse_plan *out);
+int reuse_decide_setopt(const struct reuse_rule *r, bool is_rp, bool value,
+			bool *to_kernel);
+const char *reuse_act_name(unsigned act);
+const char *reuse_level_name(unsigned level);
+
+#endif

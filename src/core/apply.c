@@ -1,0 +1,536 @@
+/*
+ * apply.c - the only room that changes a socket's kernel state.
+ *
+ * Each apply_* takes a whole call from its wrapper: it finds the socket's
+ * record, asks decide.c for a plan, sets or clears the options, makes the
+ * real call, explains an EADDRINUSE, logs, and returns the kernel's answer
+ * with errno exactly as the real call (or the policy) left it.
+ *
+ * The program's pointers are never dereferenced directly: they are copied
+ * with process_vm_readv, so a bad pointer gets the kernel's EFAULT from the
+ * real call instead of a crash in here.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "core/core.h"
+#include "core/sys.h"
+#include "shim/real.h"
+
+/* Copy len bytes the program handed us; false if the memory is not readable. */
+static bool safe_copy(void *dst, const void *src, size_t len)
+{
+	struct iovec local = { dst, len }, remote = { (void *)src, len };
+	ssize_t n;
+
+	if (!src)
+		return false;
+	n = syscall(SYS_process_vm_readv, getpid(), &local, 1, &remote, 1, 0);
+	if (n == (ssize_t)len)
+		return true;
+	if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
+		/* a sandbox forbids it: trust the pointer as libc would */
+		memcpy(dst, src, len);
+		return true;
+	}
+	return false;
+}
+
+/* Subject for a decision from an INET/INET6 address (v4-mapped → IPv4). */
+static void subject_from(const struct sockaddr_storage *ss, unsigned proto,
+			 struct reuse_subject *s)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	memset(s, 0, sizeof *s);
+	s->proto = proto;
+	s->prog = reuse_cfg.prog[0] ? reuse_cfg.prog : NULL;
+	s->exe = reuse_cfg.exe[0] ? reuse_cfg.exe : NULL;
+	s->uid = (long)geteuid();
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ss;
+		s->family = AF_INET;
+		memcpy(s->addr, &in->sin_addr, 4);
+		s->port = ntohs(in->sin_port);
+	} else {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+		s->port = ntohs(in6->sin6_port);
+		if (memcmp(in6->sin6_addr.s6_addr, mapped, 12) == 0) {
+			s->family = AF_INET;
+			memcpy(s->addr, in6->sin6_addr.s6_addr + 12, 4);
+		} else {
+			s->family = AF_INET6;
+			memcpy(s->addr, in6->sin6_addr.s6_addr, 16);
+		}
+	}
+}
+
+/*
+ * read_addr - a well-formed local address for this socket, copied in; false
+ * when the kernel would reject it (bad pointer, short, wrong family): the
+ * caller then passes the call through untouched for the kernel to answer.
+ */
+static bool read_addr(const struct reuse_sock *k, const struct sockaddr *addr,
+		      socklen_t len, struct sockaddr_storage *ss)
+{
+	size_t need = k->family == AF_INET ? sizeof(struct sockaddr_in)
+					   : sizeof(struct sockaddr_in6);
+
+	memset(ss, 0, sizeof *ss);
+	if (len < need || !safe_copy(ss, addr, need))
+		return false;
+	if (k->family == AF_INET && ss->ss_family == AF_UNSPEC &&
+	    ((struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY)) {
+		ss->ss_family = AF_INET;   /* the kernel takes this as 0.0.0.0 */
+		return true;
+	}
+	return ss->ss_family == k->family;
+}
+
+static bool local_addr(int fd, struct sockaddr_storage *ss)
+{
+	socklen_t len = sizeof *ss;
+
+	return sys_getsockname(fd, (struct sockaddr *)ss, &len) == 0 &&
+	       (ss->ss_family == AF_INET || ss->ss_family == AF_INET6);
+}
+
+/* Whether a line at `need` is wanted for a socket whose level is `have`. */
+static bool wants(unsigned have, unsigned need)
+{
+	return reuse_cfg.level != REUSE_LOG_OFF && have >= need;
+}
+
+/* Set a boolean option to `want` (-1: leave it) if the kernel differs. */
+static void set_flag(int fd, int name, int want)
+{
+	if (want >= 0 && sys_getflag(fd, name) != want)
+		sys_setflag(fd, name, want);
+}
+
+/*
+ * decide_at_bind - choose the socket's rule and prepare the kernel state
+ * before the address is taken. Returns 0 or the errno the policy refuses
+ * the call with.
+ */
+static int decide_at_bind(int fd, struct reuse_sock *k,
+			  const struct reuse_subject *subj, struct reuse_plan *plan)
+{
+	const struct reuse_rule *r = NULL;
+
+	if (!reuse_cfg.fail_closed)
+		r = reuse_policy_match(&reuse_cfg.policy, subj);
+	reuse_decide_bind(r, k->asked_ra, k->asked_rp, plan);
+	k->rule = r ? (int32_t)(r - reuse_cfg.policy.rules) : SOCK_UNMATCHED;
+	k->log = r ? r->log : reuse_cfg.level == REUSE_LOG_ALL ? REUSE_LOG_ALL
+							      : REUSE_LOG_OFF;
+	if (reuse_cfg.fail_closed) {
+		plan->err = EACCES;
+		k->log = REUSE_LOG_DECISIONS;
+	}
+	if (plan->err)
+		return plan->err;
+	set_flag(fd, SO_REUSEADDR, plan->ra);
+	set_flag(fd, SO_REUSEPORT, plan->rp);
+	return 0;
+}
+
+/*
+ * undo_options - a bind that failed leaves the socket unbound: put the
+ * options back as the program asked; its next bind() decides afresh
+ * (the caller resets the rule once the line is logged).
+ */
+static void undo_options(int fd, const struct reuse_sock *k)
+{
+	set_flag(fd, SO_REUSEADDR, k->asked_ra);
+	set_flag(fd, SO_REUSEPORT, k->asked_rp);
+}
+
+/* The option/asked/action words of a log line for a socket's rule. */
+struct words {
+	char option[32], asked[16], action[24];
+};
+
+static void describe(const struct reuse_sock *k, const struct reuse_rule *r,
+		     struct words *w)
+{
+	const char *ra = k->asked_ra ? "on" : "off", *rp = k->asked_rp ? "on" : "off";
+
+	snprintf(w->option, sizeof w->option, "SO_REUSEADDR,SO_REUSEPORT");
+	snprintf(w->asked, sizeof w->asked, "%s,%s", ra, rp);
+	if (reuse_cfg.fail_closed) {
+		snprintf(w->action, sizeof w->action, "deny");
+	} else if (!r) {
+		snprintf(w->action, sizeof w->action, "none");
+	} else if (r->deny) {
+		snprintf(w->action, sizeof w->action, "deny");
+	} else if (r->exclusive) {
+		snprintf(w->action, sizeof w->action, "exclusive");
+	} else if (r->reuseaddr != REUSE_KEEP && r->reuseport == REUSE_KEEP) {
+		snprintf(w->option, sizeof w->option, "SO_REUSEADDR");
+		snprintf(w->asked, sizeof w->asked, "%s", ra);
+		snprintf(w->action, sizeof w->action, "%s", reuse_act_name(r->reuseaddr));
+	} else if (r->reuseaddr == REUSE_KEEP && r->reuseport != REUSE_KEEP) {
+		snprintf(w->option, sizeof w->option, "SO_REUSEPORT");
+		snprintf(w->asked, sizeof w->asked, "%s", rp);
+		snprintf(w->action, sizeof w->action, "%s", reuse_act_name(r->reuseport));
+	} else {
+		snprintf(w->action, sizeof w->action, "%s,%s",
+			 reuse_act_name(r->reuseaddr), reuse_act_name(r->reuseport));
+	}
+}
+
+static void fill_event(struct reuse_event *ev, const char *call, int fd,
+		       const struct reuse_sock *k, const struct sockaddr_storage *ss,
+		       struct words *w, int result, const char *msg,
+		       struct sockaddr_storage *mine)
+{
+	const struct reuse_rule *r = sock_rule(k);
+
+	if (!ss && local_addr(fd, mine))
+		ss = mine;
+
+	describe(k, r, w);
+	memset(ev, 0, sizeof *ev);
+	ev->call = call;
+	ev->fd = fd;
+	ev->sock = k;
+	ev->addr = (const struct sockaddr *)ss;
+	ev->rule = r;
+	if (reuse_cfg.fail_closed)
+		ev->rule_text = "on-error closed";
+	ev->option = w->option;
+	ev->asked = w->asked;
+	ev->action = w->action;
+	ev->result = result;
+	ev->msg = msg;
+	ev->ra_now = sys_getflag(fd, SO_REUSEADDR);
+	ev->rp_now = sys_getflag(fd, SO_REUSEPORT);
+}
+
+static void log_call(const char *call, int fd, const struct reuse_sock *k,
+		     const struct sockaddr_storage *ss, int result, const char *msg)
+{
+	struct reuse_event ev;
+	struct sockaddr_storage mine;
+	struct words w;
+
+	fill_event(&ev, call, fd, k, ss, &w, result, msg, &mine);
+	log_event(&ev);
+}
+
+static bool is_v6only(int fd, const struct reuse_sock *k)
+{
+	int v = 0;
+	socklen_t l = sizeof v;
+
+	return k->family == AF_INET6 &&
+	       sys_getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &l) == 0 && v;
+}
+
+static void host_text(const struct reuse_subject *s, char *out, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(s->family, s->addr, a, sizeof a);
+	snprintf(out, len, s->family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, s->port);
+}
+
+/*
+ * explain_in_use - why the kernel said EADDRINUSE, in one sentence, and for
+ * TCP bind() the one remedy the issue asks for: when only TIME_WAIT entries
+ * hold the address, the socket holds SO_REUSEADDR (so a rule wants reuse)
+ * and we have CAP_NET_ADMIN, destroy exactly those entries and bind again.
+ * Returns the retried bind's result in *retried (-1 = not retried).
+ */
+static void explain_in_use(int fd, const struct reuse_sock *k,
+			   const struct sockaddr *addr, socklen_t len,
+			   const struct reuse_subject *s, bool may_clear,
+			   char *msg, size_t mlen, int *retried, int *err)
+{
+	struct reuse_holders h;
+	char where[64];
+	bool v6only = is_v6only(fd, k);
+	int ra = sys_getflag(fd, SO_REUSEADDR);
+
+	*retried = -1;
+	host_text(s, where, sizeof where);
+	explain_holders(k->proto, s->family, s->addr, s->port, v6only, &h);
+	if (h.diag_errno) {
+		snprintf(msg, mlen, "%s is in use; could not ask the kernel who holds it (%s)",
+			 where, strerror(h.diag_errno));
+		return;
+	}
+	if (h.live) {
+		snprintf(msg, mlen, "%s is held by %u live socket%s (%u listening, owner uid %u)%s",
+			 where, h.live, h.live == 1 ? "" : "s", h.listen, h.live_uid,
+			 h.timewait ? " and TIME_WAIT entries" : "");
+		return;
+	}
+	if (!h.timewait) {
+		snprintf(msg, mlen, "%s is in use, but the kernel lists no holder now (a race, or another network namespace)",
+			 where);
+		return;
+	}
+	if (may_clear && ra > 0 && explain_have_net_admin()) {
+		int n = explain_clear_timewait(s->family, s->addr, s->port, v6only);
+		if (n > 0) {
+			*retried = sys_bind(fd, addr, len);
+			*err = *retried < 0 ? errno : 0;
+			snprintf(msg, mlen, "cleared %d TIME_WAIT entr%s on %s left by a listener without SO_REUSEADDR (CAP_NET_ADMIN, SOCK_DESTROY); bind retried: %s",
+				 n, n == 1 ? "y" : "ies", where,
+				 *retried == 0 ? "ok" : strerror(*err));
+			return;
+		}
+		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s; clearing them failed (%s)",
+			 h.timewait, h.timewait == 1 ? "y" : "ies", where, strerror(-n));
+		return;
+	}
+	if (ra > 0) {
+		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s, left by a listener that lacked SO_REUSEADDR (entries keep the old listener's flags, so SO_REUSEADDR here cannot pass them); fix: start once with CAP_NET_ADMIN (libreuse clears them), or wait up to 60 s, or as root: ss -K state time-wait sport = :%u; runs under reuseaddr=force never leave such entries",
+			 h.timewait, h.timewait == 1 ? "y" : "ies", where, s->port);
+	} else {
+		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s and this socket lacks SO_REUSEADDR; fix: a rule 'tcp %s reuseaddr=force' (entries left by a listener without it also need CAP_NET_ADMIN once, or up to 60 s)",
+			 h.timewait, h.timewait == 1 ? "y" : "ies", where, where);
+	}
+}
+
+/*
+ * apply_bind - match the address, prepare the options, bind, explain.
+ */
+int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	struct reuse_sock *k = sock_get_or_add(fd);
+	struct sockaddr_storage ss;
+	struct reuse_subject subj;
+	struct reuse_plan plan;
+	char msg[768];
+	const char *note = NULL;
+	int ret, err, retried, saved;
+
+	if (!k || !read_addr(k, addr, len, &ss))
+		return real_bind(fd, addr, len);
+	subject_from(&ss, k->proto, &subj);
+	err = decide_at_bind(fd, k, &subj, &plan);
+	if (err) {
+		if (wants(k->log, REUSE_LOG_DECISIONS))
+			log_call("bind", fd, k, &ss, err, reuse_cfg.fail_closed ?
+				 "policy did not parse and says on-error closed" : NULL);
+		k->rule = SOCK_UNDECIDED;
+		errno = err;
+		return -1;
+	}
+	ret = real_bind(fd, addr, len);
+	saved = errno;
+	err = ret < 0 ? saved : 0;
+	if (err == EADDRINUSE) {
+		explain_in_use(fd, k, addr, len, &subj, plan.rule != NULL, msg,
+			       sizeof msg, &retried, &err);
+		if (retried >= 0) {
+			ret = retried;
+			saved = err ? err : saved;
+		}
+		note = msg;
+	}
+	if (ret == 0)
+		k->bound = 1;
+	else
+		undo_options(fd, k);
+	if (wants(k->log, REUSE_LOG_DECISIONS))
+		log_call("bind", fd, k, &ss, err, note);
+	if (ret < 0)
+		k->rule = SOCK_UNDECIDED;
+	errno = saved;
+	return ret;
+}
+
+/*
+ * apply_listen - decide now for a socket never decided (unbound, or bound
+ * before we saw it), re-assert the rule's options on one that was (clearing
+ * SO_REUSEPORT after listen() is too late: the bind bucket caches it), then
+ * listen.
+ */
+int apply_listen(int fd, int backlog)
+{
+	struct reuse_sock *k = sock_get_or_add(fd);
+	struct sockaddr_storage ss;
+	struct reuse_subject subj;
+	struct reuse_plan plan;
+	const struct reuse_rule *r;
+	const char *note = NULL;
+	char msg[768];
+	unsigned need = REUSE_LOG_ALL;
+	int ret, err, saved;
+
+	if (!k || k->listening)
+		return real_listen(fd, backlog);
+	if (k->rule == SOCK_UNDECIDED) {
+		if (!k->bound) {
+			/* the kernel would bind the wildcard, port 0: do it first,
+			 * so the rule is chosen and applied before listening */
+			memset(&ss, 0, sizeof ss);
+			ss.ss_family = k->family;
+			sys_bind(fd, (struct sockaddr *)&ss, k->family == AF_INET ?
+				 sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+			note = "listen() on an unbound socket: matched on the port the kernel chose";
+		} else {
+			note = "bound before libreuse saw it: decided at listen()";
+		}
+		if (!local_addr(fd, &ss))
+			return real_listen(fd, backlog);
+		k->bound = 1;
+		subject_from(&ss, k->proto, &subj);
+		err = decide_at_bind(fd, k, &subj, &plan);
+		need = REUSE_LOG_DECISIONS;
+		if (err) {
+			if (wants(k->log, need))
+				log_call("listen", fd, k, &ss, err, note);
+			errno = err;
+			return -1;
+		}
+	} else if ((r = sock_rule(k))) {
+		reuse_decide_bind(r, k->asked_ra, k->asked_rp, &plan);
+		if ((plan.ra >= 0 && sys_getflag(fd, SO_REUSEADDR) != plan.ra) ||
+		    (plan.rp >= 0 && sys_getflag(fd, SO_REUSEPORT) != plan.rp)) {
+			set_flag(fd, SO_REUSEADDR, plan.ra);
+			set_flag(fd, SO_REUSEPORT, plan.rp);
+			note = "options changed behind libreuse since bind(): re-applied the rule before listen()";
+			need = REUSE_LOG_DECISIONS;
+		}
+	}
+	ret = real_listen(fd, backlog);
+	saved = errno;
+	err = ret < 0 ? saved : 0;
+	if (ret == 0)
+		k->listening = 1;
+	if (!local_addr(fd, &ss))
+		memset(&ss, 0, sizeof ss);
+	if (err == EADDRINUSE && ss.ss_family) {
+		int retried;
+		subject_from(&ss, k->proto, &subj);
+		explain_in_use(fd, k, NULL, 0, &subj, false, msg, sizeof msg,
+			       &retried, &err);
+		note = msg;
+	}
+	if (err)
+		need = REUSE_LOG_DECISIONS;
+	if (wants(k->log, need))
+		log_call("listen", fd, k, ss.ss_family ? &ss : NULL, err, note);
+	errno = saved;
+	return ret;
+}
+
+/*
+ * apply_connect - a socket never bound gets its local address from the
+ * kernel here: match it for the record (later setsockopt calls follow the
+ * rule) and the log; its options are left alone, the kernel already chose.
+ */
+int apply_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	int ret = real_connect(fd, addr, len), saved = errno;
+	int err = ret < 0 ? saved : 0;
+	struct reuse_sock *k;
+	struct sockaddr_storage ss;
+	struct reuse_subject subj;
+	const struct reuse_rule *r = NULL;
+
+	if ((ret == 0 || err == EINPROGRESS) && (k = sock_get(fd)) &&
+	    k->rule == SOCK_UNDECIDED && !k->bound && local_addr(fd, &ss)) {
+		subject_from(&ss, k->proto, &subj);
+		if (!reuse_cfg.fail_closed)
+			r = reuse_policy_match(&reuse_cfg.policy, &subj);
+		k->rule = r ? (int32_t)(r - reuse_cfg.policy.rules) : SOCK_UNMATCHED;
+		k->log = r ? r->log : reuse_cfg.level;
+		k->bound = 1;
+		if (wants(k->log, REUSE_LOG_ALL))
+			log_call("connect", fd, k, &ss, err,
+				 "implicit bind by connect(): options left as they were");
+	}
+	errno = saved;
+	return ret;
+}
+
+/*
+ * apply_setsockopt - SO_REUSEADDR/SO_REUSEPORT only (the wrapper filters).
+ * Before the rule is chosen the value goes to the kernel as asked; after,
+ * the rule decides (decide.c), and the program's wish is remembered so
+ * getsockopt() can show it its own view.
+ */
+int apply_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	struct reuse_sock *k = sock_get_or_add(fd);
+	const struct reuse_rule *r;
+	bool is_rp = name == SO_REUSEPORT, to_kernel;
+	int v = 0, ret, err, saved;
+	char note[160];
+
+	if (!k || len < (socklen_t)sizeof(int) || !safe_copy(&v, val, sizeof v))
+		return real_setsockopt(fd, level, name, val, len);
+	if (k->rule == SOCK_UNDECIDED) {
+		ret = real_setsockopt(fd, level, name, val, len);
+		if (ret == 0)
+			*(is_rp ? &k->asked_rp : &k->asked_ra) = v != 0;
+		return ret;
+	}
+	r = sock_rule(k);
+	err = reuse_decide_setopt(r, is_rp, v != 0, &to_kernel);
+	if (err) {
+		snprintf(note, sizeof note, "program set %s=%d after bind(): refused",
+			 is_rp ? "SO_REUSEPORT" : "SO_REUSEADDR", v != 0);
+		if (wants(k->log, REUSE_LOG_DECISIONS))
+			log_call("setsockopt", fd, k, NULL, err, note);
+		errno = err;
+		return -1;
+	}
+	saved = errno;
+	if (to_kernel) {
+		ret = real_setsockopt(fd, level, name, val, len);
+		saved = errno;
+		err = ret < 0 ? saved : 0;
+	} else {
+		ret = 0;
+		err = 0;
+	}
+	if (ret == 0)
+		*(is_rp ? &k->asked_rp : &k->asked_ra) = v != 0;
+	if (wants(k->log, to_kernel ? REUSE_LOG_ALL : REUSE_LOG_DECISIONS)) {
+		snprintf(note, sizeof note, "program set %s=%d after bind(): %s",
+			 is_rp ? "SO_REUSEPORT" : "SO_REUSEADDR", v != 0,
+			 to_kernel ? "passed to the kernel" : "held by the rule");
+		log_call("setsockopt", fd, k, NULL, err, note);
+	}
+	errno = saved;
+	return ret;
+}
+
+/*
+ * apply_getsockopt - the program sees what it asked for, so `strip` and
+ * `force` stay invisible to it; the log shows the kernel's truth.
+ */
+int apply_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	int ret = real_getsockopt(fd, level, name, val, len), err = errno;
+	struct reuse_sock *k;
+	socklen_t n;
+	int asked;
+
+	if (ret < 0 || !(k = sock_get(fd)) || k->rule < 0)
+		goto out;
+	asked = name == SO_REUSEPORT ? k->asked_rp : k->asked_ra;
+	if (!safe_copy(&n, len, sizeof n))
+		goto out;
+	if (n > sizeof asked)
+		n = sizeof asked;
+	memcpy(val, &asked, n);   /* the kernel just wrote there: it is writable */
+	if (wants(k->log, REUSE_LOG_ALL))
+		log_call("getsockopt", fd, k, NULL, 0, name == SO_REUSEPORT ?
+			 "answered SO_REUSEPORT as the program asked" :
+			 "answered SO_REUSEADDR as the program asked");
+out:
+	errno = err;
+	return ret;
+}

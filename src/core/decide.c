@@ -1,0 +1,107 @@
+/*
+ * decide.c - the decision engine: (rule, what the program asked) -> plan.
+ *
+ * Pure functions: no syscalls, no globals, so the table-driven unit tests
+ * can walk every combination. Matching a socket to a rule is policy.c's.
+ */
+#include <errno.h>
+
+#include "libreuse.h"
+
+/*
+ * Kernel value an option must have when the socket binds, given the rule's
+ * action and what the program asked; -1 leaves it alone. *err is set to
+ * EPERM when the action is `refuse` and the program asked for the option.
+ */
+static int8_t option_at_bind(unsigned act, bool asked, int *err)
+{
+	switch (act) {
+	case REUSE_FORCE:
+		return 1;
+	case REUSE_STRIP:
+		return 0;
+	case REUSE_REFUSE:
+		if (asked)
+			*err = EPERM;
+		return -1;
+	default:
+		return -1;
+	}
+}
+
+/*
+ * reuse_decide_bind - what to do around bind() (and an unbound listen()).
+ *
+ * `deny` wins over everything; `exclusive` means the socket holds neither
+ * option, whatever the reuse directives say; otherwise each option follows
+ * its own directive. r == NULL: the socket is untouched.
+ */
+void reuse_decide_bind(const struct reuse_rule *r, bool asked_ra,
+		       bool asked_rp, struct reuse_plan *out)
+{
+	out->rule = r;
+	out->ra = out->rp = -1;
+	out->err = 0;
+	out->log = r ? r->log : REUSE_LOG_OFF;
+	if (!r)
+		return;
+	if (r->deny) {
+		out->err = EACCES;
+		return;
+	}
+	if (r->exclusive) {
+		out->ra = 0;
+		out->rp = 0;
+		return;
+	}
+	out->ra = option_at_bind(r->reuseaddr, asked_ra, &out->err);
+	out->rp = option_at_bind(r->reuseport, asked_rp, &out->err);
+}
+
+/*
+ * reuse_decide_setopt - a setsockopt(SO_REUSEADDR/SO_REUSEPORT) after the
+ * socket's rule was chosen. Returns 0 or the errno to fail with; *to_kernel
+ * says whether the program's value goes to the kernel. Whatever happens, the
+ * caller records the value as what the program asked for.
+ *
+ * force/strip/exclusive hold the kernel value the rule chose and tell the
+ * program it worked (the spec: its own setsockopt still returns success);
+ * refuse says EPERM to turning the option on.
+ */
+int reuse_decide_setopt(const struct reuse_rule *r, bool is_rp, bool value,
+			bool *to_kernel)
+{
+	*to_kernel = true;
+	if (!r)
+		return 0;
+	if (r->exclusive) {
+		*to_kernel = false;
+		return 0;
+	}
+	switch (is_rp ? r->reuseport : r->reuseaddr) {
+	case REUSE_FORCE:
+	case REUSE_STRIP:
+		*to_kernel = false;
+		return 0;
+	case REUSE_REFUSE:
+		if (value) {
+			*to_kernel = false;
+			return EPERM;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+const char *reuse_act_name(unsigned act)
+{
+	static const char *const names[] = { "keep", "force", "strip", "refuse" };
+	return act < 4 ? names[act] : "?";
+}
+
+const char *reuse_level_name(unsigned level)
+{
+	static const char *const names[] = { "off", "decisions", "all" };
+	return level < 3 ? names[level] : "?";
+}

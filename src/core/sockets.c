@@ -1,0 +1,286 @@
+/*
+ * sockets.c - per-socket records, indexed by fd.
+ *
+ * A two-level table: 1024 chunk pointers of 1024 slots each cover every fd
+ * below 2^20 (the kernel's default nr_open). Chunks come from mmap, are
+ * installed with a compare-and-swap and never freed, so lookups and
+ * close() need no lock, no allocation, and are safe in a signal handler.
+ * The rare fds above that (nr_open raised) live in a uthash table under the
+ * shim's lock, consulted only while it holds something (a counter says).
+ *
+ * A slot is owned by its fd: only calls on that fd write it. An fd can be
+ * closed behind our back (raw syscall, glibc internals) and its number
+ * reused by accept(); so a record carries the socket's identity (sockfs
+ * inode) and every lookup that acts checks it with one fstat().
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <uthash.h>
+
+#include "core/core.h"
+#include "core/lock.h"
+#include "core/sys.h"
+
+#define CHUNK_BITS 10
+#define CHUNK_SLOTS (1u << CHUNK_BITS)
+#define TOP_SLOTS 1024u
+#define DIRECT_MAX (CHUNK_SLOTS * TOP_SLOTS)
+
+static struct reuse_sock *_Atomic table[TOP_SLOTS];
+
+struct overflow {
+	int fd;
+	struct reuse_sock rec;
+	UT_hash_handle hh;
+};
+static struct overflow *overflow;            /* under reuse_lock */
+static atomic_uint overflow_count;
+
+/* Slot for fd, allocating its chunk when `create`. */
+static struct reuse_sock *direct_slot(unsigned fd, bool create)
+{
+	struct reuse_sock *c, *fresh = NULL;
+	size_t size = CHUNK_SLOTS * sizeof *c;
+
+	c = atomic_load_explicit(&table[fd >> CHUNK_BITS], memory_order_acquire);
+	if (c || !create)
+		return c ? &c[fd & (CHUNK_SLOTS - 1)] : NULL;
+	fresh = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (fresh == MAP_FAILED)
+		return NULL;
+	if (!atomic_compare_exchange_strong(&table[fd >> CHUNK_BITS], &c, fresh))
+		munmap(fresh, size);          /* another thread won; c is theirs */
+	else
+		c = fresh;
+	return &c[fd & (CHUNK_SLOTS - 1)];
+}
+
+/*
+ * Overflow slot for a large fd. Entries are never freed (a closed fd's entry
+ * is only marked free and reused), so a pointer handed out stays valid
+ * after the lock is dropped, as direct slots do.
+ */
+static struct reuse_sock *overflow_slot(int fd, bool create)
+{
+	struct overflow *o;
+
+	if (!create && !atomic_load(&overflow_count))
+		return NULL;
+	reuse_lock();
+	HASH_FIND_INT(overflow, &fd, o);
+	if (!o && create && (o = calloc(1, sizeof *o))) {
+		o->fd = fd;
+		HASH_ADD_INT(overflow, fd, o);
+		atomic_fetch_add(&overflow_count, 1);
+	}
+	reuse_unlock();
+	return o ? &o->rec : NULL;
+}
+
+static struct reuse_sock *slot_get(int fd, bool create)
+{
+	if (fd < 0)
+		return NULL;
+	if ((unsigned)fd < DIRECT_MAX)
+		return direct_slot((unsigned)fd, create);
+	return overflow_slot(fd, create);
+}
+
+/* Identity of fd's open socket: 0 when fd is not an open socket. */
+static uint64_t socket_ino(int fd, uint32_t *dev)
+{
+	struct stat st;
+
+	if (sys_fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return 0;
+	*dev = (uint32_t)st.st_dev;
+	return (uint64_t)st.st_ino;
+}
+
+static unsigned proto_of(int type, int protocol)
+{
+	type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (type == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP))
+		return REUSE_P_TCP;
+	if (type == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP))
+		return REUSE_P_UDP;
+	return 0;
+}
+
+/*
+ * sock_created - the program just made a socket: remember what it is.
+ * Only INET/INET6 TCP and UDP sockets are ours to watch.
+ */
+void sock_created(int fd, int family, int type, int protocol)
+{
+	struct reuse_sock *s;
+	unsigned proto = proto_of(type, protocol);
+	uint32_t dev = 0;
+	uint64_t ino;
+
+	if ((family != AF_INET && family != AF_INET6) || !proto)
+		return;
+	ino = socket_ino(fd, &dev);
+	if (!ino || !(s = slot_get(fd, true)))
+		return;
+	memset(s, 0, sizeof *s);
+	s->dev = dev;
+	s->family = (uint8_t)family;
+	s->proto = (uint8_t)proto;
+	s->rule = SOCK_UNDECIDED;
+	s->ino = ino;
+}
+
+/*
+ * sock_get - fd's record if we track it and it is still the same socket.
+ * A record whose socket is gone (fd closed behind us, number reused) is
+ * dropped here.
+ */
+struct reuse_sock *sock_get(int fd)
+{
+	struct reuse_sock *s = slot_get(fd, false);
+	uint32_t dev = 0;
+
+	if (!s || !s->ino)
+		return NULL;
+	if (socket_ino(fd, &dev) == s->ino && dev == s->dev)
+		return s;
+	sock_forget(fd);
+	return NULL;
+}
+
+/* Whether the socket has a local port (explicit bind, or implicit one). */
+static bool is_bound(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	if (sys_getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return false;
+	if (ss.ss_family == AF_INET)
+		return ((struct sockaddr_in *)&ss)->sin_port != 0;
+	if (ss.ss_family == AF_INET6)
+		return ((struct sockaddr_in6 *)&ss)->sin6_port != 0;
+	return false;
+}
+
+/*
+ * sock_get_or_add - fd's record, learning the socket from the kernel when we
+ * did not see it made (created before we were ready, inherited, received
+ * over a Unix socket, or its record went stale). What the kernel holds now
+ * is taken as what the program asked for.
+ */
+struct reuse_sock *sock_get_or_add(int fd)
+{
+	struct reuse_sock *s = sock_get(fd);
+	int family, type, protocol;
+	socklen_t len;
+	int flag;
+
+	if (s)
+		return s;
+	len = sizeof family;
+	if (sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) < 0)
+		return NULL;
+	len = sizeof type;
+	if (sys_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+		return NULL;
+	len = sizeof protocol;
+	if (sys_getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) < 0)
+		return NULL;
+	sock_created(fd, family, type, protocol);
+	s = sock_get(fd);
+	if (!s)
+		return NULL;
+	flag = sys_getflag(fd, SO_REUSEADDR);
+	s->asked_ra = flag > 0;
+	flag = sys_getflag(fd, SO_REUSEPORT);
+	s->asked_rp = flag > 0;
+	s->bound = is_bound(fd);
+	s->listening = sys_getflag(fd, SO_ACCEPTCONN) > 0;
+	return s;
+}
+
+/*
+ * sock_forget - fd is being closed. The common case, an fd we never
+ * tracked, costs a bounds check and one or two loads: no lock, no syscall.
+ */
+void sock_forget(int fd)
+{
+	struct reuse_sock *c;
+
+	if ((unsigned)fd < DIRECT_MAX) {
+		c = atomic_load_explicit(&table[(unsigned)fd >> CHUNK_BITS],
+					 memory_order_relaxed);
+		if (c && c[fd & (CHUNK_SLOTS - 1)].ino)
+			c[fd & (CHUNK_SLOTS - 1)].ino = 0;
+		return;
+	}
+	if (fd >= 0 && atomic_load_explicit(&overflow_count, memory_order_relaxed)) {
+		c = overflow_slot(fd, false);
+		if (c)
+			c->ino = 0;
+	}
+}
+
+/* sock_dup - newfd now names oldfd's socket; it inherits the record. */
+void sock_dup(int oldfd, int newfd)
+{
+	struct reuse_sock *o, *n, copy;
+
+	if (oldfd == newfd)
+		return;
+	o = slot_get(oldfd, false);
+	if (!o || !o->ino) {
+		sock_forget(newfd);
+		return;
+	}
+	copy = *o;
+	n = slot_get(newfd, true);
+	if (!n)
+		return;
+	*n = copy;
+}
+
+/* sock_forget_range - close_range()/closefrom() over [lo, hi]. */
+void sock_forget_range(unsigned lo, unsigned hi)
+{
+	struct overflow *o, *tmp;
+	unsigned fd;
+
+	for (fd = lo; fd <= hi && fd < DIRECT_MAX; fd++) {
+		if (!(fd & (CHUNK_SLOTS - 1)) || fd == lo) {
+			/* skip whole chunks that were never allocated */
+			while (fd <= hi && fd < DIRECT_MAX &&
+			       !atomic_load(&table[fd >> CHUNK_BITS])) {
+				fd = (fd | (CHUNK_SLOTS - 1)) + 1;
+				if (fd == 0)
+					return;
+			}
+			if (fd > hi || fd >= DIRECT_MAX)
+				break;
+		}
+		sock_forget((int)fd);
+	}
+	if (hi < DIRECT_MAX || !atomic_load(&overflow_count))
+		return;
+	reuse_lock();
+	HASH_ITER(hh, overflow, o, tmp) {
+		if ((unsigned)o->fd >= lo && (unsigned)o->fd <= hi)
+			o->rec.ino = 0;
+	}
+	reuse_unlock();
+}
+
+/* The rule a record points at, or NULL (undecided or no rule matched). */
+const struct reuse_rule *sock_rule(const struct reuse_sock *s)
+{
+	if (!s || s->rule < 0 || (size_t)s->rule >= reuse_cfg.policy.nrules)
+		return NULL;
+	return &reuse_cfg.policy.rules[s->rule];
+}

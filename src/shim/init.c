@@ -1,0 +1,185 @@
+/*
+ * init.c - read the configuration once: names, log, policy.
+ *
+ * The guard marks itself busy before it runs (the libfaketime habit): a
+ * call that re-enters from inside init (dlsym, malloc, fopen reaching a
+ * shim) sees "not ready" and passes straight through; another thread waits
+ * a bounded time. Before init is done nothing allocates or logs.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/core.h"
+#include "core/lock.h"
+#include "shim/real.h"
+
+#define SYSTEM_POLICY "/etc/libreuse/policy"
+
+struct reuse_config reuse_cfg;
+
+enum { INIT_NONE, INIT_BUSY, INIT_DONE };
+static atomic_int init_state = INIT_NONE;
+static __thread bool in_init __attribute__((tls_model("initial-exec")));
+
+/* Copy a name, cut to fit: names longer than 63 bytes are cut, as comm is. */
+static void copy_name(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= size)
+		n = size - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* The basenames a `program=` glob is matched against. */
+static void read_names(void)
+{
+	char path[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+	const char *base;
+
+	if (n > 0) {
+		path[n] = '\0';
+		base = strrchr(path, '/');
+		copy_name(reuse_cfg.exe, sizeof reuse_cfg.exe, base ? base + 1 : path);
+	}
+	base = program_invocation_short_name;
+	if (base)
+		copy_name(reuse_cfg.prog, sizeof reuse_cfg.prog, base);
+	if (!reuse_cfg.prog[0])
+		strcpy(reuse_cfg.prog, reuse_cfg.exe[0] ? reuse_cfg.exe : "?");
+}
+
+static const char *env(const char *name)
+{
+	return reuse_cfg.secure ? NULL : getenv(name);
+}
+
+static void read_level(void)
+{
+	const char *v = env("REUSE_LOG_LEVEL");
+
+	reuse_cfg.level = REUSE_LOG_DECISIONS;
+	if (!v || !*v || strcmp(v, "decisions") == 0)
+		return;
+	if (strcmp(v, "off") == 0)
+		reuse_cfg.level = REUSE_LOG_OFF;
+	else if (strcmp(v, "all") == 0)
+		reuse_cfg.level = REUSE_LOG_ALL;
+	else
+		log_text("REUSE_LOG_LEVEL='%.40s' is not off, decisions or all; using decisions", v);
+}
+
+/* Log a diagnostics buffer one line at a time. */
+static void log_diag(const struct reuse_diag *d)
+{
+	const char *p = d->text, *nl;
+
+	while (p && *p) {
+		nl = strchr(p, '\n');
+		log_text("%.*s", nl ? (int)(nl - p) : (int)strlen(p), p);
+		p = nl ? nl + 1 : NULL;
+	}
+}
+
+/*
+ * read_policy - REUSE_POLICY, else /etc/libreuse/policy, else the embedded
+ * default. A policy that does not parse is reported once and replaced by
+ * no rule at all (fail open), or by "refuse every bind" when its first
+ * rule line is `on-error closed`.
+ */
+static void read_policy(void)
+{
+	const char *path = env("REUSE_POLICY");
+	struct reuse_diag diag = { 0 };
+	struct stat st;
+	bool closed;
+
+	if ((!path || !*path) && stat(SYSTEM_POLICY, &st) == 0)
+		path = SYSTEM_POLICY;
+	if (path && *path)
+		reuse_policy_load(path, &reuse_cfg.policy, &diag);
+	else
+		reuse_policy_parse("default", reuse_default_policy,
+				   strlen(reuse_default_policy), &reuse_cfg.policy, &diag);
+	if (!diag.errors)
+		return;
+	closed = reuse_cfg.policy.on_error_closed;
+	log_diag(&diag);
+	log_text("policy %s has %u error%s: %s", path ? path : "default", diag.errors,
+		 diag.errors == 1 ? "" : "s", closed ?
+		 "on-error closed: every bind() is refused with EACCES" :
+		 "no rule applies (fail open); sockets are left as programs make them");
+	reuse_diag_free(&diag);
+	reuse_policy_free(&reuse_cfg.policy);
+	memset(&reuse_cfg.policy, 0, sizeof reuse_cfg.policy);
+	reuse_cfg.policy.source = NULL;
+	reuse_cfg.policy_broken = true;
+	reuse_cfg.fail_closed = closed;
+}
+
+static void core_init(void)
+{
+	int saved = errno;
+
+	real_resolve();
+	reuse_cfg.secure = getauxval(AT_SECURE) != 0;
+	read_names();
+	log_init();
+	read_level();
+	read_policy();
+	reuse_lock_atfork();
+	if (reuse_cfg.level == REUSE_LOG_ALL)
+		log_text("libreuse %s ready: policy %s, %zu rule%s", LIBREUSE_VERSION,
+			 log_rule_source(), reuse_cfg.policy.nrules,
+			 reuse_cfg.policy.nrules == 1 ? "" : "s");
+	errno = saved;
+}
+
+static bool init_slow(int state)
+{
+	int expect = INIT_NONE;
+	struct timespec ms = { 0, 1000000 };
+	int saved;
+
+	if (state == INIT_NONE &&
+	    atomic_compare_exchange_strong(&init_state, &expect, INIT_BUSY)) {
+		in_init = true;
+		core_init();
+		in_init = false;
+		atomic_store_explicit(&init_state, INIT_DONE, memory_order_release);
+		return true;
+	}
+	if (in_init)
+		return false;
+	saved = errno;
+	for (int i = 0; i < 5000; i++) {     /* another thread: at most 5 s */
+		if (atomic_load_explicit(&init_state, memory_order_acquire) == INIT_DONE)
+			break;
+		nanosleep(&ms, NULL);
+	}
+	errno = saved;
+	return atomic_load_explicit(&init_state, memory_order_acquire) == INIT_DONE;
+}
+
+/* reuse_ready - true once policy and log are in place. */
+bool reuse_ready(void)
+{
+	int state = atomic_load_explicit(&init_state, memory_order_acquire);
+
+	if (__builtin_expect(state == INIT_DONE, 1))
+		return true;
+	return init_slow(state);
+}
+
+__attribute__((constructor)) static void reuse_constructor(void)
+{
+	reuse_ready();
+}

@@ -1,0 +1,50 @@
+# Shared set-up for every tests/*.bats file.
+# shellcheck shell=bash
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+LIB="$ROOT/build/libreuse.so"
+REUSE="$ROOT/build/reuse"
+PROBES="$ROOT/build/probes"
+export ROOT LIB REUSE PROBES
+
+# A TCP/UDP port on 127.0.0.1 that nothing uses now, from a range away from
+# the ephemeral one (32768-60999), so a test's TIME_WAIT never lands on it.
+free_port() {
+  local p i
+  for i in $(seq 1 200); do
+    p=$((20000 + (RANDOM % 10000)))
+    if ! ss -Htanu "sport = :$p" | grep -q .; then
+      echo "$p"; return 0
+    fi
+  done
+  return 1
+}
+
+# Wait (bounded) until something listens on TCP 127.0.0.1:$1 (or $2 tries of 0.05 s).
+wait_listen() {
+  local port=$1 tries=${2:-100} i
+  for ((i = 0; i < tries; i++)); do
+    ss -Htln "sport = :$port" | grep -q . && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# Wait (bounded) until a UDP socket is bound on port $1.
+wait_udp() {
+  local port=$1 tries=${2:-100} i
+  for ((i = 0; i < tries; i++)); do
+    ss -Huan "sport = :$port" | grep -q . && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# A private policy file for this test: policy_file 'line' 'line' ...
+policy_file() {
+  local f="$BATS_TEST_TMPDIR/policy"
+  printf '%s\n' "$@" >"$f"
+  echo "$f"
+}
