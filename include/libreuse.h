@@ -14,6 +14,9 @@
 
 #define LIBREUSE_VERSION "0.1.0"
 
+/* The system-wide policy, read when REUSE_POLICY is not set. */
+#define REUSE_SYSTEM_POLICY "/etc/libreuse/policy"
+
 /* PROTO of a rule, as a mask; a socket's own protocol is one bit. */
 enum reuse_proto {
 	REUSE_P_TCP = 1,

@@ -19,8 +19,6 @@
 #include "core/lock.h"
 #include "shim/real.h"
 
-#define SYSTEM_POLICY "/etc/libreuse/policy"
-
 struct reuse_config reuse_cfg;
 
 enum { INIT_NONE, INIT_BUSY, INIT_DONE };
@@ -102,8 +100,8 @@ static void read_policy(void)
 	struct stat st;
 	bool closed;
 
-	if ((!path || !*path) && stat(SYSTEM_POLICY, &st) == 0)
-		path = SYSTEM_POLICY;
+	if ((!path || !*path) && stat(REUSE_SYSTEM_POLICY, &st) == 0)
+		path = REUSE_SYSTEM_POLICY;
 	if (path && *path)
 		reuse_policy_load(path, &reuse_cfg.policy, &diag);
 	else

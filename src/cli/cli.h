@@ -1,0 +1,92 @@
+/*
+ * cli.h - the rooms of the `reuse` command-line tool.
+ *
+ *   main.c        dispatch, usage, messages
+ *   run.c         reuse run: environment, LD_PRELOAD, exec
+ *   target.c      where execvp() will find CMD, and why the shim may miss it
+ *   elf.c         what the dynamic loader will make of a program file
+ *   check.c       reuse check
+ *   policy_cmd.c  reuse policy
+ *   source.c      which policy the library would load; load + report
+ *
+ * The CLI links the core's policy parser (build/libcore.a), never the shim.
+ */
+#ifndef REUSE_CLI_H
+#define REUSE_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "libreuse.h"
+
+/* The file the library loads when REUSE_POLICY is unset (policy-language.md). */
+
+/* Where an installed libreuse.so lives; packaging overrides it. */
+#ifndef REUSE_LIBDIR
+#define REUSE_LIBDIR "/usr/lib/x86_64-linux-gnu/libreuse"
+#endif
+
+/* Exit statuses besides 0 and 1; 126/127 as env(1) and the shell use them. */
+enum {
+	EXIT_USAGE = 2,
+	EXIT_CANNOT_RUN = 126,
+	EXIT_NOT_FOUND = 127,
+};
+
+/* ---- main.c ---------------------------------------------------------- */
+/* Usage of one command (NULL: the whole tool) to f. */
+void cli_usage(FILE *f, const char *cmd);
+/* "reuse: MESSAGE" on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "reuse: warning: MESSAGE" on stderr. */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "reuse: MESSAGE" and cmd's usage on stderr; returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* path made absolute against the working directory (not resolved), malloc'd;
+ * NULL with errno set on failure. */
+char *cli_absolute(const char *path);
+
+/* ---- commands: argv[0] is the command name; return the exit status ---- */
+int cmd_run(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+
+/* ---- source.c -------------------------------------------------------- */
+/* The file the library would load now, or NULL for the embedded default. */
+const char *policy_in_force(void);
+/* Parse path (NULL: the embedded default) into *out, printing every
+ * problem on stderr. Returns 0 if it parsed cleanly, -1 otherwise. */
+int policy_load_report(const char *path, struct reuse_policy *out);
+/* How the policy at path (NULL: default) is named in messages. */
+const char *policy_name(const char *path);
+
+/* ---- elf.c ----------------------------------------------------------- */
+enum elf_kind {
+	ELF_NONE,        /* not ELF: a script, text, anything else */
+	ELF_BROKEN,      /* ELF magic, but the headers do not make sense */
+	ELF_DYNAMIC,     /* PT_INTERP: ld.so starts it, LD_PRELOAD applies */
+	ELF_STATIC,      /* neither PT_INTERP nor PT_DYNAMIC */
+	ELF_STATIC_PIE,  /* no PT_INTERP; PT_DYNAMIC marked DF_1_PIE */
+	ELF_NO_INTERP,   /* no PT_INTERP, PT_DYNAMIC: ld.so itself or a library */
+};
+
+struct elf_info {
+	enum elf_kind kind;
+	unsigned char bits;          /* 32 or 64; 0 if not ELF */
+	uint16_t machine;            /* e_machine */
+};
+
+/* Inspect the ELF file open at fd (read with pread, offset untouched). */
+void elf_inspect(int fd, struct elf_info *out);
+/* "x86-64", "i386", ... for messages. */
+const char *elf_machine_name(uint16_t machine);
+
+/* ---- target.c -------------------------------------------------------- */
+/* Resolve cmd the way execvp() will and warn on stderr when the library
+ * at lib_path (ELF identity lib) cannot reach the program found. */
+void target_warn(const char *cmd, const char *lib_path,
+		 const struct elf_info *lib);
+
+#endif

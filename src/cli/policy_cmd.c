@@ -1,0 +1,81 @@
+/*
+ * policy_cmd.c - `reuse policy [--default]`: what the library would apply.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* Copy the file's bytes to stdout unchanged; 0, or -1 with errno set. */
+static int print_file(const char *path)
+{
+	char buf[8192];
+	ssize_t n;
+	int saved, fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	while ((n = read(fd, buf, sizeof buf)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			saved = errno;
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		fwrite(buf, 1, (size_t)n, stdout);
+	}
+	close(fd);
+	return 0;
+}
+
+/*
+ * Without an option: name the policy the library would load now and show
+ * it. A policy that does not parse is shown too (that is what the operator
+ * needs to see), with its errors on stderr and exit status 1: the library
+ * would not apply it as written.
+ */
+int cmd_policy(int argc, char **argv)
+{
+	struct reuse_policy p;
+	const char *path;
+	bool want_default = false;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--default") == 0)
+			want_default = true;
+		else if (strcmp(argv[i], "-h") == 0 ||
+			 strcmp(argv[i], "--help") == 0) {
+			cli_usage(stdout, "policy");
+			return 0;
+		} else if (argv[i][0] == '-')
+			return cli_usage_error("policy",
+					       "policy: unknown option '%s'",
+					       argv[i]);
+		else
+			return cli_usage_error("policy",
+					       "policy: unexpected argument '%s'",
+					       argv[i]);
+	}
+	if (want_default) {
+		fputs(reuse_default_policy, stdout);
+		return 0;
+	}
+
+	path = policy_in_force();
+	printf("# source: %s\n", policy_name(path));
+	if (!path)
+		fputs(reuse_default_policy, stdout);
+	else if (print_file(path) < 0) {
+		cli_error("%s: %s", path, strerror(errno));
+		return 1;
+	}
+	if (policy_load_report(path, &p) < 0)
+		return 1;
+	reuse_policy_free(&p);
+	return 0;
+}

@@ -1,0 +1,298 @@
+/*
+ * run.c - `reuse run [OPTION...] [--] CMD [ARG...]`: set the library's
+ * environment, append it to LD_PRELOAD and become CMD (same PID, so CMD's
+ * exit status is ours and supervisors see no extra process).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* ld.so splits LD_PRELOAD on these (ld.so(8)). */
+#define PRELOAD_SEP " :"
+
+struct run_opts {
+	const char *policy;          /* --policy FILE */
+	const char *log;             /* --log stderr|syslog|off|FILE */
+	const char *level;           /* --log-level LEVEL */
+	bool json;                   /* --json */
+	int cmd;                     /* argv index of CMD */
+};
+
+/* A file the dynamic loader could open: regular and readable by us. */
+static bool usable_file(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return false;
+	if (!S_ISREG(st.st_mode)) {
+		errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+		return false;
+	}
+	return access(path, R_OK) == 0;
+}
+
+/*
+ * The library to preload, as an absolute path (malloc'd): REUSE_LIBRARY if
+ * set, else libreuse.so next to this executable (build/ in the source
+ * tree), else the installed one. NULL after an error message.
+ */
+static char *find_library(void)
+{
+	const char *env = getenv("REUSE_LIBRARY");
+	char exe[PATH_MAX], *lib, *slash;
+	ssize_t n;
+
+	if (env && *env) {
+		lib = cli_absolute(env);
+		if (lib && usable_file(lib))
+			return lib;
+		cli_error("REUSE_LIBRARY=%s: %s", env, strerror(errno));
+		free(lib);
+		return NULL;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash) {
+			slash[1] = '\0';
+			if (asprintf(&lib, "%slibreuse.so", exe) < 0)
+				return NULL;
+			if (usable_file(lib))
+				return lib;
+			free(lib);
+		}
+	} else {
+		exe[0] = '\0';
+	}
+	lib = strdup(REUSE_LIBDIR "/libreuse.so");
+	if (lib && usable_file(lib))
+		return lib;
+	cli_error("libreuse.so not found in %s nor %s/ (set REUSE_LIBRARY)",
+		  exe[0] ? exe : "this program's directory", REUSE_LIBDIR);
+	free(lib);
+	return NULL;
+}
+
+/* Same file by identity, so a symlinked spelling is not preloaded twice. */
+static bool same_file(const char *a, const struct stat *b)
+{
+	struct stat st;
+
+	return stat(a, &st) == 0 && st.st_dev == b->st_dev &&
+	       st.st_ino == b->st_ino;
+}
+
+/*
+ * The new LD_PRELOAD: the old list with lib appended after a space, or the
+ * old list unchanged when it already names lib (by spelling or by file).
+ * Other preloads keep their place ahead of ours. NULL on allocation failure.
+ */
+static char *preload_list(const char *old, const char *lib)
+{
+	struct stat lib_st;
+	bool have_st = stat(lib, &lib_st) == 0;
+	char *copy, *tok, *save, *out;
+	size_t len;
+
+	if (!old || old[strspn(old, PRELOAD_SEP)] == '\0')
+		return strdup(lib);
+	copy = strdup(old);
+	if (!copy)
+		return NULL;
+	for (tok = strtok_r(copy, PRELOAD_SEP, &save); tok;
+	     tok = strtok_r(NULL, PRELOAD_SEP, &save))
+		if (strcmp(tok, lib) == 0 || (have_st && same_file(tok, &lib_st))) {
+			free(copy);
+			return strdup(old);
+		}
+	free(copy);
+	len = strlen(old);
+	if (asprintf(&out, "%s%s%s", old,
+		     strchr(PRELOAD_SEP, old[len - 1]) ? "" : " ", lib) < 0)
+		return NULL;
+	return out;
+}
+
+/* setenv() that reports its (only) failure, ENOMEM. */
+static int set(const char *name, const char *value)
+{
+	if (setenv(name, value, 1) == 0)
+		return 0;
+	cli_error("cannot set %s: %s", name, strerror(errno));
+	return -1;
+}
+
+/*
+ * Options up to CMD. getopt's "+" stops at the first non-option, so CMD's
+ * own options are never ours and "--" is needed only before a CMD that
+ * starts with '-'. Returns -1 to go on (o->cmd set), else the status to
+ * exit with (help printed, or a usage error).
+ */
+static int parse(int argc, char **argv, struct run_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "policy", required_argument, NULL, 'p' },
+		{ "log", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p': o->policy = optarg; break;
+		case 'l': o->log = optarg; break;
+		case 'j': o->json = true; break;
+		case 'L': o->level = optarg; break;
+		case 'h':
+			cli_usage(stdout, "run");
+			return 0;
+		case ':':
+			return cli_usage_error("run", "run: option '%s' needs an "
+					       "argument", argv[optind - 1]);
+		default:
+			if (optopt)
+				return cli_usage_error("run", "run: unknown option "
+						       "'-%c'", optopt);
+			return cli_usage_error("run", "run: unknown option '%s'",
+					       argv[optind - 1]);
+		}
+	}
+	if (o->level && strcmp(o->level, "off") &&
+	    strcmp(o->level, "decisions") && strcmp(o->level, "all"))
+		return cli_usage_error("run", "run: --log-level must be off, "
+				       "decisions or all, not '%s'", o->level);
+	if (o->policy && !*o->policy)
+		return cli_usage_error("run", "run: --policy needs a file");
+	if (o->log && !*o->log)
+		return cli_usage_error("run", "run: --log needs stderr, syslog, "
+				       "off or a file");
+	if (optind >= argc)
+		return cli_usage_error("run", "run: no command given");
+	o->cmd = optind;
+	return -1;
+}
+
+/*
+ * The environment the library reads (policy-language.md): each variable is
+ * set only when its option was given, so an operator's own settings pass
+ * through.
+ */
+static int set_environment(const struct run_opts *o, const char *lib)
+{
+	char *abs, *list;
+	int rc = 0;
+
+	if (o->policy) {
+		abs = cli_absolute(o->policy);
+		if (!abs) {
+			cli_error("%s: %s", o->policy, strerror(errno));
+			return -1;
+		}
+		rc |= set("REUSE_POLICY", abs);
+		free(abs);
+	}
+	if (o->log && (strcmp(o->log, "stderr") == 0 ||
+		       strcmp(o->log, "syslog") == 0 ||
+		       strcmp(o->log, "off") == 0)) {
+		rc |= set("REUSE_LOG", o->log);
+	} else if (o->log) {
+		abs = cli_absolute(o->log);
+		if (!abs) {
+			cli_error("%s: %s", o->log, strerror(errno));
+			return -1;
+		}
+		rc |= set("REUSE_LOG", abs);
+		free(abs);
+	}
+	if (o->json)
+		rc |= set("REUSE_LOG_FORMAT", "json");
+	if (o->level)
+		rc |= set("REUSE_LOG_LEVEL", o->level);
+
+	list = preload_list(getenv("LD_PRELOAD"), lib);
+	if (!list) {
+		cli_error("LD_PRELOAD: %s", strerror(ENOMEM));
+		return -1;
+	}
+	rc |= set("LD_PRELOAD", list);
+	free(list);
+	return rc;
+}
+
+/* The ELF identity of the library, for the architecture warning. */
+static void inspect_library(const char *lib, struct elf_info *info)
+{
+	int fd = open(lib, O_RDONLY | O_CLOEXEC);
+
+	memset(info, 0, sizeof *info);
+	if (fd >= 0) {
+		elf_inspect(fd, info);
+		close(fd);
+	}
+}
+
+/*
+ * Check, set up, exec. Returns only on failure: 1 for our own errors, 2 for
+ * usage, and as env(1) does 127 when CMD is not found and 126 when it
+ * cannot be run.
+ */
+int cmd_run(int argc, char **argv)
+{
+	struct run_opts o = { 0 };
+	struct reuse_policy p;
+	struct elf_info lib_info;
+	const char *cmd;
+	char *lib;
+	int status, err;
+
+	status = parse(argc, argv, &o);
+	if (status >= 0)
+		return status;
+	cmd = argv[o.cmd];
+
+	/* A broken policy never reaches CMD. */
+	if (o.policy) {
+		if (policy_load_report(o.policy, &p) < 0)
+			return 1;
+		reuse_policy_free(&p);
+	}
+	lib = find_library();
+	if (!lib)
+		return 1;
+	if (lib[strcspn(lib, PRELOAD_SEP)] != '\0') {
+		cli_error("%s: LD_PRELOAD cannot name a path containing a "
+			  "space or ':'", lib);
+		free(lib);
+		return 1;
+	}
+	if (set_environment(&o, lib) < 0) {
+		free(lib);
+		return 1;
+	}
+	inspect_library(lib, &lib_info);
+	target_warn(cmd, lib, &lib_info);
+	free(lib);
+
+	fflush(NULL);
+	execvp(cmd, argv + o.cmd);
+	err = errno;
+	if (err == ENOENT && !strchr(cmd, '/'))
+		cli_error("%s: command not found", cmd);
+	else
+		cli_error("cannot run '%s': %s", cmd, strerror(err));
+	return err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN;
+}
