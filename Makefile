@@ -48,7 +48,7 @@ $(B)/unit: $(UNIT_SRC:%.c=$(B)/obj/%.o) $(B)/libcore.a
 
 $(B)/probes/%: tests/probes/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) -std=gnu11 $(WARN) -O1 -g -o $@ $< -lpthread
+	$(CC) -Iinclude $(CPPFLAGS) -std=gnu11 $(WARN) -O1 -g -o $@ $< -lpthread
 
 setup:
 	scripts/setup

@@ -1,0 +1,8 @@
+/* unit.h - the unit test suites main.c runs (TAP on stdout). */
+#ifndef REUSE_UNIT_H
+#define REUSE_UNIT_H
+
+void test_policy(void);
+void test_decide(void);
+
+#endif
