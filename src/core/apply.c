@@ -81,7 +81,8 @@ static bool read_addr(const struct reuse_sock *k, const struct sockaddr *addr,
 					   : sizeof(struct sockaddr_in6);
 
 	memset(ss, 0, sizeof *ss);
-	if (len < need || !safe_copy(ss, addr, need))
+	/* the kernel refuses lengths over sockaddr_storage with EINVAL */
+	if (len < need || len > sizeof *ss || !safe_copy(ss, addr, need))
 		return false;
 	if (k->family == AF_INET && ss->ss_family == AF_UNSPEC &&
 	    ((struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY)) {
@@ -299,13 +300,36 @@ static void explain_in_use(int fd, const struct reuse_sock *k,
 	}
 }
 
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port
+					: ((const struct sockaddr_in6 *)ss)->sin6_port;
+}
+
+/*
+ * rebind - bind() on a socket that already holds an address: the kernel
+ * answers EINVAL. The rule chosen at the first bind() holds; the options
+ * are not touched, so a failing call cannot undo the policy.
+ */
+static int rebind(int fd, const struct reuse_sock *k, const struct sockaddr *addr,
+		  socklen_t len, const struct sockaddr_storage *ss)
+{
+	int ret = real_bind(fd, addr, len), saved = errno;
+
+	if (wants(k->log, REUSE_LOG_DECISIONS))
+		log_call("bind", fd, k, ss, ret < 0 ? saved : 0,
+			 "socket already bound: the rule chosen at its first bind() holds");
+	errno = saved;
+	return ret;
+}
+
 /*
  * apply_bind - match the address, prepare the options, bind, explain.
  */
 int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	struct reuse_sock *k = sock_get_or_add(fd);
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss, mine;
 	struct reuse_subject subj;
 	struct reuse_plan plan;
 	char msg[768];
@@ -314,6 +338,9 @@ int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
 
 	if (!k || !read_addr(k, addr, len, &ss))
 		return real_bind(fd, addr, len);
+	if (k->bound && k->rule != SOCK_UNDECIDED && local_addr(fd, &mine) &&
+	    port_of(&mine))
+		return rebind(fd, k, addr, len, &ss);
 	subject_from(&ss, k->proto, &subj);
 	err = decide_at_bind(fd, k, &subj, &plan);
 	if (err) {
@@ -366,7 +393,7 @@ int apply_listen(int fd, int backlog)
 	unsigned need = REUSE_LOG_ALL;
 	int ret, err, saved;
 
-	if (!k || k->listening)
+	if (!k || k->listening || k->proto != REUSE_P_TCP)
 		return real_listen(fd, backlog);
 	if (k->rule == SOCK_UNDECIDED) {
 		if (!k->bound) {
@@ -437,19 +464,27 @@ int apply_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	struct sockaddr_storage ss;
 	struct reuse_subject subj;
 	const struct reuse_rule *r = NULL;
+	bool ok;
 
-	if ((ret == 0 || err == EINPROGRESS) && (k = sock_get(fd)) &&
-	    k->rule == SOCK_UNDECIDED && !k->bound && local_addr(fd, &ss)) {
-		subject_from(&ss, k->proto, &subj);
-		if (!reuse_cfg.fail_closed)
-			r = reuse_policy_match(&reuse_cfg.policy, &subj);
-		k->rule = r ? (int32_t)(r - reuse_cfg.policy.rules) : SOCK_UNMATCHED;
-		k->log = r ? r->log : reuse_cfg.level;
-		k->bound = 1;
-		if (wants(k->log, REUSE_LOG_ALL))
-			log_call("connect", fd, k, &ss, err,
-				 "implicit bind by connect(): options left as they were");
-	}
+	if (!(k = sock_get(fd)) || k->rule != SOCK_UNDECIDED || k->bound ||
+	    !local_addr(fd, &ss) || !port_of(&ss))
+		goto out;
+	subject_from(&ss, k->proto, &subj);
+	if (!reuse_cfg.fail_closed)
+		r = reuse_policy_match(&reuse_cfg.policy, &subj);
+	k->rule = r ? (int32_t)(r - reuse_cfg.policy.rules) : SOCK_UNMATCHED;
+	k->log = r ? r->log : reuse_cfg.level == REUSE_LOG_ALL ? REUSE_LOG_ALL
+							      : REUSE_LOG_OFF;
+	ok = ret == 0 || err == EINPROGRESS;
+	if (wants(k->log, REUSE_LOG_DECISIONS))
+		log_call("connect", fd, k, &ss, err, ok ?
+			 "implicit bind by connect(): options left as they were" :
+			 "connect() failed: the kernel released its implicit bind");
+	/* a failed connect leaves the socket unbound: decide again later */
+	k->bound = ok;
+	if (!ok)
+		k->rule = SOCK_UNDECIDED;
+out:
 	errno = saved;
 	return ret;
 }
