@@ -94,12 +94,30 @@ struct reuse_subject {
 	long uid;                    /* effective uid at decision time */
 };
 
+/*
+ * The uid a socket is given (fchown) to key its SO_REUSEPORT group: the
+ * kernel lets a socket join a group only if its owner uid matches, so a
+ * group keyed to a uid no account has admits only sockets libreuse keyed.
+ */
+#define REUSE_KEY_UID 2147483646u
+
+/* What the program asked of a socket, and what the process may do. */
+struct reuse_ask {
+	bool ra, rp;                 /* SO_REUSEADDR / SO_REUSEPORT the program set */
+	unsigned proto;              /* REUSE_P_TCP or REUSE_P_UDP */
+	bool can_key;                /* CAP_CHOWN: a socket can be given REUSE_KEY_UID */
+};
+
 /* What the shim must do around the real call. */
 struct reuse_plan {
 	const struct reuse_rule *rule;  /* NULL: no rule, socket untouched */
 	int8_t ra, rp;               /* kernel value before the call: -1 leave, 0 off, 1 on */
 	int err;                     /* fail with this errno without calling the kernel */
 	uint8_t log;                 /* enum reuse_level for this socket */
+	bool key;                    /* give the socket REUSE_KEY_UID before bind() */
+	bool joinable;               /* SO_REUSEPORT stays on unkeyed: same-uid can join */
+	bool exclusive;              /* the program's own overlapping binds borrow the
+					options; TCP: SO_REUSEADDR on after listen() */
 };
 
 /* policy.c */
@@ -118,8 +136,8 @@ void reuse_diag_free(struct reuse_diag *d);
 extern const char reuse_default_policy[];   /* policy/default.policy, embedded */
 
 /* decide.c: pure functions, no syscalls. */
-void reuse_decide_bind(const struct reuse_rule *r, bool asked_ra,
-		       bool asked_rp, struct reuse_plan *out);
+void reuse_decide_bind(const struct reuse_rule *r, const struct reuse_ask *ask,
+		       struct reuse_plan *out);
 int reuse_decide_setopt(const struct reuse_rule *r, bool is_rp, bool value,
 			bool *to_kernel);
 const char *reuse_act_name(unsigned act);

@@ -199,7 +199,7 @@ AFTER_TABLE=(
   'reuseport=force|-x|set_after=ok seen_ra=0 kernel_ra=0 kernel_rp=1|-'
   'reuseaddr=strip|-P|set_after=ok seen_rp=1 kernel_rp=1 kernel_ra=0|-'
   'exclusive|-R -P|set_after=ok seen_ra=1 seen_rp=1 kernel_ra=0 kernel_rp=0|program set SO_REUSEPORT=1 after bind(): held by the rule'
-  'exclusive|-r -p -x|set_after=ok seen_ra=0 seen_rp=1 kernel_ra=0 kernel_rp=0|program set SO_REUSEADDR=0 after bind(): held by the rule'
+  'exclusive|-r -x|set_after=ok seen_ra=0 seen_rp=0 kernel_ra=0 kernel_rp=0|program set SO_REUSEADDR=0 after bind(): held by the rule'
 )
 
 @test "after bind: force/strip/exclusive hold the kernel value and report success; refuse says EPERM; keep passes" {
@@ -279,17 +279,53 @@ AFTER_TABLE=(
   pol 'any *:* exclusive'
   for proto in tcp udp; do
     for addr in 127.0.0.1 ::1; do
-      for flags in '' '-r' '-p' '-r -p'; do
+      for flags in '' '-r'; do
         CASE="exclusive $proto $addr $flags"
         pf=()
         [[ $proto == udp ]] && pf+=(-u)
-        sra=0 srp=0
+        sra=0
         [[ $flags == *-r* ]] && sra=1
-        [[ $flags == *-p* ]] && srp=1
         # shellcheck disable=SC2086
         probe "${pf[@]}" $flags "$addr" 0
-        want bind=ok seen_ra=$sra seen_rp=$srp kernel_ra=0 kernel_rp=0
-        want_log "bindprobe bind $proto $(hostport "$addr" 0) rule=$POL:1 option=SO_REUSEADDR,SO_REUSEPORT asked=$(onoff $sra),$(onoff $srp) action=exclusive result=ok now=reuseaddr:off,reuseport:off"
+        want bind=ok seen_ra=$sra seen_rp=0 kernel_ra=0 kernel_rp=0 owner=0
+        want_log "bindprobe bind $proto $(hostport "$addr" 0) rule=$POL:1 option=SO_REUSEADDR,SO_REUSEPORT asked=$(onoff $sra),off action=exclusive result=ok now=reuseaddr:off,reuseport:off"
+      done
+    done
+  done
+  done_cases
+}
+
+# A program that asked SO_REUSEPORT shares the port among its own sockets:
+# with CAP_CHOWN (root) the socket keeps it, keyed to a uid no account has;
+# unprivileged, UDP drops it (own binds borrow it) and TCP keeps it, said
+# to be joinable by the same uid.
+@test "exclusive with SO_REUSEPORT asked: keyed as root; unprivileged UDP drops it, TCP says joinable" {
+  local proto addr flags pf sra
+  pol 'any *:* exclusive'
+  for proto in tcp udp; do
+    for addr in 127.0.0.1 ::1; do
+      for flags in '-p' '-r -p'; do
+        pf=()
+        [[ $proto == udp ]] && pf+=(-u)
+        sra=0
+        [[ $flags == *-r* ]] && sra=1
+        CASE="exclusive $proto $addr $flags as root"
+        AS=()
+        # shellcheck disable=SC2086
+        probe "${pf[@]}" $flags "$addr" 0
+        want bind=ok seen_ra=$sra seen_rp=1 kernel_ra=0 kernel_rp=1 owner=2147483646
+        want_log "asked=$(onoff $sra),on action=exclusive result=ok now=reuseaddr:off,reuseport:on -- exclusive; SO_REUSEPORT kept for the program's own sockets, keyed"
+        CASE="exclusive $proto $addr $flags as nobody"
+        AS=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+        # shellcheck disable=SC2086
+        probe "${pf[@]}" $flags "$addr" 0
+        if [[ $proto == tcp ]]; then
+          want bind=ok seen_ra=$sra seen_rp=1 kernel_ra=0 kernel_rp=1 owner=65534
+          want_log "now=reuseaddr:off,reuseport:on -- exclusive, but the program shares this port through SO_REUSEPORT: same-uid processes can join"
+        else
+          want bind=ok seen_ra=$sra seen_rp=1 kernel_ra=0 kernel_rp=0 owner=65534
+          want_log "now=reuseaddr:off,reuseport:off"
+        fi
       done
     done
   done
@@ -681,7 +717,7 @@ ADDR_TABLE=(
     'reuseaddr=strip|-R|set_after=ok seen_ra=1 kernel_ra=0'
     'reuseaddr=force|-x|set_after=ok seen_ra=0 kernel_ra=1'
     'reuseport=strip|-p|seen_rp=1 kernel_rp=0'
-    'exclusive|-r -p|seen_ra=1 seen_rp=1 kernel_ra=0 kernel_rp=0'
+    'exclusive|-r -p|seen_ra=1 seen_rp=1 kernel_ra=0 kernel_rp=1'   # root: RP kept, keyed
     'exclusive|-R -P|set_after=ok seen_ra=1 seen_rp=1 kernel_ra=0 kernel_rp=0'
   )
   for row in "${table[@]}"; do

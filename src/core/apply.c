@@ -12,12 +12,17 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
+#include <linux/capability.h>
 
 #include "core/core.h"
+#include "core/lock.h"
 #include "core/sys.h"
 #include "shim/real.h"
 
@@ -113,6 +118,59 @@ static void set_flag(int fd, int name, int want)
 		sys_setflag(fd, name, want);
 }
 
+/* Whether the process holds capability cap in its effective set. */
+static bool have_cap(int cap)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	int saved = errno;
+	bool have;
+
+	memset(data, 0, sizeof data);
+	have = syscall(SYS_capget, &hdr, data) == 0 &&
+	       (data[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap));
+	errno = saved;
+	return have;
+}
+
+/* The plan for k's rule, as the program asked and the process may. */
+static void plan_for(const struct reuse_rule *r, const struct reuse_sock *k,
+		     struct reuse_plan *plan)
+{
+	struct reuse_ask ask = { .ra = k->asked_ra, .rp = k->asked_rp,
+				 .proto = k->proto };
+
+	/* only an exclusive rule with SO_REUSEPORT asked can key: ask then */
+	ask.can_key = r && r->exclusive && k->asked_rp &&
+		      (k->keyed || have_cap(CAP_CHOWN));
+	reuse_decide_bind(r, &ask, plan);
+}
+
+/*
+ * key_socket - give the socket REUSE_KEY_UID, so that only sockets libreuse
+ * keyed match its SO_REUSEPORT group. False when the kernel says no (an
+ * unmapped uid in a user namespace): the caller plans again without a key.
+ */
+static bool key_socket(int fd, struct reuse_sock *k)
+{
+	struct stat st;
+
+	if (k->keyed)
+		return true;
+	if (sys_fstat(fd, &st) < 0 || sys_fchown(fd, REUSE_KEY_UID, (gid_t)-1) < 0)
+		return false;
+	k->owner = (uint32_t)st.st_uid;
+	k->keyed = 1;
+	return true;
+}
+
+/* The socket goes back to its owner (a bind that failed, undecided again). */
+static void unkey_socket(int fd, struct reuse_sock *k)
+{
+	if (k->keyed && sys_fchown(fd, k->owner, (gid_t)-1) == 0)
+		k->keyed = 0;
+}
+
 /*
  * decide_at_bind - choose the socket's rule and prepare the kernel state
  * before the address is taken. Returns 0 or the errno the policy refuses
@@ -125,7 +183,11 @@ static int decide_at_bind(int fd, struct reuse_sock *k,
 
 	if (!reuse_cfg.fail_closed)
 		r = reuse_policy_match(&reuse_cfg.policy, subj);
-	reuse_decide_bind(r, k->asked_ra, k->asked_rp, plan);
+	plan_for(r, k, plan);
+	if (plan->key && !key_socket(fd, k)) {
+		struct reuse_ask ask = { k->asked_ra, k->asked_rp, k->proto, false };
+		reuse_decide_bind(r, &ask, plan);
+	}
 	k->rule = r ? (int32_t)(r - reuse_cfg.policy.rules) : SOCK_UNMATCHED;
 	k->log = r ? r->log : reuse_cfg.level == REUSE_LOG_ALL ? REUSE_LOG_ALL
 							      : REUSE_LOG_OFF;
@@ -145,10 +207,11 @@ static int decide_at_bind(int fd, struct reuse_sock *k,
  * options back as the program asked; its next bind() decides afresh
  * (the caller resets the rule once the line is logged).
  */
-static void undo_options(int fd, const struct reuse_sock *k)
+static void undo_options(int fd, struct reuse_sock *k)
 {
 	set_flag(fd, SO_REUSEADDR, k->asked_ra);
 	set_flag(fd, SO_REUSEPORT, k->asked_rp);
+	unkey_socket(fd, k);
 }
 
 /* The option/asked/action words of a log line for a socket's rule. */
@@ -243,19 +306,24 @@ static void host_text(const struct reuse_subject *s, char *out, size_t len)
 
 /*
  * explain_in_use - why the kernel said EADDRINUSE, in one sentence, and for
- * TCP bind() the one remedy the issue asks for: when only TIME_WAIT entries
- * hold the address, the socket holds SO_REUSEADDR (so a rule wants reuse)
- * and we have CAP_NET_ADMIN, destroy exactly those entries and bind again.
+ * a TCP bind() under a rule (plan != NULL) the remedies for stale TIME_WAIT
+ * entries, when only those hold the address:
+ *  - an exclusive socket passes entries a previous exclusive run left (its
+ *    listener held SO_REUSEADDR, see apply_listen) with SO_REUSEADDR lent
+ *    to this one bind() and taken back at once;
+ *  - a socket holding SO_REUSEADDR, or an exclusive one, with CAP_NET_ADMIN
+ *    destroys exactly those entries and binds again.
  * Returns the retried bind's result in *retried (-1 = not retried).
  */
-static void explain_in_use(int fd, const struct reuse_sock *k,
+static void explain_in_use(int fd, struct reuse_sock *k,
 			   const struct sockaddr *addr, socklen_t len,
-			   const struct reuse_subject *s, bool may_clear,
+			   const struct reuse_subject *s, const struct reuse_plan *plan,
 			   char *msg, size_t mlen, int *retried, int *err)
 {
 	struct reuse_holders h;
 	char where[64];
 	bool v6only = is_v6only(fd, k);
+	bool excl = plan && plan->exclusive;
 	int ra = sys_getflag(fd, SO_REUSEADDR);
 
 	*retried = -1;
@@ -277,7 +345,19 @@ static void explain_in_use(int fd, const struct reuse_sock *k,
 			 where);
 		return;
 	}
-	if (may_clear && ra > 0 && explain_have_net_admin()) {
+	if (excl && k->proto == REUSE_P_TCP && addr) {
+		sys_setflag(fd, SO_REUSEADDR, 1);
+		*retried = sys_bind(fd, addr, len);
+		*err = *retried < 0 ? errno : 0;
+		sys_setflag(fd, SO_REUSEADDR, 0);
+		if (*retried == 0) {
+			k->tw_pass = 1;
+			snprintf(msg, mlen, "passed %u TIME_WAIT entr%s on %s left by an exclusive run, with SO_REUSEADDR lent to this bind() only",
+				 h.timewait, h.timewait == 1 ? "y" : "ies", where);
+			return;
+		}
+	}
+	if (plan && plan->rule && (ra > 0 || excl) && explain_have_net_admin()) {
 		int n = explain_clear_timewait(s->family, s->addr, s->port, v6only);
 		if (n > 0) {
 			*retried = sys_bind(fd, addr, len);
@@ -291,13 +371,112 @@ static void explain_in_use(int fd, const struct reuse_sock *k,
 			 h.timewait, h.timewait == 1 ? "y" : "ies", where, strerror(-n));
 		return;
 	}
-	if (ra > 0) {
-		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s, left by a listener that lacked SO_REUSEADDR (entries keep the old listener's flags, so SO_REUSEADDR here cannot pass them); fix: start once with CAP_NET_ADMIN (libreuse clears them), or wait up to 60 s, or as root: ss -K state time-wait sport = :%u; runs under reuseaddr=force never leave such entries",
+	if (ra > 0 || excl) {
+		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s, left by a listener that lacked SO_REUSEADDR (entries keep the old listener's flags, so SO_REUSEADDR here cannot pass them); fix: start once with CAP_NET_ADMIN (libreuse clears them), or wait up to 60 s, or as root: ss -K state time-wait sport = :%u; runs under reuseaddr=force or exclusive never leave such entries",
 			 h.timewait, h.timewait == 1 ? "y" : "ies", where, s->port);
 	} else {
 		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s and this socket lacks SO_REUSEADDR; fix: a rule 'tcp %s reuseaddr=force' (entries left by a listener without it also need CAP_NET_ADMIN once, or up to 60 s)",
 			 h.timewait, h.timewait == 1 ? "y" : "ies", where, where);
 	}
+}
+
+/* Microseconds since *t0. */
+static long since_us(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000;
+}
+
+/* A duplicate of fd at a high number, if fd is still the socket with ino. */
+static int dup_checked(int fd, uint64_t ino)
+{
+	struct stat st;
+	int d = sys_fcntl(fd, F_DUPFD_CLOEXEC, 512);
+
+	if (d >= 0 && (sys_fstat(d, &st) < 0 || (uint64_t)st.st_ino != ino)) {
+		sys_close(d);
+		d = -1;
+	}
+	return d;
+}
+
+#define LEND_MAX 16
+
+/*
+ * lend_and_bind - the program's own sockets may overlap one another as it
+ * asked, even under `exclusive` (spec). The kernel sees neither option on
+ * its exclusive sockets, so a bind the program expected to share fails.
+ * When overlapping exclusive sockets of this process exist and the program
+ * asked the same option on both sides, the option is lent to them (and to
+ * this socket, if exclusive too) for the length of one bind() and taken
+ * back. This is the window another process could use: it is measured and
+ * logged. SO_REUSEPORT is lent to UDP only: a TCP bind bucket would keep a
+ * lent SO_REUSEPORT open to same-uid joiners (exclusive TCP sockets that
+ * share keep it, see decide.c). The lending works on duplicates of the fds
+ * under the shim's lock: a thread may close the program's fd meanwhile.
+ * Returns the bind's result, or -2 when there was nothing to lend.
+ */
+static int lend_and_bind(int fd, struct reuse_sock *k, const struct sockaddr *addr,
+			 socklen_t len, const struct reuse_subject *s,
+			 const struct reuse_plan *plan, int *err, char *msg, size_t mlen)
+{
+	int fds[LEND_MAX], dups[LEND_MAX + 1], n, m = 0, ret = -2;
+	bool ra = k->asked_ra, rp = k->asked_rp && k->proto == REUSE_P_UDP;
+	bool v6only = is_v6only(fd, k);
+	struct timespec t0;
+	long us;
+
+	n = sock_excl_list(k->proto, s->port, fd, fds, LEND_MAX);
+	for (int i = 0; i < n; i++) {
+		struct reuse_sock *o = sock_get(fds[i]);
+		struct sockaddr_storage ss;
+		struct reuse_subject os;
+		int d;
+
+		if (!o || !local_addr(fds[i], &ss))
+			continue;
+		subject_from(&ss, o->proto, &os);
+		if (!explain_overlap(s->family, s->addr, v6only, os.family, os.addr,
+				     is_v6only(fds[i], o)))
+			continue;
+		ra &= o->asked_ra;
+		rp &= o->asked_rp && !o->keyed;
+		if ((d = dup_checked(fds[i], o->ino)) >= 0)
+			dups[m++] = d;
+	}
+	if (m && (ra || rp)) {
+		if (plan->exclusive)
+			dups[m++] = fd;           /* this one borrows too */
+		reuse_lock();
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (int i = 0; i < m; i++) {
+			if (ra)
+				sys_setflag(dups[i], SO_REUSEADDR, 1);
+			if (rp)
+				sys_setflag(dups[i], SO_REUSEPORT, 1);
+		}
+		ret = real_bind(fd, addr, len);
+		*err = ret < 0 ? errno : 0;
+		for (int i = 0; i < m; i++) {
+			if (ra)
+				sys_setflag(dups[i], SO_REUSEADDR, 0);
+			if (rp)
+				sys_setflag(dups[i], SO_REUSEPORT, 0);
+		}
+		us = since_us(&t0);
+		reuse_unlock();
+		if (plan->exclusive)
+			m--;
+		snprintf(msg, mlen, "this process's own exclusive socket%s overlap%s: lent %s%s%s to %d socket%s for this bind() only, %ld us",
+			 m == 1 ? "" : "s", m == 1 ? "s" : "", ra ? "SO_REUSEADDR" : "",
+			 ra && rp ? "," : "", rp ? "SO_REUSEPORT" : "", m + plan->exclusive,
+			 m + plan->exclusive == 1 ? "" : "s", us);
+	}
+	for (int i = 0; i < m; i++)
+		sys_close(dups[i]);
+	return ret;
 }
 
 static uint16_t port_of(const struct sockaddr_storage *ss)
@@ -354,19 +533,36 @@ int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
 	ret = real_bind(fd, addr, len);
 	saved = errno;
 	err = ret < 0 ? saved : 0;
+	if (err == EADDRINUSE && plan.rule) {
+		retried = lend_and_bind(fd, k, addr, len, &subj, &plan, &err, msg,
+					sizeof msg);
+		if (retried != -2) {
+			ret = retried;
+			saved = err ? err : saved;
+			note = msg;
+		}
+	}
 	if (err == EADDRINUSE) {
-		explain_in_use(fd, k, addr, len, &subj, plan.rule != NULL, msg,
-			       sizeof msg, &retried, &err);
+		explain_in_use(fd, k, addr, len, &subj, &plan, msg, sizeof msg,
+			       &retried, &err);
 		if (retried >= 0) {
 			ret = retried;
 			saved = err ? err : saved;
 		}
 		note = msg;
 	}
-	if (ret == 0)
+	if (ret == 0) {
 		k->bound = 1;
-	else
+		k->exclusive = plan.exclusive;
+		if (plan.exclusive)
+			sock_excl_add(fd, k);
+		if (plan.joinable && !note)
+			note = "exclusive, but the program shares this port through SO_REUSEPORT: same-uid processes can join (give the process CAP_CHOWN to key the group)";
+		else if (plan.key && !note)
+			note = "exclusive; SO_REUSEPORT kept for the program's own sockets, keyed (owner uid 2147483646): no other process can join";
+	} else {
 		undo_options(fd, k);
+	}
 	if (wants(k->log, REUSE_LOG_DECISIONS))
 		log_call("bind", fd, k, &ss, err, note);
 	if (ret < 0)
@@ -392,6 +588,8 @@ int apply_listen(int fd, int backlog)
 	char msg[768];
 	unsigned need = REUSE_LOG_ALL;
 	int ret, err, saved;
+	struct timespec t0;
+	bool excl;
 
 	if (!k || k->listening || k->proto != REUSE_P_TCP)
 		return real_listen(fd, backlog);
@@ -419,8 +617,11 @@ int apply_listen(int fd, int backlog)
 			errno = err;
 			return -1;
 		}
+		k->exclusive = plan.exclusive;
+		if (plan.exclusive)
+			sock_excl_add(fd, k);
 	} else if ((r = sock_rule(k))) {
-		reuse_decide_bind(r, k->asked_ra, k->asked_rp, &plan);
+		plan_for(r, k, &plan);
 		if ((plan.ra >= 0 && sys_getflag(fd, SO_REUSEADDR) != plan.ra) ||
 		    (plan.rp >= 0 && sys_getflag(fd, SO_REUSEPORT) != plan.rp)) {
 			set_flag(fd, SO_REUSEADDR, plan.ra);
@@ -429,9 +630,33 @@ int apply_listen(int fd, int backlog)
 			need = REUSE_LOG_DECISIONS;
 		}
 	}
+	/*
+	 * An exclusive listener holds SO_REUSEADDR once it listens: on Linux
+	 * that lets nobody bind over a listening socket, and the TIME_WAIT
+	 * entries its connections leave carry it, so the next exclusive run
+	 * passes them (explain_in_use). A socket that passed such entries needs
+	 * it for listen() itself, which checks them again: the window is the
+	 * listen() call, measured.
+	 */
+	excl = k->exclusive && (r = sock_rule(k)) && r->exclusive;
+	if (excl && k->tw_pass)
+		sys_setflag(fd, SO_REUSEADDR, 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = real_listen(fd, backlog);
 	saved = errno;
 	err = ret < 0 ? saved : 0;
+	if (excl) {
+		long us = k->tw_pass ? since_us(&t0) : 0;
+		sys_setflag(fd, SO_REUSEADDR, ret == 0);
+		if (ret == 0 && !note) {
+			snprintf(msg, sizeof msg, k->tw_pass ?
+				 "exclusive: SO_REUSEADDR lent for listen() past TIME_WAIT (%ld us) and kept: a listening socket's SO_REUSEADDR lets nobody bind over it, and its TIME_WAIT entries will let the next exclusive run bind" :
+				 "exclusive: SO_REUSEADDR on from listen() on: a listening socket's SO_REUSEADDR lets nobody bind over it, and its TIME_WAIT entries will let the next exclusive run bind",
+				 us);
+			note = msg;
+			need = REUSE_LOG_DECISIONS;
+		}
+	}
 	if (ret == 0)
 		k->listening = 1;
 	if (!local_addr(fd, &ss))
@@ -439,7 +664,7 @@ int apply_listen(int fd, int backlog)
 	if (err == EADDRINUSE && ss.ss_family) {
 		int retried;
 		subject_from(&ss, k->proto, &subj);
-		explain_in_use(fd, k, NULL, 0, &subj, false, msg, sizeof msg,
+		explain_in_use(fd, k, NULL, 0, &subj, NULL, msg, sizeof msg,
 			       &retried, &err);
 		note = msg;
 	}

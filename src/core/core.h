@@ -51,6 +51,10 @@ struct reuse_sock {
 	uint8_t asked_ra, asked_rp;  /* what the program asked for */
 	uint8_t bound, listening;
 	uint8_t log;                 /* level for this socket */
+	uint8_t exclusive;           /* bound under an exclusive rule */
+	uint8_t keyed;               /* given REUSE_KEY_UID */
+	uint8_t tw_pass;             /* bound past TIME_WAIT with SO_REUSEADDR lent */
+	uint32_t owner;              /* owner uid before keying */
 	int32_t rule;                /* rule index, SOCK_UNMATCHED or SOCK_UNDECIDED */
 };
 
@@ -69,6 +73,12 @@ void sock_dup(int oldfd, int newfd) HIDDEN;
 /* Forget every fd in [lo, hi]. */
 void sock_forget_range(unsigned lo, unsigned hi) HIDDEN;
 const struct reuse_rule *sock_rule(const struct reuse_sock *s) HIDDEN;
+/* The process's exclusive sockets, remembered for its own later binds
+ * (apply.c lends them options). */
+void sock_excl_add(int fd, const struct reuse_sock *s) HIDDEN;
+/* Up to max fds of live exclusive sockets of proto on port, other than
+ * self's socket, one fd per socket. */
+int sock_excl_list(unsigned proto, uint16_t port, int self, int *out, int max) HIDDEN;
 
 /* ---- ownfd.c: the shim's own fds (log), protected from the program ---- */
 /* Register the variable that holds one of our fds; its value may change. */
@@ -130,5 +140,7 @@ void explain_holders(unsigned proto, int family, const uint8_t addr[16],
 int explain_clear_timewait(int family, const uint8_t addr[16], uint16_t port,
 			   bool v6only) HIDDEN;
 bool explain_have_net_admin(void) HIDDEN;
+bool explain_overlap(int fa, const uint8_t a[16], bool v6only_a,
+		     int fb, const uint8_t b[16], bool v6only_b) HIDDEN;
 
 #endif

@@ -30,19 +30,47 @@ static int8_t option_at_bind(unsigned act, bool asked, int *err)
 }
 
 /*
+ * exclusive - no other process may bind an overlapping address, whatever it
+ * sets (Windows SO_EXCLUSIVEADDRUSE). On Linux that is a socket holding
+ * neither option: SO_REUSEADDR off (UDP's door to every uid), SO_REUSEPORT
+ * off (the same-uid door). A program that asked SO_REUSEPORT shares the
+ * port among its own sockets: keyed to REUSE_KEY_UID it keeps the option
+ * and nobody else matches the group; unkeyed, a UDP socket drops it (its own
+ * later binds borrow it, see apply.c) and a TCP socket keeps it, since the
+ * kernel's bind bucket would stay open to same-uid joiners after a lent bind
+ * anyway: that is said in the log (joinable).
+ */
+static void decide_exclusive(const struct reuse_ask *ask, struct reuse_plan *out)
+{
+	out->exclusive = true;
+	out->ra = 0;
+	out->rp = 0;
+	if (!ask->rp)
+		return;
+	if (ask->can_key) {
+		out->rp = 1;
+		out->key = true;
+	} else if (ask->proto == REUSE_P_TCP) {
+		out->rp = 1;
+		out->joinable = true;
+	}
+}
+
+/*
  * reuse_decide_bind - what to do around bind() (and an unbound listen()).
  *
- * `deny` wins over everything; `exclusive` means the socket holds neither
- * option, whatever the reuse directives say; otherwise each option follows
- * its own directive. r == NULL: the socket is untouched.
+ * `deny` wins over everything; `exclusive` decides both options itself,
+ * whatever the reuse directives say; otherwise each option follows its own
+ * directive. r == NULL: the socket is untouched.
  */
-void reuse_decide_bind(const struct reuse_rule *r, bool asked_ra,
-		       bool asked_rp, struct reuse_plan *out)
+void reuse_decide_bind(const struct reuse_rule *r, const struct reuse_ask *ask,
+		       struct reuse_plan *out)
 {
 	out->rule = r;
 	out->ra = out->rp = -1;
 	out->err = 0;
 	out->log = r ? r->log : REUSE_LOG_OFF;
+	out->key = out->joinable = out->exclusive = false;
 	if (!r)
 		return;
 	if (r->deny) {
@@ -50,12 +78,11 @@ void reuse_decide_bind(const struct reuse_rule *r, bool asked_ra,
 		return;
 	}
 	if (r->exclusive) {
-		out->ra = 0;
-		out->rp = 0;
+		decide_exclusive(ask, out);
 		return;
 	}
-	out->ra = option_at_bind(r->reuseaddr, asked_ra, &out->err);
-	out->rp = option_at_bind(r->reuseport, asked_rp, &out->err);
+	out->ra = option_at_bind(r->reuseaddr, ask->ra, &out->err);
+	out->rp = option_at_bind(r->reuseport, ask->rp, &out->err);
 }
 
 /*

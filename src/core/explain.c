@@ -513,3 +513,15 @@ bool explain_have_net_admin(void)
 	errno = saved;
 	return have;
 }
+
+/* explain_overlap - whether two local addresses overlap on one port
+ * (addresses as libreuse.h: network order, IPv4 in the first 4 bytes). */
+bool explain_overlap(int fa, const uint8_t a[16], bool v6only_a,
+		     int fb, const uint8_t b[16], bool v6only_b)
+{
+	struct endpoint ea, eb;
+
+	endpoint_set(&ea, fa, a, v6only_a);
+	endpoint_set(&eb, fb, b, v6only_b);
+	return overlaps(&ea, &eb);
+}

@@ -284,3 +284,78 @@ const struct reuse_rule *sock_rule(const struct reuse_sock *s)
 		return NULL;
 	return &reuse_cfg.policy.rules[s->rule];
 }
+
+/*
+ * The exclusive sockets of this process: a short list (a daemon has a few
+ * listening sockets), consulted only when one of its own binds fails with
+ * EADDRINUSE. Entries are checked against the fd table when read and
+ * dropped once stale, so close() never has to visit the list.
+ */
+struct excl {
+	int fd;
+	uint64_t ino;
+	uint16_t port;
+	uint8_t proto;
+};
+static struct excl *excl;                    /* under reuse_lock */
+static size_t nexcl, capexcl;
+
+static uint16_t bound_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	if (sys_getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return 0;
+}
+
+/* sock_excl_add - fd was just bound under an exclusive rule. */
+void sock_excl_add(int fd, const struct reuse_sock *s)
+{
+	struct excl e = { fd, s->ino, bound_port(fd), s->proto };
+
+	reuse_lock();
+	if (nexcl == capexcl) {
+		size_t cap = capexcl ? capexcl * 2 : 8;
+		struct excl *n = realloc(excl, cap * sizeof *n);
+		if (!n) {
+			reuse_unlock();
+			return;
+		}
+		excl = n;
+		capexcl = cap;
+	}
+	excl[nexcl++] = e;
+	reuse_unlock();
+}
+
+/* sock_excl_list - live exclusive sockets of proto on port (see core.h). */
+int sock_excl_list(unsigned proto, uint16_t port, int self, int *out, int max)
+{
+	struct reuse_sock *me = sock_get(self);
+	int n = 0;
+
+	reuse_lock();
+	for (size_t i = 0; i < nexcl;) {
+		struct reuse_sock *s = sock_get(excl[i].fd);
+		bool dup = false;
+
+		if (!s || s->ino != excl[i].ino || !s->exclusive) {
+			excl[i] = excl[--nexcl];         /* stale: closed or reused */
+			continue;
+		}
+		for (int j = 0; j < n; j++)
+			dup |= out[j] == excl[i].fd;
+		if (excl[i].proto == proto && excl[i].port == port && !dup && n < max &&
+		    !(me && me->ino == s->ino))
+			out[n++] = excl[i].fd;
+		i++;
+	}
+	reuse_unlock();
+	return n;
+}

@@ -35,6 +35,8 @@ static inline int sys_fcntl(int fd, int cmd, long arg)
 { return (int)syscall(SYS_fcntl, fd, cmd, arg); }
 static inline int sys_dup3(int o, int n, int f)
 { return (int)syscall(SYS_dup3, o, n, f); }
+static inline int sys_fchown(int fd, uid_t u, gid_t g)
+{ return (int)syscall(SYS_fchown, fd, u, g); }
 
 /* On/off value of a SOL_SOCKET boolean option, -1 on error. */
 static inline int sys_getflag(int fd, int name)

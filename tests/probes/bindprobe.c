@@ -13,7 +13,7 @@
  *
  * Prints: bind=ok|ENAME listen=... set_after=... seen_ra= seen_rp= (what
  * getsockopt tells the program) kernel_ra= kernel_rp= (the truth, read with
- * a raw system call the shim cannot see) port=N.
+ * a raw system call the shim cannot see) port=N owner=UID (the socket's owner).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,6 +59,7 @@ int main(int argc, char **argv)
 	int lis = 0, v6only = 0, nobind = 0, serve = 0, c, one = 1, zero = 0;
 	double hold = 0;
 	struct sockaddr_storage ss = { 0 };
+	struct stat st;
 	socklen_t sl;
 	int fd, rc, family, port, got = 0;
 
@@ -130,6 +132,8 @@ int main(int argc, char **argv)
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
 		printf(" port=%d", ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
 				    : ((struct sockaddr_in6 *)&ss)->sin6_port));
+	if (fstat(fd, &st) == 0)
+		printf(" owner=%u", (unsigned)st.st_uid);   /* the uid SO_REUSEPORT compares */
 	printf("\n");
 	fflush(stdout);
 	if (rc == 0 && hold > 0) {

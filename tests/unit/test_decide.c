@@ -65,12 +65,19 @@ static struct reuse_rule rule(unsigned ra, unsigned rp, unsigned log)
 }
 
 /* bind with a rule: a plan poisoned first, so every field must be written. */
-static struct reuse_plan bind_plan(const struct reuse_rule *r, bool ara, bool arp)
+static struct reuse_plan bind_plan_as(const struct reuse_rule *r, bool ara, bool arp,
+				      unsigned proto, bool can_key)
 {
 	struct reuse_plan p;
+	struct reuse_ask ask = { .ra = ara, .rp = arp, .proto = proto, .can_key = can_key };
 	memset(&p, 0x5a, sizeof p);
-	reuse_decide_bind(r, ara, arp, &p);
+	reuse_decide_bind(r, &ask, &p);
 	return p;
+}
+
+static struct reuse_plan bind_plan(const struct reuse_rule *r, bool ara, bool arp)
+{
+	return bind_plan_as(r, ara, arp, REUSE_P_TCP, false);
 }
 
 /* Every pair of option rows: each option follows its own action. */
@@ -110,14 +117,54 @@ static void test_bind_flags(void)
 				r = rule(ra, rp, REUSE_LOG_OFF);
 				r.exclusive = true;
 				r.handoff = asked & 2;
-				p = bind_plan(&r, asked & 1, asked & 2);
+				p = bind_plan_as(&r, asked & 1, false, REUSE_P_UDP, false);
 				ok(p.rule == &r && p.err == 0 && p.ra == 0 && p.rp == 0 &&
-				   p.log == REUSE_LOG_OFF,
+				   p.log == REUSE_LOG_OFF && p.exclusive && !p.key && !p.joinable,
 				   "bind exclusive reuseaddr=%s reuseport=%s asked %u: both off",
-				   act[ra], act[rp], asked);
+				   act[ra], act[rp], asked & 1);
 			}
 		}
 	}
+}
+
+/*
+ * exclusive and a program that asked SO_REUSEPORT (sharing among its own
+ * sockets): keyed when the process may chown, else UDP drops it (own binds
+ * borrow it) and TCP keeps it, said to be joinable.
+ */
+static void test_bind_exclusive(void)
+{
+	static const struct {
+		unsigned proto;
+		bool can_key, asked_rp;
+		int rp;
+		bool key, joinable;
+	} t[] = {
+		{ REUSE_P_TCP, false, false, 0, false, false },
+		{ REUSE_P_TCP, true, false, 0, false, false },
+		{ REUSE_P_UDP, false, false, 0, false, false },
+		{ REUSE_P_UDP, true, false, 0, false, false },
+		{ REUSE_P_TCP, true, true, 1, true, false },
+		{ REUSE_P_UDP, true, true, 1, true, false },
+		{ REUSE_P_TCP, false, true, 1, false, true },
+		{ REUSE_P_UDP, false, true, 0, false, false },
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		for (int ara = 0; ara < 2; ara++) {
+			struct reuse_rule r = rule(REUSE_KEEP, REUSE_KEEP, REUSE_LOG_DECISIONS);
+			r.exclusive = true;
+			struct reuse_plan p = bind_plan_as(&r, ara, t[i].asked_rp, t[i].proto,
+							   t[i].can_key);
+			ok(p.err == 0 && p.ra == 0 && p.rp == t[i].rp && p.key == t[i].key &&
+			   p.joinable == t[i].joinable && p.exclusive,
+			   "bind exclusive %s can_key %d asked ra %d rp %d: ra 0 rp %d key %d joinable %d",
+			   t[i].proto == REUSE_P_TCP ? "tcp" : "udp", t[i].can_key, ara,
+			   t[i].asked_rp, t[i].rp, t[i].key, t[i].joinable);
+		}
+	}
+	struct reuse_rule r = rule(REUSE_FORCE, REUSE_FORCE, REUSE_LOG_DECISIONS);
+	struct reuse_plan p = bind_plan_as(&r, true, true, REUSE_P_UDP, true);
+	ok(!p.key && !p.joinable && !p.exclusive, "bind without exclusive: no key, not exclusive");
 }
 
 static void test_bind_misc(void)
@@ -200,6 +247,7 @@ void test_decide(void)
 	diag("decide: bind");
 	test_bind_actions();
 	test_bind_flags();
+	test_bind_exclusive();
 	test_bind_misc();
 	diag("decide: setsockopt");
 	test_setopt_actions();
