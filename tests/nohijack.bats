@@ -301,8 +301,8 @@ own_case() {
     chmod 666 "$OWNLOG"
     [[ $mode == shim ]] && env=(REUSE_POLICY="$pol" REUSE_LOG="$OWNLOG" LD_PRELOAD="$LIB")
     for s in "$@"; do specs+=("${s//PORT/$port}"); done
-    # shellcheck disable=SC2046
     : >"$T/own.out"   # emptied here: the child's own truncation may come late
+    # shellcheck disable=SC2046
     timeout 20 $(who "$uid") env "${env[@]}" "$OWNBINDS" 1.5 "${specs[@]}" >>"$T/own.out" 2>&1 &
     PIDS+=("$!")
     for ((i = 0; i < 300; i++)); do grep -q '^ready' "$T/own.out" && break; sleep 0.05; done
