@@ -381,3 +381,37 @@ own_case() {
   run cat "$T/log"
   assert_output --partial 'program set SO_REUSEPORT=1 after bind(): refused'
 }
+
+# ---- policy/no-hijack.policy as shipped --------------------------------------------
+
+@test "no-hijack.policy: checks clean; dnsmasq under it keeps its queries, multicast receivers still share" {
+  local port mport i
+  run "$REUSE" check "$ROOT/policy/no-hijack.policy"
+  assert_success
+  # every rule line sits under a comment: none follows a blank line (or starts the file)
+  run awk 'NF && $1 !~ /^#/ && prev == "" { print NR": "$0 } { prev = $0 }' \
+    "$ROOT/policy/no-hijack.policy"
+  refute_output
+  port=$(free_port)
+  start_dnsmasq wild "$port" "$ROOT/policy/no-hijack.policy"
+  attack 65534 udp 127.0.0.1 "$port" ra 0
+  att_wait
+  assert_equal "$(att bind)" EADDRINUSE
+  attack 0 tcp 0.0.0.0 "$port" rarp 0
+  att_wait
+  assert_equal "$(att bind)" EADDRINUSE
+  [[ -n $(ask 127.0.0.1 "$port") ]] || fail "dig got no answer"
+  [[ -n $(ask 127.0.0.1 "$port" +tcp) ]] || fail "dig +tcp got no answer"
+  stop_dnsmasq
+  # two receivers of one multicast group, both under the policy, share it
+  mport=$(free_port)
+  REUSE_POLICY=$ROOT/policy/no-hijack.policy REUSE_LOG=$T/mc.log LD_PRELOAD=$LIB \
+    timeout 10 "$OWNBINDS" 2 "udp,239.255.77.1,$mport,ra" >"$T/own.out" 2>&1 &
+  PIDS+=("$!")
+  for ((i = 0; i < 300; i++)); do grep -q '^ready' "$T/own.out" && break; sleep 0.05; done
+  run env REUSE_POLICY="$ROOT/policy/no-hijack.policy" REUSE_LOG="$T/mc.log" LD_PRELOAD="$LIB" \
+    timeout 10 "$ATTACKER" udp 239.255.77.1 "$mport" ra 0
+  assert_line 'bind=ok'
+  grep -q "udp 239.255.77.1:$mport rule=$ROOT/policy/no-hijack.policy:9 .*action=keep" "$T/mc.log" ||
+    fail "$(cat "$T/mc.log")"
+}
