@@ -332,7 +332,7 @@ int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
 	struct sockaddr_storage ss, mine;
 	struct reuse_subject subj;
 	struct reuse_plan plan;
-	char msg[768];
+	char msg[1600];
 	const char *note = NULL;
 	int ret, err, retried, saved;
 
@@ -361,6 +361,8 @@ int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
 			ret = retried;
 			saved = err ? err : saved;
 		}
+		if (err == EADDRINUSE)
+			explain_detail(fd, &subj, msg, sizeof msg);
 		note = msg;
 	}
 	if (ret == 0)
@@ -389,7 +391,7 @@ int apply_listen(int fd, int backlog)
 	struct reuse_plan plan;
 	const struct reuse_rule *r;
 	const char *note = NULL;
-	char msg[768];
+	char msg[1600];
 	unsigned need = REUSE_LOG_ALL;
 	int ret, err, saved;
 
@@ -441,6 +443,7 @@ int apply_listen(int fd, int backlog)
 		subject_from(&ss, k->proto, &subj);
 		explain_in_use(fd, k, NULL, 0, &subj, false, msg, sizeof msg,
 			       &retried, &err);
+		explain_detail(fd, &subj, msg, sizeof msg);
 		note = msg;
 	}
 	if (err)
