@@ -897,21 +897,22 @@ void explain_why(const struct reuse_holder_list *l, size_t i, uint32_t uid,
 		 bool tcp, char *out, size_t len)
 {
 	if (i >= l->n) {
-		snprintf(out, len, "TIME_WAIT entries left by a listener without "
-			 "SO_REUSEADDR/SO_REUSEPORT pass no option; clear them "
-			 "(CAP_NET_ADMIN) or wait up to 60 s");
+		snprintf(out, len, "TIME_WAIT entries pass only a socket with the "
+			 "option their old listener had (SO_REUSEADDR, or SO_REUSEPORT); "
+			 "clear them (CAP_NET_ADMIN) or wait up to 60 s");
 		return;
 	}
 	const struct reuse_holder *h = &l->h[i];
+	const char *ra = h->ra < 0 ? "?" : h->ra ? "on" : "off";
+	const char *rp = h->rp < 0 ? "?" : h->rp ? "on" : "off";
 	if (tcp && h->state == TCP_LISTEN)
-		snprintf(out, len, "a listener passes only SO_REUSEPORT sockets of its "
-			 "own uid (%u), and only if it has SO_REUSEPORT itself%s",
-			 h->uid, h->uid != uid ? ": this uid differs" : "");
-	else if (h->uid != uid)
-		snprintf(out, len, "uid %u's socket passes another uid only if both "
-			 "have SO_REUSEADDR%s", h->uid, tcp ? " and it is not listening" : "");
+		snprintf(out, len, "a TCP listener admits only SO_REUSEPORT sockets of "
+			 "its own uid, and only if it has SO_REUSEPORT (it: uid %u, "
+			 "reuseport=%s; this uid %u)", h->uid, rp, uid);
 	else
-		snprintf(out, len, "the holder lacks the option this socket would need");
+		snprintf(out, len, "sharing needs SO_REUSEADDR on both, or SO_REUSEPORT "
+			 "on both and one uid (it: uid %u, reuseaddr=%s, reuseport=%s; "
+			 "this uid %u)", h->uid, ra, rp, uid);
 }
 
 /* Bounded appends to the caller's message. */
