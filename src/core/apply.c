@@ -113,6 +113,13 @@ static void set_flag(int fd, int name, int want)
 		sys_setflag(fd, name, want);
 }
 
+/* A dry run (REUSE_DRY_RUN=1, or the rule's dry-run) decides and logs, and
+ * changes nothing: the kernel sees exactly what the program asked. */
+static bool dry(const struct reuse_rule *r)
+{
+	return reuse_cfg.dry_run || (r && r->dry_run);
+}
+
 /*
  * decide_at_bind - choose the socket's rule and prepare the kernel state
  * before the address is taken. Returns 0 or the errno the policy refuses
@@ -132,6 +139,10 @@ static int decide_at_bind(int fd, struct reuse_sock *k,
 	if (reuse_cfg.fail_closed) {
 		plan->err = EACCES;
 		k->log = REUSE_LOG_DECISIONS;
+	}
+	if (dry(r)) {
+		plan->err = 0;
+		plan->ra = plan->rp = -1;
 	}
 	if (plan->err)
 		return plan->err;
@@ -355,7 +366,7 @@ int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
 	saved = errno;
 	err = ret < 0 ? saved : 0;
 	if (err == EADDRINUSE) {
-		explain_in_use(fd, k, addr, len, &subj, plan.rule != NULL, msg,
+		explain_in_use(fd, k, addr, len, &subj, plan.rule && !dry(plan.rule), msg,
 			       sizeof msg, &retried, &err);
 		if (retried >= 0) {
 			ret = retried;
@@ -421,7 +432,7 @@ int apply_listen(int fd, int backlog)
 			errno = err;
 			return -1;
 		}
-	} else if ((r = sock_rule(k))) {
+	} else if ((r = sock_rule(k)) && !dry(r)) {
 		reuse_decide_bind(r, k->asked_ra, k->asked_rp, &plan);
 		if ((plan.ra >= 0 && sys_getflag(fd, SO_REUSEADDR) != plan.ra) ||
 		    (plan.rp >= 0 && sys_getflag(fd, SO_REUSEPORT) != plan.rp)) {
@@ -516,6 +527,10 @@ int apply_setsockopt(int fd, int level, int name, const void *val, socklen_t len
 	}
 	r = sock_rule(k);
 	err = reuse_decide_setopt(r, is_rp, v != 0, &to_kernel);
+	if (dry(r)) {
+		err = 0;
+		to_kernel = true;
+	}
 	if (err) {
 		snprintf(note, sizeof note, "program set %s=%d after bind(): refused",
 			 is_rp ? "SO_REUSEPORT" : "SO_REUSEADDR", v != 0);

@@ -31,6 +31,7 @@ struct reuse_config {
 	bool fail_closed;            /* broken + `on-error closed`: refuse binds */
 	uint8_t level;               /* REUSE_LOG_LEVEL: for unmatched sockets */
 	bool secure;                 /* AT_SECURE: environment ignored */
+	bool dry_run;                /* REUSE_DRY_RUN=1: decide and log, change nothing */
 	char prog[64];               /* basename of argv[0] */
 	char exe[64];                /* basename of /proc/self/exe */
 };
