@@ -328,8 +328,11 @@ void log_event(const struct reuse_event *ev)
 	else
 		rule_text(ev->rule, rule, sizeof rule);
 
-	if (dest == DEST_SYSLOG)   /* user.info, user.warning on failure */
-		putf(&l, "<%d>libreuse[%ld]: ", ev->result ? 12 : 14, pid);
+	/* syslog/journald: daemon.info, daemon.warning on failure; identifier
+	 * "libreuse" (journalctl -t libreuse), no timestamp of our own (the
+	 * journal stamps each entry), no trailing newline (one datagram each) */
+	if (dest == DEST_SYSLOG)
+		putf(&l, "<%d>libreuse[%ld]: ", ev->result ? 28 : 30, pid);
 	if (json) {
 		puts_(&l, "{\"ts\":\"");
 		put_ts(&l);
@@ -394,6 +397,8 @@ void log_event(const struct reuse_event *ev)
 			l.len = sizeof l.buf - 2;
 		puts_(&l, "\n");
 	}
+	if (dest == DEST_SYSLOG && l.len && l.buf[l.len - 1] == '\n')
+		l.len--;
 	emit(l.buf, l.len);
 out:
 	errno = saved;
