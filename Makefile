@@ -63,3 +63,60 @@ clean:
 	rm -rf $(B)
 
 .PHONY: all setup demo check clean
+
+# ---- install and packaging (issue 7) --------------------------------------
+#   make install [PREFIX=/usr/local] [DESTDIR=...]   the library, CLI, manuals,
+#   an example policy (never /etc/libreuse/policy itself), bash completion.
+#   make deb   a Debian package from this tree (dpkg-buildpackage -b), in build/deb/
+PREFIX     ?= /usr/local
+ifndef MULTIARCH
+MULTIARCH  := $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || $(CC) -print-multiarch)
+endif
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib/$(MULTIARCH)
+PKGLIBDIR  ?= $(LIBDIR)/libreuse
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+
+# reuse run finds the installed library: this path, compiled in, after
+# "beside the binary" (build tree) and "../<libdir> from the binary" (relocated).
+PATHS_DEF := -DREUSE_LIBDIR='"$(PKGLIBDIR)"' \
+	     -DREUSE_LIBDIR_REL='"$(patsubst $(PREFIX)/%,%,$(PKGLIBDIR))"'
+$(B)/obj/src/cli/run.o: CPPFLAGS_ALL += $(PATHS_DEF)
+$(B)/obj/src/cli/run.o: $(B)/paths.stamp
+$(B)/paths.stamp: FORCE
+	@mkdir -p $(B)
+	@echo '$(PATHS_DEF)' | cmp -s - $@ || echo '$(PATHS_DEF)' >$@
+
+programs: $(B)/libreuse.so $(B)/reuse
+
+install: programs
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGLIBDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(SYSCONFDIR)/libreuse $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0755 $(B)/reuse $(DESTDIR)$(BINDIR)/reuse
+	install -m 0644 $(B)/libreuse.so $(DESTDIR)$(PKGLIBDIR)/libreuse.so
+	install -m 0644 man/reuse.1 $(DESTDIR)$(MANDIR)/man1/reuse.1
+	install -m 0644 man/reuse.policy.5 $(DESTDIR)$(MANDIR)/man5/reuse.policy.5
+	install -m 0644 man/libreuse.7 $(DESTDIR)$(MANDIR)/man7/libreuse.7
+	install -m 0644 policy/example.policy $(DESTDIR)$(SYSCONFDIR)/libreuse/policy.example
+	install -m 0644 completion/reuse.bash $(DESTDIR)$(BASHCOMPDIR)/reuse
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/reuse $(DESTDIR)$(PKGLIBDIR)/libreuse.so \
+		$(DESTDIR)$(MANDIR)/man1/reuse.1 $(DESTDIR)$(MANDIR)/man5/reuse.policy.5 \
+		$(DESTDIR)$(MANDIR)/man7/libreuse.7 \
+		$(DESTDIR)$(SYSCONFDIR)/libreuse/policy.example $(DESTDIR)$(BASHCOMPDIR)/reuse
+	-rmdir $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(SYSCONFDIR)/libreuse 2>/dev/null
+
+# dpkg-buildpackage writes into the parent of the tree it builds: build a
+# copy under build/deb/ so the work tree and its build/ stay untouched.
+deb:
+	rm -rf $(B)/deb && mkdir -p $(B)/deb/libreuse
+	tar --exclude=./build --exclude=./.git -cf - . | tar -C $(B)/deb/libreuse -xf -
+	cd $(B)/deb/libreuse && dpkg-buildpackage -b -us -uc
+	ls $(B)/deb/*.deb
+
+FORCE:
+.PHONY: programs install uninstall deb FORCE

@@ -64,6 +64,7 @@ struct reuse_rule {
 	bool exclusive;
 	bool handoff;
 	bool deny;
+	bool dry_run;                /* decide and log, change nothing */
 };
 
 struct reuse_index;                  /* port-interval index, policy.c */

@@ -26,6 +26,10 @@
 #ifndef REUSE_LIBDIR
 #define REUSE_LIBDIR "/usr/lib/x86_64-linux-gnu/libreuse"
 #endif
+/* The same, relative to the prefix (bin/..), for relocated installs. */
+#ifndef REUSE_LIBDIR_REL
+#define REUSE_LIBDIR_REL "lib/x86_64-linux-gnu/libreuse"
+#endif
 
 /* Exit statuses besides 0 and 1; 126/127 as env(1) and the shell use them. */
 enum {
@@ -52,6 +56,17 @@ char *cli_absolute(const char *path);
 int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_who(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_systemd_dropin(int argc, char **argv);
+
+/* ---- run.c ---------------------------------------------------------- */
+/* The library `reuse run` would preload, into out: 0, or -1 after a message. */
+int cli_library_path(char *out, size_t len);
+
+/* ---- who.c ----------------------------------------------------------- */
+/* A JSON string value, quotes included, to f. */
+void cli_json_str(FILE *f, const char *s);
 
 /* ---- source.c -------------------------------------------------------- */
 /* The file the library would load now, or NULL for the embedded default. */

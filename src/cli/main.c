@@ -18,6 +18,9 @@ static const char usage_main[] =
 	"  run [OPTION...] [--] CMD [ARG...]  run CMD with libreuse.so preloaded\n"
 	"  check [FILE...]                    check policy files (none: the one in force)\n"
 	"  policy [--default]                 show the policy in force, or the embedded one\n"
+	"  who ADDR:PORT [--tcp|--udp] [--json]  who holds an address; what would bind\n"
+	"  audit [--json]                     sockets another local user could hijack (root)\n"
+	"  systemd-dropin UNIT                print a systemd drop-in running UNIT under libreuse\n"
 	"  help [COMMAND]                     show this help, or a command's\n"
 	"\n"
 	"Options:\n"
@@ -25,6 +28,28 @@ static const char usage_main[] =
 	"  --version      show the version and exit\n"
 	"\n"
 	"See reuse(1) and reuse.policy(5).\n";
+
+static const char usage_who[] =
+	"Usage: reuse who ADDR:PORT [--tcp|--udp] [--json]\n"
+	"Show every socket whose local address overlaps ADDR:PORT (state, address,\n"
+	"owner uid, pid, program, SO_REUSEADDR/SO_REUSEPORT where readable), the\n"
+	"TIME_WAIT entries, and what a bind with each option choice would do now,\n"
+	"as your uid, as each holder's uid and as another uid.\n"
+	"ADDR: 127.0.0.1, [::1], or * for every address. Default: both protocols.\n"
+	"--json prints one object per protocol, one per line.\n";
+
+static const char usage_audit[] =
+	"Usage: reuse audit [--json]\n"
+	"List every listening TCP and bound UDP socket on this host that a process\n"
+	"of another uid (or of the same uid, for SO_REUSEPORT groups) could bind\n"
+	"beside and take traffic from, with pid, program, uid, flags and the rule\n"
+	"that would protect it. Needs root (flags are read with pidfd_getfd).\n"
+	"Exit status: 0 if nothing is open, 3 if something is, 1 on error.\n";
+
+static const char usage_dropin[] =
+	"Usage: reuse systemd-dropin UNIT [--policy FILE]\n"
+	"Print a systemd drop-in that runs UNIT's ExecStart under libreuse\n"
+	"(install it as /etc/systemd/system/UNIT.d/libreuse.conf).\n";
 
 static const char usage_run[] =
 	"Usage: reuse run [OPTION...] [--] CMD [ARG...]\n"
@@ -35,6 +60,7 @@ static const char usage_run[] =
 	"  --json             log one JSON object per line (REUSE_LOG_FORMAT=json)\n"
 	"  --log-level LEVEL  off, decisions (each rule's log=) or all (also sockets\n"
 	"                     no rule matches) (REUSE_LOG_LEVEL)\n"
+	"  --dry-run          decide and log everything, change nothing (REUSE_DRY_RUN=1)\n"
 	"  -h, --help         show this help and exit\n"
 	"\n"
 	"The exit status is CMD's; 127 if CMD is not found, 126 if it cannot be run,\n"
@@ -65,6 +91,12 @@ void cli_usage(FILE *f, const char *cmd)
 		text = usage_check;
 	else if (cmd && strcmp(cmd, "policy") == 0)
 		text = usage_policy;
+	else if (cmd && strcmp(cmd, "who") == 0)
+		text = usage_who;
+	else if (cmd && strcmp(cmd, "audit") == 0)
+		text = usage_audit;
+	else if (cmd && strcmp(cmd, "systemd-dropin") == 0)
+		text = usage_dropin;
 	fputs(text, f);
 }
 
@@ -141,7 +173,9 @@ static int cmd_help(int argc, char **argv)
 	if (argc > 2)
 		return cli_usage_error(NULL, "help: too many arguments");
 	if (argc == 2 && strcmp(argv[1], "run") && strcmp(argv[1], "check") &&
-	    strcmp(argv[1], "policy") && strcmp(argv[1], "help"))
+	    strcmp(argv[1], "policy") && strcmp(argv[1], "help") &&
+	    strcmp(argv[1], "who") && strcmp(argv[1], "audit") &&
+	    strcmp(argv[1], "systemd-dropin"))
 		return cli_usage_error(NULL, "help: unknown command '%s'",
 				       argv[1]);
 	cli_usage(stdout, argc == 2 ? argv[1] : NULL);
@@ -175,6 +209,9 @@ int main(int argc, char **argv)
 		{ "check", cmd_check },
 		{ "policy", cmd_policy },
 		{ "help", cmd_help },
+		{ "who", cmd_who },
+		{ "audit", cmd_audit },
+		{ "systemd-dropin", cmd_systemd_dropin },
 	};
 	const char *cmd;
 	size_t i;

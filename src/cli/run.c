@@ -22,6 +22,7 @@ struct run_opts {
 	const char *log;             /* --log stderr|syslog|off|FILE */
 	const char *level;           /* --log-level LEVEL */
 	bool json;                   /* --json */
+	bool dry_run;                /* --dry-run */
 	int cmd;                     /* argv index of CMD */
 };
 
@@ -73,6 +74,14 @@ static char *find_library(void)
 	} else {
 		exe[0] = '\0';
 	}
+	/* installed: <prefix>/bin/reuse finds <prefix>/<libdir>/libreuse.so,
+	 * wherever the tree was copied (a DESTDIR, a relocated prefix) */
+	if (exe[0] && asprintf(&lib, "%s../%s/libreuse.so", exe,
+			       REUSE_LIBDIR_REL) >= 0) {
+		if (usable_file(lib))
+			return lib;
+		free(lib);
+	}
 	lib = strdup(REUSE_LIBDIR "/libreuse.so");
 	if (lib && usable_file(lib))
 		return lib;
@@ -80,6 +89,21 @@ static char *find_library(void)
 		  exe[0] ? exe : "this program's directory", REUSE_LIBDIR);
 	free(lib);
 	return NULL;
+}
+
+/* find_library for other commands (systemd-dropin): 0, or -1 after a
+ * message. */
+int cli_library_path(char *out, size_t len)
+{
+	char *lib = find_library();
+	int rc = -1;
+
+	if (lib && strlen(lib) < len) {
+		strcpy(out, lib);
+		rc = 0;
+	}
+	free(lib);
+	return rc;
 }
 
 /* Same file by identity, so a symlinked spelling is not preloaded twice. */
@@ -144,6 +168,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
 		{ "log", required_argument, NULL, 'l' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "log-level", required_argument, NULL, 'L' },
+		{ "dry-run", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -157,6 +182,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
 		case 'l': o->log = optarg; break;
 		case 'j': o->json = true; break;
 		case 'L': o->level = optarg; break;
+		case 'n': o->dry_run = true; break;
 		case 'h':
 			cli_usage(stdout, "run");
 			return 0;
@@ -222,6 +248,8 @@ static int set_environment(const struct run_opts *o, const char *lib)
 		rc |= set("REUSE_LOG_FORMAT", "json");
 	if (o->level)
 		rc |= set("REUSE_LOG_LEVEL", o->level);
+	if (o->dry_run)
+		rc |= set("REUSE_DRY_RUN", "1");
 
 	list = preload_list(getenv("LD_PRELOAD"), lib);
 	if (!list) {

@@ -171,6 +171,13 @@ static void unkey_socket(int fd, struct reuse_sock *k)
 		k->keyed = 0;
 }
 
+/* A dry run (REUSE_DRY_RUN=1, or the rule's dry-run) decides and logs, and
+ * changes nothing: the kernel sees exactly what the program asked. */
+static bool dry(const struct reuse_rule *r)
+{
+	return reuse_cfg.dry_run || (r && r->dry_run);
+}
+
 /*
  * decide_at_bind - choose the socket's rule and prepare the kernel state
  * before the address is taken. Returns 0 or the errno the policy refuses
@@ -184,16 +191,21 @@ static int decide_at_bind(int fd, struct reuse_sock *k,
 	if (!reuse_cfg.fail_closed)
 		r = reuse_policy_match(&reuse_cfg.policy, subj);
 	plan_for(r, k, plan);
-	if (plan->key && !key_socket(fd, k)) {
-		struct reuse_ask ask = { k->asked_ra, k->asked_rp, k->proto, false };
-		reuse_decide_bind(r, &ask, plan);
-	}
 	k->rule = r ? (int32_t)(r - reuse_cfg.policy.rules) : SOCK_UNMATCHED;
 	k->log = r ? r->log : reuse_cfg.level == REUSE_LOG_ALL ? REUSE_LOG_ALL
 							      : REUSE_LOG_OFF;
 	if (reuse_cfg.fail_closed) {
 		plan->err = EACCES;
 		k->log = REUSE_LOG_DECISIONS;
+	}
+	if (dry(r)) {
+		plan->err = 0;
+		plan->ra = plan->rp = -1;
+		plan->key = plan->exclusive = false;
+	}
+	if (plan->key && !key_socket(fd, k)) {
+		struct reuse_ask ask = { k->asked_ra, k->asked_rp, k->proto, false };
+		reuse_decide_bind(r, &ask, plan);
 	}
 	if (plan->err)
 		return plan->err;
@@ -357,7 +369,8 @@ static void explain_in_use(int fd, struct reuse_sock *k,
 			return;
 		}
 	}
-	if (plan && plan->rule && (ra > 0 || excl) && explain_have_net_admin()) {
+	if (plan && plan->rule && !dry(plan->rule) && (ra > 0 || excl) &&
+	    explain_have_net_admin()) {
 		int n = explain_clear_timewait(s->family, s->addr, s->port, v6only);
 		if (n > 0) {
 			*retried = sys_bind(fd, addr, len);
@@ -511,7 +524,7 @@ int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
 	struct sockaddr_storage ss, mine;
 	struct reuse_subject subj;
 	struct reuse_plan plan;
-	char msg[768];
+	char msg[1600];
 	const char *note = NULL;
 	int ret, err, retried, saved;
 
@@ -533,7 +546,7 @@ int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
 	ret = real_bind(fd, addr, len);
 	saved = errno;
 	err = ret < 0 ? saved : 0;
-	if (err == EADDRINUSE && plan.rule) {
+	if (err == EADDRINUSE && plan.rule && !dry(plan.rule)) {
 		retried = lend_and_bind(fd, k, addr, len, &subj, &plan, &err, msg,
 					sizeof msg);
 		if (retried != -2) {
@@ -549,6 +562,8 @@ int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
 			ret = retried;
 			saved = err ? err : saved;
 		}
+		if (err == EADDRINUSE)
+			explain_detail(fd, &subj, msg, sizeof msg);
 		note = msg;
 	}
 	if (ret == 0) {
@@ -585,7 +600,7 @@ int apply_listen(int fd, int backlog)
 	struct reuse_plan plan;
 	const struct reuse_rule *r;
 	const char *note = NULL;
-	char msg[768];
+	char msg[1600];
 	unsigned need = REUSE_LOG_ALL;
 	int ret, err, saved;
 	struct timespec t0;
@@ -617,10 +632,10 @@ int apply_listen(int fd, int backlog)
 			errno = err;
 			return -1;
 		}
-		k->exclusive = plan.exclusive;
-		if (plan.exclusive)
+		k->exclusive = plan.exclusive && !dry(plan.rule);
+		if (k->exclusive)
 			sock_excl_add(fd, k);
-	} else if ((r = sock_rule(k))) {
+	} else if ((r = sock_rule(k)) && !dry(r)) {
 		plan_for(r, k, &plan);
 		if ((plan.ra >= 0 && sys_getflag(fd, SO_REUSEADDR) != plan.ra) ||
 		    (plan.rp >= 0 && sys_getflag(fd, SO_REUSEPORT) != plan.rp)) {
@@ -666,6 +681,7 @@ int apply_listen(int fd, int backlog)
 		subject_from(&ss, k->proto, &subj);
 		explain_in_use(fd, k, NULL, 0, &subj, NULL, msg, sizeof msg,
 			       &retried, &err);
+		explain_detail(fd, &subj, msg, sizeof msg);
 		note = msg;
 	}
 	if (err)
@@ -738,6 +754,10 @@ int apply_setsockopt(int fd, int level, int name, const void *val, socklen_t len
 	}
 	r = sock_rule(k);
 	err = reuse_decide_setopt(r, is_rp, v != 0, &to_kernel);
+	if (dry(r)) {
+		err = 0;
+		to_kernel = true;
+	}
 	if (err) {
 		snprintf(note, sizeof note, "program set %s=%d after bind(): refused",
 			 is_rp ? "SO_REUSEPORT" : "SO_REUSEADDR", v != 0);

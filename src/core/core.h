@@ -31,6 +31,7 @@ struct reuse_config {
 	bool fail_closed;            /* broken + `on-error closed`: refuse binds */
 	uint8_t level;               /* REUSE_LOG_LEVEL: for unmatched sockets */
 	bool secure;                 /* AT_SECURE: environment ignored */
+	bool dry_run;                /* REUSE_DRY_RUN=1: decide and log, change nothing */
 	char prog[64];               /* basename of argv[0] */
 	char exe[64];                /* basename of /proc/self/exe */
 };
@@ -142,5 +143,76 @@ int explain_clear_timewait(int family, const uint8_t addr[16], uint16_t port,
 bool explain_have_net_admin(void) HIDDEN;
 bool explain_overlap(int fa, const uint8_t a[16], bool v6only_a,
 		     int fb, const uint8_t b[16], bool v6only_b) HIDDEN;
+
+/* One socket on a port, as sock_diag and /proc tell it (explain.c). */
+struct reuse_holder {
+	uint8_t proto;               /* IPPROTO_TCP / IPPROTO_UDP */
+	uint8_t state;               /* kernel TCP_* state (UDP: CLOSE/ESTABLISHED) */
+	uint8_t family;              /* AF_INET / AF_INET6 (as the kernel lists it) */
+	bool v6only;
+	bool timewait;               /* a timewait mini-socket (no inode, no owner) */
+	uint8_t addr[16];            /* local address, network order */
+	uint16_t port;               /* local port, host order */
+	uint32_t uid;                /* owner uid */
+	uint64_t ino;                /* socket inode, 0 for TIME_WAIT */
+	int32_t pid, fd;             /* a process holding it and its fd; -1 unknown */
+	int32_t nprocs;              /* how many processes hold it (0 unknown) */
+	int8_t ra, rp;               /* SO_REUSEADDR/PORT: 1, 0, -1 unreadable */
+	char comm[16];               /* that process's name, "" unknown */
+};
+
+#define REUSE_HOLDERS_MAX 24
+/* The sockets overlapping one address on one port. */
+struct reuse_holder_list {
+	struct reuse_holder h[REUSE_HOLDERS_MAX];   /* live sockets */
+	unsigned n;                  /* listed in h */
+	unsigned more;               /* live sockets that did not fit */
+	unsigned timewait;           /* TIME_WAIT entries */
+	bool tw_have;                /* tw: one of them, for its address */
+	struct reuse_holder tw;
+	int diag_errno;              /* 0, or why sock_diag could not answer */
+};
+
+/* Every socket whose local address overlaps family/addr/port for proto
+ * (IPPROTO_* or REUSE_P_*); owners and flags not yet filled (pid -1). */
+void explain_list(unsigned proto, int family, const uint8_t addr[16],
+		  uint16_t port, bool v6only, struct reuse_holder_list *out) HIDDEN;
+/* Every proto socket with a local port in [lo, hi], one call each; fn's
+ * negative return stops the walk. 0 or -errno. */
+int explain_walk(unsigned proto, uint16_t lo, uint16_t hi,
+		 int (*fn)(const struct reuse_holder *h, void *ctx), void *ctx) HIDDEN;
+/* Which process holds each inode: one pass over /proc/<pid>/fd, calling
+ * found(index, pid, fd) for every holder fd. Sockets of other users need
+ * privilege to be seen. */
+void explain_find_owners(const uint64_t *ino, size_t n,
+			 void (*found)(size_t i, int pid, int fd, void *ctx),
+			 void *ctx) HIDDEN;
+/* Owners and flags of every live holder in the list (best effort: pidfd_getfd
+ * needs ptrace rights over the owner). */
+void explain_fill_owners(struct reuse_holder_list *l) HIDDEN;
+/* SO_REUSEADDR/PORT of pid's fd, read through a pidfd_getfd copy; false if
+ * not permitted. */
+bool explain_peer_flags(int pid, int fd, uint64_t ino, int8_t *ra,
+			int8_t *rp) HIDDEN;
+/* The holders as rules.c sees them; TIME_WAIT entries become one holder
+ * with flags tw_ra/tw_rp (-1 unknown). Returns how many were filled. */
+struct rules_holder;
+size_t explain_rules_holders(const struct reuse_holder_list *l, int8_t tw_ra,
+			     int8_t tw_rp, struct rules_holder *out) HIDDEN;
+/* Why a candidate of uid cannot bind: one clause about holder i of the
+ * rules_holders array (the TIME_WAIT pseudo-holder is the last). */
+void explain_why(const struct reuse_holder_list *l, size_t i, uint32_t uid,
+		 bool tcp, char *out, size_t len) HIDDEN;
+/* "LISTEN", "TIME_WAIT", "UNCONN", ... (ss's words). */
+const char *explain_state_name(const struct reuse_holder *h) HIDDEN;
+/* "127.0.0.1:53" / "[::]:53" into out. */
+void explain_addr_text(int family, const uint8_t addr[16], uint16_t port,
+		       char *out, size_t len) HIDDEN;
+/* After a bind()/listen() of fd on s failed with EADDRINUSE: append to msg
+ * who holds the address (state, address, uid, pid, program, flags), the
+ * TIME_WAIT entries and who left them, and which options would bind now
+ * (or why none can). Costs a sock_diag dump and a /proc scan; errno kept. */
+void explain_detail(int fd, const struct reuse_subject *s, char *msg,
+		    size_t mlen) HIDDEN;
 
 #endif

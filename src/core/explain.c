@@ -12,6 +12,9 @@
  * libreuse.h (network order, IPv4 in the first 4 bytes); ports host order.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -27,6 +30,7 @@
 #include <linux/sock_diag.h>
 
 #include "core.h"
+#include "rules.h"
 #include "sys.h"
 
 /* Big enough for any dump datagram: the kernel sizes dump skbs by the
@@ -174,7 +178,7 @@ static bool msg_v6only(const struct nlmsghdr *h)
 	return false;
 }
 
-/* Dump request: header, inet_diag_req_v2, bytecode "port >= P && port <= P".
+/* Dump request: header, inet_diag_req_v2, bytecode "port >= LO && port <= HI".
  * Each comparison op is followed by an op whose `no` holds the port; `yes`
  * steps to the next test, `no` jumps 4 bytes past the end, which rejects. */
 struct dump_req {
@@ -191,12 +195,12 @@ _Static_assert(sizeof(struct dump_req) ==
 
 /*
  * Stream one SOCK_DIAG_BY_FAMILY dump of proto/family sockets whose local
- * port is `port`, calling fn for each. Returns 0, or -errno (from the kernel,
+ * port is in [lo, hi], calling fn for each. Returns 0, or -errno (from the kernel,
  * or fn's own negative return, which ends the walk: closing the socket
  * afterwards discards the rest of the dump).
  */
-static int diag_dump(int fd, uint32_t seq, uint8_t proto, int family,
-		     uint16_t port, diag_fn fn, void *ctx)
+static int diag_dump_range(int fd, uint32_t seq, uint8_t proto, int family,
+			   uint16_t lo, uint16_t hi, diag_fn fn, void *ctx)
 {
 	struct dump_req q;
 	const unsigned short opsz = sizeof q.bc[0], bclen = sizeof q.bc;
@@ -217,10 +221,10 @@ static int diag_dump(int fd, uint32_t seq, uint8_t proto, int family,
 	/* offsets count from each test op; "reject" = 4 bytes past the end */
 	q.bc[0] = (struct inet_diag_bc_op){ INET_DIAG_BC_S_GE, 2 * opsz,
 					    bclen + 4 };
-	q.bc[1].no = port;
+	q.bc[1].no = lo;
 	q.bc[2] = (struct inet_diag_bc_op){ INET_DIAG_BC_S_LE, 2 * opsz,
 					    bclen - 2 * opsz + 4 };
-	q.bc[3].no = port;
+	q.bc[3].no = hi;
 
 	int rc = nl_send(fd, &q, sizeof q);
 	if (rc < 0)
@@ -256,13 +260,21 @@ static int diag_dump(int fd, uint32_t seq, uint8_t proto, int family,
 			    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
 				continue;
 			const struct inet_diag_msg *m = NLMSG_DATA(h);
-			if (ntohs(m->id.idiag_sport) != port)
+			if (ntohs(m->id.idiag_sport) < lo ||
+			    ntohs(m->id.idiag_sport) > hi)
 				continue;        /* the kernel filter, again */
 			rc = fn(m, msg_v6only(h), ctx);
 			if (rc < 0)
 				return rc;
 		}
 	}
+}
+
+/* One port: what explaining a failed bind needs. */
+static int diag_dump(int fd, uint32_t seq, uint8_t proto, int family,
+		     uint16_t port, diag_fn fn, void *ctx)
+{
+	return diag_dump_range(fd, seq, proto, family, port, port, fn, ctx);
 }
 
 /*
@@ -512,6 +524,520 @@ bool explain_have_net_admin(void)
 			CAP_TO_MASK(CAP_NET_ADMIN)) != 0;
 	errno = saved;
 	return have;
+}
+
+/* ---- who exactly: owners, flags, and what would bind ---------------- */
+
+/* ss's words for the states, so the log reads like `ss -tuan`. */
+const char *explain_state_name(const struct reuse_holder *h)
+{
+	static const char *const tcp[] = {
+		"?", "ESTAB", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2",
+		"TIME-WAIT", "UNCONN", "CLOSE-WAIT", "LAST-ACK", "LISTEN", "CLOSING",
+	};
+	if (h->timewait)
+		return "TIME-WAIT";
+	if (h->proto == IPPROTO_UDP)
+		return h->state == TCP_ESTABLISHED ? "ESTAB" : "UNCONN";
+	return h->state < sizeof tcp / sizeof tcp[0] ? tcp[h->state] : "?";
+}
+
+void explain_addr_text(int family, const uint8_t addr[16], uint16_t port,
+		       char *out, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	inet_ntop(family, addr, a, sizeof a);
+	snprintf(out, len, family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, port);
+}
+
+static void holder_from(const struct inet_diag_msg *m, bool v6only,
+			uint8_t proto, struct reuse_holder *h)
+{
+	memset(h, 0, sizeof *h);
+	h->proto = proto;
+	h->state = m->idiag_state;
+	h->family = m->idiag_family;
+	h->v6only = v6only;
+	h->timewait = proto == IPPROTO_TCP && is_timewait(m);
+	memcpy(h->addr, m->id.idiag_src, m->idiag_family == AF_INET ? 4 : 16);
+	h->port = ntohs(m->id.idiag_sport);
+	h->uid = m->idiag_uid;
+	h->ino = h->timewait ? 0 : m->idiag_inode;
+	h->pid = h->fd = -1;
+	h->ra = h->rp = -1;
+}
+
+struct list_ctx {
+	const struct endpoint *q;
+	struct reuse_holder_list *out;
+	uint8_t proto;
+};
+
+static int list_one(const struct inet_diag_msg *m, bool v6only, void *arg)
+{
+	struct list_ctx *c = arg;
+	struct reuse_holder_list *o = c->out;
+	struct reuse_holder h;
+
+	if (!entry_overlaps(m, v6only, c->q))
+		return 0;
+	holder_from(m, v6only, c->proto, &h);
+	if (h.timewait) {
+		if (!o->tw_have)
+			o->tw = h;
+		o->tw_have = true;
+		o->timewait++;
+	} else if (o->n < REUSE_HOLDERS_MAX) {
+		o->h[o->n++] = h;
+	} else {
+		o->more++;
+	}
+	return 0;
+}
+
+/*
+ * explain_list - explain_holders with names: each live socket on an
+ * overlapping address, and the TIME_WAIT entries counted.
+ */
+void explain_list(unsigned proto, int family, const uint8_t addr[16],
+		  uint16_t port, bool v6only, struct reuse_holder_list *out)
+{
+	int saved = errno;
+	struct endpoint q;
+	uint8_t p = diag_proto(proto);
+
+	memset(out, 0, sizeof *out);
+	if (!p || (family != AF_INET && family != AF_INET6) || !addr) {
+		out->diag_errno = p ? EAFNOSUPPORT : EPROTONOSUPPORT;
+		goto done;
+	}
+	endpoint_set(&q, family, addr, v6only);
+	int fd = nl_open();
+	if (fd < 0) {
+		out->diag_errno = -fd;
+		goto done;
+	}
+	struct list_ctx c = { .q = &q, .out = out, .proto = p };
+	int rc = diag_dump_overlapping(fd, p, &q, port, list_one, &c);
+	if (rc < 0)
+		out->diag_errno = -rc;
+	sys_close(fd);
+done:
+	errno = saved;
+}
+
+struct walk_ctx {
+	int (*fn)(const struct reuse_holder *h, void *ctx);
+	void *ctx;
+	uint8_t proto;
+};
+
+static int walk_one(const struct inet_diag_msg *m, bool v6only, void *arg)
+{
+	struct walk_ctx *w = arg;
+	struct reuse_holder h;
+
+	if (m->idiag_family != AF_INET && m->idiag_family != AF_INET6)
+		return 0;
+	holder_from(m, v6only, w->proto, &h);
+	return w->fn(&h, w->ctx);
+}
+
+/* explain_walk - every socket of proto on ports [lo, hi], both families:
+ * what `reuse audit` reads the host's sockets with. */
+int explain_walk(unsigned proto, uint16_t lo, uint16_t hi,
+		 int (*fn)(const struct reuse_holder *h, void *ctx), void *ctx)
+{
+	int saved = errno, rc;
+	struct walk_ctx w = { fn, ctx, diag_proto(proto) };
+
+	if (!w.proto)
+		return -EPROTONOSUPPORT;
+	int fd = nl_open();
+	if (fd < 0)
+		return fd;
+	rc = diag_dump_range(fd, 1, w.proto, AF_INET, lo, hi, walk_one, &w);
+	if (rc == 0) {
+		rc = diag_dump_range(fd, 2, w.proto, AF_INET6, lo, hi, walk_one, &w);
+		if (rc == -ENOENT)
+			rc = 0;
+	}
+	sys_close(fd);
+	errno = saved;
+	return rc;
+}
+
+struct dirent64_ {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+/* A directory under dirfd (or absolute path), opened without libc's DIR
+ * (which allocates): the caller reads it with getdents64. */
+static int open_dir(int dirfd, const char *path)
+{
+	return (int)syscall(SYS_openat, dirfd, path,
+			    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* "123" -> 123; -1 if the name is not all digits. */
+static long parse_num(const char *s)
+{
+	long v = 0;
+
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > 100000000)
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	return v;
+}
+
+/* The socket inode an fd link names ("socket:[12345]"), or 0. */
+static uint64_t link_inode(int dirfd, const char *name)
+{
+	char l[64];
+	ssize_t n = readlinkat(dirfd, name, l, sizeof l - 1);
+	uint64_t v = 0;
+
+	if (n < 9 || memcmp(l, "socket:[", 8) != 0)
+		return 0;
+	for (ssize_t i = 8; i < n && l[i] != ']'; i++) {
+		if (l[i] < '0' || l[i] > '9')
+			return 0;
+		v = v * 10 + (uint64_t)(l[i] - '0');
+	}
+	return v;
+}
+
+/* Every fd of one process: report those naming a wanted inode. */
+static void scan_fds(int proc, long pid, const uint64_t *ino, size_t n,
+		     void (*found)(size_t, int, int, void *), void *ctx)
+{
+	char path[32];
+	union { struct dirent64_ align; char b[4096]; } buf;
+	long r;
+
+	snprintf(path, sizeof path, "%ld/fd", pid);
+	int dfd = open_dir(proc, path);
+	if (dfd < 0)
+		return;
+	while ((r = syscall(SYS_getdents64, dfd, buf.b, sizeof buf.b)) > 0) {
+		for (long off = 0; off < r;) {
+			struct dirent64_ *d = (struct dirent64_ *)(buf.b + off);
+			off += d->d_reclen;
+			long fd = parse_num(d->d_name);
+			uint64_t i = fd >= 0 ? link_inode(dfd, d->d_name) : 0;
+			if (!i)
+				continue;
+			for (size_t k = 0; k < n; k++)
+				if (ino[k] == i)
+					found(k, (int)pid, (int)fd, ctx);
+		}
+	}
+	sys_close(dfd);
+}
+
+/*
+ * explain_find_owners - sock_diag knows a socket's inode and uid, not its
+ * process; /proc/<pid>/fd links know the inode. One pass over /proc, no
+ * allocation (getdents64 on a stack buffer), so it can run inside the
+ * library after a failed bind. Processes we may not look into are skipped.
+ */
+void explain_find_owners(const uint64_t *ino, size_t n,
+			 void (*found)(size_t i, int pid, int fd, void *ctx),
+			 void *ctx)
+{
+	int saved = errno;
+	union { struct dirent64_ align; char b[4096]; } buf;
+	long r;
+
+	int proc = open_dir(AT_FDCWD, "/proc");
+	if (proc < 0 || n == 0)
+		goto out;
+	while ((r = syscall(SYS_getdents64, proc, buf.b, sizeof buf.b)) > 0) {
+		for (long off = 0; off < r;) {
+			struct dirent64_ *d = (struct dirent64_ *)(buf.b + off);
+			off += d->d_reclen;
+			long pid = parse_num(d->d_name);
+			if (pid > 0)
+				scan_fds(proc, pid, ino, n, found, ctx);
+		}
+	}
+out:
+	if (proc >= 0)
+		sys_close(proc);
+	errno = saved;
+}
+
+/* /proc/<pid>/comm, newline cut; "" if unreadable. */
+static void read_comm(int pid, char *out, size_t len)
+{
+	char path[32];
+	ssize_t n;
+
+	out[0] = '\0';
+	snprintf(path, sizeof path, "/proc/%d/comm", pid);
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, out, len - 1);
+	sys_close(fd);
+	if (n <= 0)
+		n = 0;
+	out[n] = '\0';
+	char *nl = strchr(out, '\n');
+	if (nl)
+		*nl = '\0';
+}
+
+/*
+ * explain_peer_flags - the only way to read another process's socket
+ * options: pidfd_getfd() gives us a second fd on the same socket (ptrace
+ * rights over the owner: root, or same uid and dumpable). The copy is
+ * checked to be the inode we meant (the fd number may have been reused)
+ * and closed at once.
+ */
+bool explain_peer_flags(int pid, int fd, uint64_t ino, int8_t *ra, int8_t *rp)
+{
+	int saved = errno;
+	struct stat st;
+	bool ok = false;
+
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd < 0)
+		goto out;
+	int copy = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
+	sys_close(pfd);
+	if (copy < 0)
+		goto out;
+	if (sys_fstat(copy, &st) == 0 && (uint64_t)st.st_ino == ino) {
+		int a = sys_getflag(copy, SO_REUSEADDR);
+		int p = sys_getflag(copy, SO_REUSEPORT);
+		if (a >= 0 && p >= 0) {
+			*ra = (int8_t)a;
+			*rp = (int8_t)p;
+			ok = true;
+		}
+	}
+	sys_close(copy);
+out:
+	errno = saved;
+	return ok;
+}
+
+static void owner_found(size_t i, int pid, int fd, void *ctx)
+{
+	struct reuse_holder *h = &((struct reuse_holder_list *)ctx)->h[i];
+
+	h->nprocs++;
+	if (h->pid < 0) {
+		h->pid = pid;
+		h->fd = fd;
+	}
+}
+
+/* explain_fill_owners - pid, program and flags of each listed holder. */
+void explain_fill_owners(struct reuse_holder_list *l)
+{
+	uint64_t ino[REUSE_HOLDERS_MAX];
+
+	for (unsigned i = 0; i < l->n; i++)
+		ino[i] = l->h[i].ino;
+	explain_find_owners(ino, l->n, owner_found, l);
+	for (unsigned i = 0; i < l->n; i++) {
+		struct reuse_holder *h = &l->h[i];
+		if (h->pid < 0)
+			continue;
+		read_comm(h->pid, h->comm, sizeof h->comm);
+		explain_peer_flags(h->pid, h->fd, h->ino, &h->ra, &h->rp);
+	}
+}
+
+size_t explain_rules_holders(const struct reuse_holder_list *l, int8_t tw_ra,
+			     int8_t tw_rp, struct rules_holder *out)
+{
+	size_t n = 0;
+
+	for (unsigned i = 0; i < l->n; i++) {
+		const struct reuse_holder *h = &l->h[i];
+		out[n++] = (struct rules_holder){
+			.state = h->proto == IPPROTO_TCP && h->state == TCP_LISTEN ?
+				 RULES_LISTEN : RULES_BOUND,
+			.ra = h->ra, .rp = h->rp, .uid = h->uid,
+		};
+	}
+	if (l->timewait)
+		out[n++] = (struct rules_holder){
+			.state = RULES_TIMEWAIT, .ra = tw_ra, .rp = tw_rp,
+			.uid = l->tw.uid,
+		};
+	return n;
+}
+
+/* The live listener on exactly the TIME_WAIT entries' address, if any. */
+static const struct reuse_holder *tw_listener(const struct reuse_holder_list *l)
+{
+	for (unsigned i = 0; i < l->n; i++) {
+		const struct reuse_holder *h = &l->h[i];
+		if (h->state == TCP_LISTEN && h->family == l->tw.family &&
+		    memcmp(h->addr, l->tw.addr, 16) == 0)
+			return h;
+	}
+	return NULL;
+}
+
+void explain_why(const struct reuse_holder_list *l, size_t i, uint32_t uid,
+		 bool tcp, char *out, size_t len)
+{
+	if (i >= l->n) {
+		snprintf(out, len, "TIME_WAIT entries pass only a socket with the "
+			 "option their old listener had (SO_REUSEADDR, or SO_REUSEPORT); "
+			 "clear them (CAP_NET_ADMIN) or wait up to 60 s");
+		return;
+	}
+	const struct reuse_holder *h = &l->h[i];
+	const char *ra = h->ra < 0 ? "?" : h->ra ? "on" : "off";
+	const char *rp = h->rp < 0 ? "?" : h->rp ? "on" : "off";
+	if (tcp && h->state == TCP_LISTEN)
+		snprintf(out, len, "a TCP listener admits only SO_REUSEPORT sockets of "
+			 "its own uid, and only if it has SO_REUSEPORT (it: uid %u, "
+			 "reuseport=%s; this uid %u)", h->uid, rp, uid);
+	else
+		snprintf(out, len, "sharing needs SO_REUSEADDR on both, or SO_REUSEPORT "
+			 "on both and one uid (it: uid %u, reuseaddr=%s, reuseport=%s; "
+			 "this uid %u)", h->uid, ra, rp, uid);
+}
+
+/* Bounded appends to the caller's message. */
+struct sbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static void sb_add(struct sbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void sb_add(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	size_t room = b->cap > b->len ? b->cap - b->len : 0;
+	int n;
+
+	if (room <= 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(b->p + b->len, room, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		b->len += (size_t)n >= room ? room - 1 : (size_t)n;
+}
+
+static const char *flag_word(int8_t v)
+{
+	return v < 0 ? "?" : v ? "on" : "off";
+}
+
+static const char *const combo_rule[4] = {
+	"", "reuseaddr=force", "reuseport=force", "reuseaddr=force reuseport=force",
+};
+
+/*
+ * explain_detail - the holders by name and what would bind, appended to
+ * the one-sentence explanation apply.c already wrote. The TIME_WAIT flags
+ * are inferred from the failure itself: a socket that had SO_REUSEADDR
+ * (SO_REUSEPORT) and still failed over TIME_WAIT alone proves the entries
+ * lack it; otherwise they are unknown.
+ */
+void explain_detail(int fd, const struct reuse_subject *s, char *msg, size_t mlen)
+{
+	int saved = errno;
+	struct reuse_holder_list l;
+	struct rules_holder rh[REUSE_HOLDERS_MAX + 1];
+	struct sbuf b = { msg, strnlen(msg, mlen), mlen };
+	struct stat st;
+	char a[64];
+	int v = 0;
+	socklen_t vl = sizeof v;
+	bool v6only = s->family == AF_INET6 &&
+		sys_getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &vl) == 0 && v;
+	int own_ra = sys_getflag(fd, SO_REUSEADDR), own_rp = sys_getflag(fd, SO_REUSEPORT);
+	uint32_t uid = sys_fstat(fd, &st) == 0 ? (uint32_t)st.st_uid : (uint32_t)geteuid();
+	bool tcp = s->proto == REUSE_P_TCP;
+
+	explain_list(s->proto, s->family, s->addr, s->port, v6only, &l);
+	if (l.diag_errno)
+		goto out;
+	explain_fill_owners(&l);
+	sb_add(&b, " | holders:");
+	for (unsigned i = 0; i < l.n && i < 6; i++) {
+		const struct reuse_holder *h = &l.h[i];
+		explain_addr_text(h->family, h->addr, h->port, a, sizeof a);
+		sb_add(&b, "%s %s %s %s uid=%u", i ? ";" : "", tcp ? "tcp" : "udp",
+		       explain_state_name(h), a, h->uid);
+		if (h->pid >= 0)
+			sb_add(&b, " pid=%d(%s)", h->pid, h->comm[0] ? h->comm : "?");
+		else
+			sb_add(&b, " pid=?");
+		sb_add(&b, " reuseaddr=%s reuseport=%s", flag_word(h->ra), flag_word(h->rp));
+	}
+	if (l.n > 6 || l.more)
+		sb_add(&b, "; and %u more", l.n - (l.n > 6 ? 6 : l.n) + l.more);
+	if (l.timewait) {
+		const struct reuse_holder *li = tw_listener(&l);
+		explain_addr_text(l.tw.family, l.tw.addr, l.tw.port, a, sizeof a);
+		sb_add(&b, "%s %u TIME-WAIT on %s, left by ", l.n ? ";" : "", l.timewait, a);
+		if (li && li->pid >= 0)
+			sb_add(&b, "the listener there (pid %d %s, still running)",
+			       li->pid, li->comm);
+		else if (li)
+			sb_add(&b, "the listener there (still running)");
+		else
+			sb_add(&b, "a listener on %s that has exited", a);
+	}
+	if (!l.n && !l.timewait)
+		sb_add(&b, " none seen");
+
+	/* what each option choice would do now, for this socket's owner */
+	size_t n = explain_rules_holders(&l, own_ra == 1 && !l.n ? 0 : -1,
+					 own_rp == 1 && !l.n ? 0 : -1, rh);
+	struct rules_cand c = { .tcp = tcp, .uid = uid };
+	struct rules_result r[4];
+	int fix = -1, maybe = -1;
+	sb_add(&b, " | as uid %u:", uid);
+	for (unsigned m = 0; m < 4; m++) {
+		c.ra = m & 1;
+		c.rp = m & 2;
+		rules_bind(rh, n, &c, &r[m]);
+		sb_add(&b, " %s=%s", m == 0 ? "none" : m == 1 ? "reuseaddr" :
+		       m == 2 ? "reuseport" : "both", rules_verdict_name(r[m].verdict));
+		if (m && fix < 0 && r[m].verdict != RULES_INUSE &&
+		    r[m].verdict != RULES_MAYBE && r[m].verdict != RULES_ACCES)
+			fix = (int)m;
+		if (m && maybe < 0 && r[m].verdict == RULES_MAYBE)
+			maybe = (int)m;
+	}
+	explain_addr_text(s->family, s->addr, s->port, a, sizeof a);
+	if (fix > 0 && (fix != (own_ra == 1) + 2 * (own_rp == 1))) {
+		sb_add(&b, " | fix: rule '%s %s %s'%s", tcp ? "tcp" : "udp", a,
+		       combo_rule[fix], r[fix].verdict == RULES_TAKE ?
+		       " (it would take the holder's datagrams)" : "");
+	} else if (maybe > 0) {
+		sb_add(&b, " | perhaps: rule '%s %s %s' (the holder's flags are unreadable here)",
+		       tcp ? "tcp" : "udp", a, combo_rule[maybe]);
+	} else if (fix < 0) {
+		char why[200];
+		explain_why(&l, r[3].blocker < l.n ? r[3].blocker : l.n, uid, tcp,
+			    why, sizeof why);
+		sb_add(&b, " | no option lets it bind now: %s", why);
+	}
+out:
+	errno = saved;
 }
 
 /* explain_overlap - whether two local addresses overlap on one port

@@ -314,6 +314,7 @@ void log_event(const struct reuse_event *ev)
 	const char *family, *proto = "-";
 	unsigned port;
 	long pid = (long)getpid();
+	bool dry = reuse_cfg.dry_run || (ev->rule && ev->rule->dry_run);
 
 	if (atomic_load(&log_fd) < 0)
 		goto out;
@@ -327,8 +328,11 @@ void log_event(const struct reuse_event *ev)
 	else
 		rule_text(ev->rule, rule, sizeof rule);
 
-	if (dest == DEST_SYSLOG)   /* user.info, user.warning on failure */
-		putf(&l, "<%d>libreuse[%ld]: ", ev->result ? 12 : 14, pid);
+	/* syslog/journald: daemon.info, daemon.warning on failure; identifier
+	 * "libreuse" (journalctl -t libreuse), no timestamp of our own (the
+	 * journal stamps each entry), no trailing newline (one datagram each) */
+	if (dest == DEST_SYSLOG)
+		putf(&l, "<%d>libreuse[%ld]: ", ev->result ? 28 : 30, pid);
 	if (json) {
 		puts_(&l, "{\"ts\":\"");
 		put_ts(&l);
@@ -347,6 +351,8 @@ void log_event(const struct reuse_event *ev)
 		put_json_str(&l, ev->asked ? ev->asked : "-");
 		puts_(&l, ",\"action\":");
 		put_json_str(&l, ev->action ? ev->action : "-");
+		if (dry && ev->action)
+			puts_(&l, ",\"dry_run\":true");
 		putf(&l, ",\"result\":\"%s\",\"errno\":%d,\"reuseaddr\":\"%s\",\"reuseport\":\"%s\"",
 		     errno_name(ev->result), ev->result, onoff(ev->ra_now),
 		     onoff(ev->rp_now));
@@ -380,7 +386,7 @@ void log_event(const struct reuse_event *ev)
 			putf(&l, " option=%s asked=%s", ev->option,
 			     ev->asked ? ev->asked : "-");
 		if (ev->action)
-			putf(&l, " action=%s", ev->action);
+			putf(&l, " action=%s%s", ev->action, dry ? " dry-run" : "");
 		putf(&l, " result=%s", errno_name(ev->result));
 		if (ev->ra_now >= 0 || ev->rp_now >= 0)
 			putf(&l, " now=reuseaddr:%s,reuseport:%s",
@@ -391,6 +397,8 @@ void log_event(const struct reuse_event *ev)
 			l.len = sizeof l.buf - 2;
 		puts_(&l, "\n");
 	}
+	if (dest == DEST_SYSLOG && l.len && l.buf[l.len - 1] == '\n')
+		l.len--;
 	emit(l.buf, l.len);
 out:
 	errno = saved;

@@ -676,12 +676,12 @@ static bool parse_address(struct parser *ps, const struct tok *t,
 
 enum key {
 	K_REUSEADDR, K_REUSEPORT, K_EXCLUSIVE, K_HANDOFF, K_DENY, K_LOG,
-	K_PROGRAM, K_UID, K_COUNT
+	K_PROGRAM, K_UID, K_DRYRUN, K_COUNT
 };
 
 static const char *const key_names[K_COUNT] = {
 	"reuseaddr", "reuseport", "exclusive", "handoff", "deny", "log",
-	"program", "uid",
+	"program", "uid", "dry-run",
 };
 
 static bool key_is_match(enum key k)
@@ -691,7 +691,7 @@ static bool key_is_match(enum key k)
 
 static bool key_takes_value(enum key k)
 {
-	return k != K_EXCLUSIVE && k != K_HANDOFF && k != K_DENY;
+	return k != K_EXCLUSIVE && k != K_HANDOFF && k != K_DENY && k != K_DRYRUN;
 }
 
 /* What a rule line said, for duplicate and contradiction checks. */
@@ -779,7 +779,7 @@ static void unknown_key(struct parser *ps, const struct tok *t, const struct tok
 	const char *sug = suggest(key->p, key->n, key_names, K_COUNT);
 	if (!sug) {
 		perr(ps, t->col, "unknown directive '" TOKF "' (expected reuseaddr=, "
-		     "reuseport=, exclusive, handoff, deny, log=, program= or uid=)",
+		     "reuseport=, exclusive, handoff, deny, log=, dry-run, program= or uid=)",
 		     TOKA(key->p, key->n));
 		return;
 	}
@@ -808,7 +808,7 @@ static void parse_item(struct parser *ps, const struct tok *t,
 		return;
 	}
 	sn->tok[k] = *t;
-	if (!key_is_match(k))
+	if (!key_is_match(k) && k != K_DRYRUN)   /* dry-run only modifies */
 		sn->any_directive = true;
 	if (!key_takes_value(k)) {
 		if (eq) {
@@ -819,6 +819,8 @@ static void parse_item(struct parser *ps, const struct tok *t,
 			r->exclusive = true;
 		else if (k == K_HANDOFF)
 			r->handoff = true;
+		else if (k == K_DRYRUN)
+			r->dry_run = true;
 		else
 			r->deny = true;
 		return;

@@ -132,6 +132,7 @@ static void core_init(void)
 	read_names();
 	log_init();
 	read_level();
+	reuse_cfg.dry_run = env("REUSE_DRY_RUN") && strcmp(env("REUSE_DRY_RUN"), "1") == 0;
 	read_policy();
 	reuse_lock_atfork();
 	if (reuse_cfg.level == REUSE_LOG_ALL)

@@ -1,0 +1,104 @@
+#!/usr/bin/env bats
+# Installing libreuse: make install (PREFIX, DESTDIR) and the Debian package
+# (built from this tree, installed, used by a daemon, removed, purged).
+# shellcheck disable=SC2153,SC2154  # helpers.bash sets ROOT, LIB; bats sets $output
+
+load helpers
+
+bats_require_minimum_version 1.5.0
+
+setup() {
+  unset REUSE_POLICY REUSE_LOG REUSE_LOG_FORMAT REUSE_LOG_LEVEL REUSE_LIBRARY REUSE_DRY_RUN LD_PRELOAD
+  T=$BATS_TEST_TMPDIR
+  MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
+  DAEMON=""
+  OURS=""
+}
+
+teardown() {
+  if [ -n "$DAEMON" ]; then kill "$DAEMON" 2>/dev/null; wait "$DAEMON" 2>/dev/null; fi
+  if [ -n "$OURS" ]; then dpkg_retry --purge libreuse >/dev/null 2>&1; fi
+  return 0
+}
+
+# dpkg, retried (bounded: 2 min) while another dpkg/apt holds the lock.
+dpkg_retry() {
+  local i out
+  for ((i = 0; i < 120; i++)); do
+    if out=$(dpkg "$@" 2>&1); then echo "$out"; return 0; fi
+    grep -qi 'lock' <<<"$out" || { echo "$out"; return 1; }
+    sleep 1
+  done
+  echo "$out"; return 1
+}
+
+@test "make install honours DESTDIR and PREFIX; the installed reuse finds its library; uninstall removes it all" {
+  run make -s -C "$ROOT" install DESTDIR="$T/root"
+  assert_success
+  r=$T/root/usr/local
+  [ -x "$r/bin/reuse" ]
+  [ -f "$r/lib/$MA/libreuse/libreuse.so" ]
+  [ -f "$r/share/man/man1/reuse.1" ] && [ -f "$r/share/man/man5/reuse.policy.5" ] && [ -f "$r/share/man/man7/libreuse.7" ]
+  [ -f "$T/root/etc/libreuse/policy.example" ]
+  [ ! -e "$T/root/etc/libreuse/policy" ]
+  [ -f "$r/share/bash-completion/completions/reuse" ]
+  "$r/bin/reuse" check "$T/root/etc/libreuse/policy.example"
+  # run from its prefix it preloads the library of that prefix, not the build tree's
+  run "$r/bin/reuse" systemd-dropin demo
+  assert_line "Environment=LD_PRELOAD=$r/bin/../lib/$MA/libreuse/libreuse.so"
+  p=$(free_port)
+  run --separate-stderr "$r/bin/reuse" run -- "$PROBES/bindprobe" -l 127.0.0.1 "$p"
+  assert_output --partial 'kernel_ra=1'
+  [[ $stderr == *"bindprobe bind fd="*" tcp 127.0.0.1:$p rule=default:"*"action=force result=ok"* ]]
+  run make -s -C "$ROOT" uninstall DESTDIR="$T/root"
+  assert_success
+  [ -z "$(find "$T/root" -type f)" ]
+}
+
+@test "the Debian package builds from the tree, installs, runs a daemon under the installed library and CLI, and is removed" {
+  if dpkg-query -W -f='${Status}' libreuse 2>/dev/null | grep -q 'installed'; then
+    skip "a libreuse package is already installed on this machine"
+  fi
+  run make -s -C "$ROOT" deb
+  assert_success
+  deb=$(ls "$ROOT"/build/deb/libreuse_*_*.deb)
+  [ -f "$deb" ]
+  run dpkg-deb -c "$deb"
+  assert_output --partial "./usr/lib/$MA/libreuse/libreuse.so"
+  assert_output --partial './usr/bin/reuse'
+  assert_output --partial './etc/libreuse/policy.example'
+  assert_output --partial './usr/share/man/man5/reuse.policy.5.gz'
+  assert_output --partial './usr/share/bash-completion/completions/reuse'
+  refute_output --regexp '\./etc/libreuse/policy$'
+
+  OURS=1
+  run dpkg_retry -i "$deb"
+  assert_success
+  [ -x /usr/bin/reuse ]
+  [ -f "/usr/lib/$MA/libreuse/libreuse.so" ]
+  [ -f /etc/libreuse/policy.example ]
+  [ "$(man -w reuse)" = /usr/share/man/man1/reuse.1.gz ]
+
+  # a real daemon, started by the installed CLI, under the installed library
+  p=$(free_port)
+  cd "$T" || return 1
+  /usr/bin/reuse run --log "$T/log" -- /usr/bin/python3 -m http.server --bind 127.0.0.1 "$p" >/dev/null 2>&1 &
+  DAEMON=$!
+  wait_listen "$p"
+  grep -q " /usr/lib/$MA/libreuse/libreuse.so\$" "/proc/$DAEMON/maps"
+  grep -q "python3 bind fd=[0-9]* tcp 127.0.0.1:$p rule=default:[0-9]* .*result=ok now=reuseaddr:on" "$T/log"
+  run /usr/bin/reuse who --tcp "127.0.0.1:$p"
+  assert_line --regexp "^  LISTEN +127\\.0\\.0\\.1:$p +uid 0 +pid $DAEMON python3 "
+  kill "$DAEMON"; wait "$DAEMON" 2>/dev/null || true
+  DAEMON=""
+
+  run dpkg_retry -r libreuse
+  assert_success
+  [ ! -e /usr/bin/reuse ]
+  [ ! -e "/usr/lib/$MA/libreuse/libreuse.so" ]
+  [ -f /etc/libreuse/policy.example ]          # a conffile: kept until purge
+  run dpkg_retry --purge libreuse
+  assert_success
+  OURS=""
+  [ ! -e /etc/libreuse/policy.example ]
+}
