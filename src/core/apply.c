@@ -29,7 +29,7 @@ static bool safe_copy(void *dst, const void *src, size_t len)
 
 	if (!src)
 		return false;
-	n = syscall(SYS_process_vm_readv, getpid(), &local, 1, &remote, 1, 0);
+	n = sys_read_self(&local, &remote);
 	if (n == (ssize_t)len)
 		return true;
 	if (n < 0 && (errno == ENOSYS || errno == EPERM)) {

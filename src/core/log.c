@@ -109,6 +109,7 @@ static void adopt_fd(int fd)
 		log_ino = (uint64_t)st.st_ino;
 		log_dev = (uint32_t)st.st_dev;
 	}
+	fd_note_ours(fd);
 	atomic_store(&log_fd, fd);
 }
 
