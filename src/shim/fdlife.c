@@ -17,7 +17,10 @@
 /* close of a watched fd: ours answer EBADF; a tracked one is forgotten. */
 static __attribute__((noinline)) int close_watched(int fd)
 {
-	if (fd_is_ours(fd)) {
+	/* only a number marked WATCH_OURS (or past the map) can be ours */
+	if (((unsigned)fd >= SOCK_WATCH_MAX ||
+	     (__atomic_load_n(&reuse_watch[fd], __ATOMIC_RELAXED) & WATCH_OURS)) &&
+	    fd_is_ours(fd)) {
 		errno = EBADF;
 		return -1;
 	}
