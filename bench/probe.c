@@ -75,14 +75,25 @@ static long rss_kb(void)
 	return kb;
 }
 
-/* Hold n sockets at once; RLIMIT_NOFILE is raised (as root) to fit them. */
+/*
+ * Hold n sockets at once. RLIMIT_NOFILE is raised to fit them; where even
+ * root may not raise the hard limit (no CAP_SYS_RESOURCE), as many as the
+ * hard limit allows are held, and the line says how many.
+ */
 static void hold(long n)
 {
 	struct rlimit rl = { (rlim_t)n + 64, (rlim_t)n + 64 };
 	long before;
 
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-		die("setrlimit RLIMIT_NOFILE (needs root for this many)");
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+			die("getrlimit");
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			die("setrlimit RLIMIT_NOFILE");
+		if ((rlim_t)n + 64 > rl.rlim_max)
+			n = (long)rl.rlim_max - 64;
+	}
 	before = rss_kb();
 	for (long i = 0; i < n; i++)
 		if (socket(AF_INET, SOCK_STREAM, 0) < 0)
