@@ -120,3 +120,25 @@ deb:
 
 FORCE:
 .PHONY: programs install uninstall deb FORCE
+# ---- bench/ (issue 9): what the shim costs, bare vs shimmed ----------------
+#   make bench         full run, writes bench/RESULTS.md (a few minutes)
+#   make bench-smoke   tiny run into build/bench/RESULTS-smoke.md (harness check)
+BENCH_BIN := $(B)/bench/probe $(B)/bench/recsize
+
+all: $(BENCH_BIN)
+
+$(B)/bench/probe: bench/probe.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O1 -g -o $@ $<
+
+$(B)/bench/recsize: bench/recsize.c $(wildcard include/*.h src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) -std=gnu11 $(WARN) -o $@ $<
+
+bench: setup all
+	bench/run
+
+bench-smoke: all
+	bench/run --smoke --out $(B)/bench/RESULTS-smoke.md
+
+.PHONY: bench bench-smoke

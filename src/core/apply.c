@@ -34,7 +34,7 @@ static bool safe_copy(void *dst, const void *src, size_t len)
 
 	if (!src)
 		return false;
-	n = syscall(SYS_process_vm_readv, getpid(), &local, 1, &remote, 1, 0);
+	n = sys_read_self(&local, &remote);
 	if (n == (ssize_t)len)
 		return true;
 	if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
@@ -231,32 +231,47 @@ struct words {
 	char option[32], asked[16], action[24];
 };
 
+/* Copy a word into a fixed field, cut to fit (snprintf's "%s" without
+ * its cost: this runs for every logged decision). */
+static void word(char *dst, size_t size, const char *a, const char *b)
+{
+	size_t n = 0;
+
+	for (; *a && n + 1 < size; a++)
+		dst[n++] = *a;
+	if (b && n + 1 < size)
+		dst[n++] = ',';
+	for (; b && *b && n + 1 < size; b++)
+		dst[n++] = *b;
+	dst[n] = '\0';
+}
+
 static void describe(const struct reuse_sock *k, const struct reuse_rule *r,
 		     struct words *w)
 {
 	const char *ra = k->asked_ra ? "on" : "off", *rp = k->asked_rp ? "on" : "off";
 
-	snprintf(w->option, sizeof w->option, "SO_REUSEADDR,SO_REUSEPORT");
-	snprintf(w->asked, sizeof w->asked, "%s,%s", ra, rp);
+	word(w->option, sizeof w->option, "SO_REUSEADDR,SO_REUSEPORT", NULL);
+	word(w->asked, sizeof w->asked, ra, rp);
 	if (reuse_cfg.fail_closed) {
-		snprintf(w->action, sizeof w->action, "deny");
+		word(w->action, sizeof w->action, "deny", NULL);
 	} else if (!r) {
-		snprintf(w->action, sizeof w->action, "none");
+		word(w->action, sizeof w->action, "none", NULL);
 	} else if (r->deny) {
-		snprintf(w->action, sizeof w->action, "deny");
+		word(w->action, sizeof w->action, "deny", NULL);
 	} else if (r->exclusive) {
-		snprintf(w->action, sizeof w->action, "exclusive");
+		word(w->action, sizeof w->action, "exclusive", NULL);
 	} else if (r->reuseaddr != REUSE_KEEP && r->reuseport == REUSE_KEEP) {
-		snprintf(w->option, sizeof w->option, "SO_REUSEADDR");
-		snprintf(w->asked, sizeof w->asked, "%s", ra);
-		snprintf(w->action, sizeof w->action, "%s", reuse_act_name(r->reuseaddr));
+		word(w->option, sizeof w->option, "SO_REUSEADDR", NULL);
+		word(w->asked, sizeof w->asked, ra, NULL);
+		word(w->action, sizeof w->action, reuse_act_name(r->reuseaddr), NULL);
 	} else if (r->reuseaddr == REUSE_KEEP && r->reuseport != REUSE_KEEP) {
-		snprintf(w->option, sizeof w->option, "SO_REUSEPORT");
-		snprintf(w->asked, sizeof w->asked, "%s", rp);
-		snprintf(w->action, sizeof w->action, "%s", reuse_act_name(r->reuseport));
+		word(w->option, sizeof w->option, "SO_REUSEPORT", NULL);
+		word(w->asked, sizeof w->asked, rp, NULL);
+		word(w->action, sizeof w->action, reuse_act_name(r->reuseport), NULL);
 	} else {
-		snprintf(w->action, sizeof w->action, "%s,%s",
-			 reuse_act_name(r->reuseaddr), reuse_act_name(r->reuseport));
+		word(w->action, sizeof w->action, reuse_act_name(r->reuseaddr),
+		     reuse_act_name(r->reuseport));
 	}
 }
 

@@ -38,8 +38,16 @@ struct reuse_config {
 extern struct reuse_config reuse_cfg HIDDEN;
 
 /* True once the policy and log are ready; before that wrappers pass through.
- * Safe from any thread and from re-entry during init. */
-bool reuse_ready(void) HIDDEN;
+ * Safe from any thread and from re-entry during init. Inline: after start-up
+ * it is one load and a compare (reuse_ready_slow does the rest). */
+extern int reuse_init_state HIDDEN;
+bool reuse_ready_slow(void) HIDDEN;
+static inline bool reuse_ready(void)
+{
+	if (__builtin_expect(__atomic_load_n(&reuse_init_state, __ATOMIC_ACQUIRE) == 2, 1))
+		return true;
+	return reuse_ready_slow();
+}
 
 /* ---- sockets.c: per-fd records -------------------------------------- */
 enum { SOCK_UNMATCHED = -1, SOCK_UNDECIDED = -2 };
@@ -58,6 +66,38 @@ struct reuse_sock {
 	uint32_t owner;              /* owner uid before keying */
 	int32_t rule;                /* rule index, SOCK_UNMATCHED or SOCK_UNDECIDED */
 };
+
+/*
+ * The watch map: one byte per fd below SOCK_WATCH_MAX, nonzero when close()
+ * of that fd has work beyond the real call (the fd is tracked: WATCH_SOCK,
+ * or is one of the shim's own: WATCH_OURS). A bit may stay set after the
+ * reason is gone (then close() merely looks closer); a clear byte is a
+ * promise. 64 KiB of zero pages, touched only where fds are watched.
+ */
+#define SOCK_WATCH_MAX 65536u
+enum { WATCH_SOCK = 1, WATCH_OURS = 2 };
+extern uint8_t reuse_watch[SOCK_WATCH_MAX] HIDDEN;
+
+/* sock_watched - does close(fd) need more than the real call? One compare,
+ * one load: the close() fast path. Fds past the map always say yes. */
+static inline bool sock_watched(int fd)
+{
+	return (unsigned)fd >= SOCK_WATCH_MAX ||
+	       __atomic_load_n(&reuse_watch[(unsigned)fd], __ATOMIC_RELAXED);
+}
+
+static inline void sock_watch_set(int fd, uint8_t bit)
+{
+	if ((unsigned)fd < SOCK_WATCH_MAX)
+		__atomic_fetch_or(&reuse_watch[(unsigned)fd], bit, __ATOMIC_SEQ_CST);
+}
+
+static inline void sock_watch_clear(int fd, uint8_t bit)
+{
+	if ((unsigned)fd < SOCK_WATCH_MAX)
+		__atomic_fetch_and(&reuse_watch[(unsigned)fd], (uint8_t)~bit,
+				   __ATOMIC_SEQ_CST);
+}
 
 /* Record for fd if tracked and still the same socket; NULL otherwise
  * (a stale record is dropped). Costs one fstat. */
@@ -82,8 +122,10 @@ void sock_excl_add(int fd, const struct reuse_sock *s) HIDDEN;
 int sock_excl_list(unsigned proto, uint16_t port, int self, int *out, int max) HIDDEN;
 
 /* ---- ownfd.c: the shim's own fds (log), protected from the program ---- */
-/* Register the variable that holds one of our fds; its value may change. */
+/* Register the variable that holds one of our fds; its value may change,
+ * and each new value is announced with fd_note_ours() before it is stored. */
 void fd_mark_ours(_Atomic int *slot) HIDDEN;
+void fd_note_ours(int fd) HIDDEN;
 bool fd_is_ours(int fd) HIDDEN;
 int fd_ours_in(unsigned lo, unsigned hi, int *out, int max) HIDDEN;
 /* The program wants fd's number (dup2 onto it): move ours elsewhere. */

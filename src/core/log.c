@@ -45,7 +45,7 @@ struct line {
 	size_t len;
 };
 
-static void put(struct line *l, const char *s, size_t n)
+static void put_cut(struct line *l, const char *s, size_t n)
 {
 	size_t room = sizeof l->buf - 1 - l->len;
 
@@ -55,42 +55,93 @@ static void put(struct line *l, const char *s, size_t n)
 	l->len += n;
 }
 
+/* Inline so that a piece of known length (a literal: PUT_LIT) is copied
+ * with a few moves; a decision line has about thirty of them. */
+static inline __attribute__((always_inline)) void put(struct line *l,
+						       const char *s, size_t n)
+{
+	if (__builtin_expect(sizeof l->buf - 1 - l->len >= n, 1)) {
+		memcpy(l->buf + l->len, s, n);
+		l->len += n;
+	} else {
+		put_cut(l, s, n);
+	}
+}
+
+#define PUT_LIT(l, lit) put((l), (lit), sizeof(lit) - 1)
+
 static void puts_(struct line *l, const char *s)
 {
 	put(l, s, strlen(s));
 }
 
-static void putf(struct line *l, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void putf(struct line *l, const char *fmt, ...)
+/*
+ * Numbers without printf: a decision line is written on the program's
+ * bind() path, and vsnprintf costs about a thousand instructions a field.
+ * put_u writes v in decimal, zero-padded to at least width digits.
+ */
+static void put_u(struct line *l, unsigned long long v, int width)
 {
-	va_list ap;
-	size_t room = sizeof l->buf - 1 - l->len;
-	int n;
+	char d[24];
+	int n = 0;
 
-	va_start(ap, fmt);
-	n = vsnprintf(l->buf + l->len, room + 1, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		l->len += (size_t)n > room ? room : (size_t)n;
+	if (v < 10 && width <= 1) {
+		char c = (char)('0' + v);
+		put(l, &c, 1);
+		return;
+	}
+	do {
+		d[sizeof d - 1 - n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v && n < (int)sizeof d);
+	while (n < width && n < (int)sizeof d)
+		d[sizeof d - 1 - n++] = '0';
+	put(l, d + sizeof d - n, (size_t)n);
+}
+
+static void put_i(struct line *l, long long v)
+{
+	if (v < 0) {
+		put(l, "-", 1);
+		put_u(l, 0ULL - (unsigned long long)v, 0);
+	} else {
+		put_u(l, (unsigned long long)v, 0);
+	}
 }
 
 /* A JSON string value (quotes included); control bytes and non-ASCII escaped. */
 static void put_json_str(struct line *l, const char *s)
 {
-	puts_(l, "\"");
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+
+	PUT_LIT(l, "\"");
 	for (; s && *s; s++) {
 		unsigned char c = (unsigned char)*s;
+		if (c != '"' && c != '\\' && c >= 0x20 && c < 0x7f)
+			continue;                  /* plain bytes go out in runs */
+		put(l, run, (size_t)(s - run));
+		run = s + 1;
 		if (c == '"' || c == '\\') {
 			char e[2] = { '\\', (char)c };
 			put(l, e, 2);
-		} else if (c < 0x20 || c >= 0x7f) {
-			putf(l, "\\u%04x", c);
 		} else {
-			put(l, (const char *)&c, 1);
+			char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+			put(l, e, 6);
 		}
 	}
-	puts_(l, "\"");
+	if (run)
+		put(l, run, (size_t)(s - run));
+	PUT_LIT(l, "\"");
+}
+
+/* A JSON string value known to need no escaping: the library's own words
+ * (call, option, action names) and numeric addresses. */
+static void put_json_word(struct line *l, const char *s)
+{
+	PUT_LIT(l, "\"");
+	puts_(l, s);
+	PUT_LIT(l, "\"");
 }
 
 /* Identity of the fd we opened, to notice it was closed and reused. */
@@ -109,6 +160,7 @@ static void adopt_fd(int fd)
 		log_ino = (uint64_t)st.st_ino;
 		log_dev = (uint32_t)st.st_dev;
 	}
+	fd_note_ours(fd);
 	atomic_store(&log_fd, fd);
 }
 
@@ -232,13 +284,32 @@ static void emit(const char *buf, size_t len)
 	}
 }
 
+/*
+ * The "YYYY-MM-DDTHH:MM:SS" of the last second a thread logged in: lines
+ * come in bursts, and the calendar arithmetic and its twelve numbers are
+ * then done once a second. Per thread, so no lock and no torn copy.
+ */
+static __thread struct {
+	time_t sec;
+	char text[20];
+} ts_cache __attribute__((tls_model("initial-exec")));
+
 /* ISO 8601 UTC with milliseconds, without locale or time zone locks. */
 static void put_ts(struct line *l)
 {
 	struct timespec ts;
 	long long days, secs, z, era, doe, yoe, y, doy, mp, d, m;
+	unsigned ms;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
+	ms = (unsigned)(ts.tv_nsec / 1000000);
+	if (ts_cache.sec == ts.tv_sec && ts_cache.text[0]) {
+		char frac[5] = { '.', (char)('0' + ms / 100), (char)('0' + ms / 10 % 10),
+				 (char)('0' + ms % 10), 'Z' };
+		put(l, ts_cache.text, 19);
+		put(l, frac, 5);
+		return;
+	}
 	days = ts.tv_sec / 86400;
 	secs = ts.tv_sec % 86400;
 	z = days + 719468;                 /* civil-from-days (proleptic Gregorian) */
@@ -251,14 +322,48 @@ static void put_ts(struct line *l)
 	d = doy - (153 * mp + 2) / 5 + 1;
 	m = mp < 10 ? mp + 3 : mp - 9;
 	y += m <= 2;
-	putf(l, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03ldZ", y, m, d,
-	     secs / 3600, secs / 60 % 60, secs % 60, ts.tv_nsec / 1000000);
+	put_u(l, (unsigned long long)y, 4);
+	put(l, "-", 1);
+	put_u(l, (unsigned long long)m, 2);
+	put(l, "-", 1);
+	put_u(l, (unsigned long long)d, 2);
+	put(l, "T", 1);
+	put_u(l, (unsigned long long)(secs / 3600), 2);
+	put(l, ":", 1);
+	put_u(l, (unsigned long long)(secs / 60 % 60), 2);
+	put(l, ":", 1);
+	put_u(l, (unsigned long long)(secs % 60), 2);
+	if (l->len >= 19 && y >= 1000 && y <= 9999) {   /* 19 bytes: cacheable */
+		memcpy(ts_cache.text, l->buf + l->len - 19, 19);
+		ts_cache.sec = ts.tv_sec;
+	}
+	put(l, ".", 1);
+	put_u(l, ms, 3);
+	put(l, "Z", 1);
 }
 
 static const char *errno_name(int e)
 {
 	const char *n = e ? strerrorname_np(e) : "ok";
 	return n ? n : "EUNKNOWN";
+}
+
+/* Dotted quad, as inet_ntop writes it, without its sprintf. */
+static void ipv4_text(const struct in_addr *a, char *out, size_t len)
+{
+	const uint8_t *b = (const uint8_t *)a;
+	struct line t = { .len = 0 };
+
+	for (int i = 0; i < 4; i++) {
+		if (i)
+			put(&t, ".", 1);
+		put_u(&t, b[i], 0);
+	}
+	if (len) {
+		size_t n = t.len < len - 1 ? t.len : len - 1;
+		memcpy(out, t.buf, n);
+		out[n] = '\0';
+	}
 }
 
 /* Numeric address and port of a sockaddr (v4-mapped shown as IPv4). */
@@ -272,7 +377,7 @@ static void addr_text(const struct sockaddr *sa, char *host, size_t hlen,
 		return;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const void *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, host, (socklen_t)hlen);
+		ipv4_text(&in->sin_addr, host, hlen);
 		*port = ntohs(in->sin_port);
 		*family = "ipv4";
 	} else if (sa->sa_family == AF_INET6) {
@@ -284,12 +389,24 @@ static void addr_text(const struct sockaddr *sa, char *host, size_t hlen,
 }
 
 /* "FILE:LINE" of a rule, "default:LINE" for the embedded policy, or "none". */
-static void rule_text(const struct reuse_rule *r, char *out, size_t len)
+static void rule_text(const struct reuse_rule *r, const char *text, char *out,
+		      size_t len)
 {
-	if (!r)
-		snprintf(out, len, "none");
-	else
-		snprintf(out, len, "%s:%u", log_rule_source(), r->line);
+	struct line t = { .len = 0 };
+	size_t n;
+
+	if (text) {
+		puts_(&t, text);
+	} else if (!r) {
+		puts_(&t, "none");
+	} else {
+		puts_(&t, log_rule_source());
+		put(&t, ":", 1);
+		put_u(&t, r->line, 0);
+	}
+	n = t.len < len - 1 ? t.len : len - 1;
+	memcpy(out, t.buf, n);
+	out[n] = '\0';
 }
 
 const char *log_rule_source(void)
@@ -323,79 +440,118 @@ void log_event(const struct reuse_event *ev)
 		proto = ev->sock->proto == REUSE_P_TCP ? "tcp" : "udp";
 	if (ev->sock && !ev->addr)
 		family = ev->sock->family == AF_INET6 ? "ipv6" : "ipv4";
-	if (ev->rule_text)
-		snprintf(rule, sizeof rule, "%s", ev->rule_text);
-	else
-		rule_text(ev->rule, rule, sizeof rule);
+	rule_text(ev->rule, ev->rule_text, rule, sizeof rule);
 
 	/* syslog/journald: daemon.info, daemon.warning on failure; identifier
 	 * "libreuse" (journalctl -t libreuse), no timestamp of our own (the
 	 * journal stamps each entry), no trailing newline (one datagram each) */
-	if (dest == DEST_SYSLOG)
-		putf(&l, "<%d>libreuse[%ld]: ", ev->result ? 28 : 30, pid);
+	if (dest == DEST_SYSLOG) {
+		if (ev->result)
+			PUT_LIT(&l, "<28>libreuse[");
+		else
+			PUT_LIT(&l, "<30>libreuse[");
+		put_i(&l, pid);
+		PUT_LIT(&l, "]: ");
+	}
 	if (json) {
-		puts_(&l, "{\"ts\":\"");
+		PUT_LIT(&l, "{\"ts\":\"");
 		put_ts(&l);
-		putf(&l, "\",\"pid\":%ld,\"prog\":", pid);
+		PUT_LIT(&l, "\",\"pid\":");
+		put_i(&l, pid);
+		PUT_LIT(&l, ",\"prog\":");
 		put_json_str(&l, reuse_cfg.prog);
-		puts_(&l, ",\"call\":");
-		put_json_str(&l, ev->call);
-		putf(&l, ",\"fd\":%d,\"proto\":\"%s\",\"family\":\"%s\",\"addr\":",
-		     ev->fd, proto, family);
-		put_json_str(&l, host);
-		putf(&l, ",\"port\":%u,\"rule\":", port);
+		PUT_LIT(&l, ",\"call\":");
+		put_json_word(&l, ev->call);
+		PUT_LIT(&l, ",\"fd\":");
+		put_i(&l, ev->fd);
+		PUT_LIT(&l, ",\"proto\":\"");
+		puts_(&l, proto);
+		PUT_LIT(&l, "\",\"family\":\"");
+		puts_(&l, family);
+		PUT_LIT(&l, "\",\"addr\":");
+		put_json_word(&l, host);
+		PUT_LIT(&l, ",\"port\":");
+		put_u(&l, port, 0);
+		PUT_LIT(&l, ",\"rule\":");
 		put_json_str(&l, rule);
-		puts_(&l, ",\"option\":");
-		put_json_str(&l, ev->option ? ev->option : "-");
-		puts_(&l, ",\"asked\":");
-		put_json_str(&l, ev->asked ? ev->asked : "-");
-		puts_(&l, ",\"action\":");
-		put_json_str(&l, ev->action ? ev->action : "-");
+		PUT_LIT(&l, ",\"option\":");
+		put_json_word(&l, ev->option ? ev->option : "-");
+		PUT_LIT(&l, ",\"asked\":");
+		put_json_word(&l, ev->asked ? ev->asked : "-");
+		PUT_LIT(&l, ",\"action\":");
+		put_json_word(&l, ev->action ? ev->action : "-");
 		if (dry && ev->action)
-			puts_(&l, ",\"dry_run\":true");
-		putf(&l, ",\"result\":\"%s\",\"errno\":%d,\"reuseaddr\":\"%s\",\"reuseport\":\"%s\"",
-		     errno_name(ev->result), ev->result, onoff(ev->ra_now),
-		     onoff(ev->rp_now));
+			PUT_LIT(&l, ",\"dry_run\":true");
+		PUT_LIT(&l, ",\"result\":\"");
+		puts_(&l, errno_name(ev->result));
+		PUT_LIT(&l, "\",\"errno\":");
+		put_i(&l, ev->result);
+		PUT_LIT(&l, ",\"reuseaddr\":\"");
+		puts_(&l, onoff(ev->ra_now));
+		PUT_LIT(&l, "\",\"reuseport\":\"");
+		puts_(&l, onoff(ev->rp_now));
+		PUT_LIT(&l, "\"");
 		if (ev->msg) {
-			puts_(&l, ",\"msg\":");
+			PUT_LIT(&l, ",\"msg\":");
 			put_json_str(&l, ev->msg);
 		}
 		/* keep the object whole even if a long message was cut */
 		if (l.len > sizeof l.buf - 8)
 			l.len = sizeof l.buf - 8;
-		puts_(&l, "}\n");
+		PUT_LIT(&l, "}\n");
 	} else {
 		if (dest != DEST_SYSLOG) {
-			puts_(&l, "libreuse[");
-			putf(&l, "%ld]: ", pid);
+			PUT_LIT(&l, "libreuse[");
+			put_i(&l, pid);
+			PUT_LIT(&l, "]: ");
 			put_ts(&l);
-			puts_(&l, " ");
+			PUT_LIT(&l, " ");
 		}
-		putf(&l, "%s %s", reuse_cfg.prog, ev->call);
-		if (ev->fd >= 0)
-			putf(&l, " fd=%d", ev->fd);
+		puts_(&l, reuse_cfg.prog);
+		PUT_LIT(&l, " ");
+		puts_(&l, ev->call);
+		if (ev->fd >= 0) {
+			PUT_LIT(&l, " fd=");
+			put_i(&l, ev->fd);
+		}
 		if (ev->sock || ev->addr) {
-			putf(&l, " %s", proto);
-			if (strchr(host, ':'))
-				putf(&l, " [%s]:%u", host, port);
-			else
-				putf(&l, " %s:%u", host, port);
+			PUT_LIT(&l, " ");
+			puts_(&l, proto);
+			bool v6 = strchr(host, ':') != NULL;
+			puts_(&l, v6 ? " [" : " ");
+			puts_(&l, host);
+			puts_(&l, v6 ? "]:" : ":");
+			put_u(&l, port, 0);
 		}
-		putf(&l, " rule=%s", rule);
-		if (ev->option)
-			putf(&l, " option=%s asked=%s", ev->option,
-			     ev->asked ? ev->asked : "-");
-		if (ev->action)
-			putf(&l, " action=%s%s", ev->action, dry ? " dry-run" : "");
-		putf(&l, " result=%s", errno_name(ev->result));
-		if (ev->ra_now >= 0 || ev->rp_now >= 0)
-			putf(&l, " now=reuseaddr:%s,reuseport:%s",
-			     onoff(ev->ra_now), onoff(ev->rp_now));
-		if (ev->msg)
-			putf(&l, " -- %s", ev->msg);
+		PUT_LIT(&l, " rule=");
+		puts_(&l, rule);
+		if (ev->option) {
+			PUT_LIT(&l, " option=");
+			puts_(&l, ev->option);
+			PUT_LIT(&l, " asked=");
+			puts_(&l, ev->asked ? ev->asked : "-");
+		}
+		if (ev->action) {
+			PUT_LIT(&l, " action=");
+			puts_(&l, ev->action);
+			if (dry)
+				PUT_LIT(&l, " dry-run");
+		}
+		PUT_LIT(&l, " result=");
+		puts_(&l, errno_name(ev->result));
+		if (ev->ra_now >= 0 || ev->rp_now >= 0) {
+			PUT_LIT(&l, " now=reuseaddr:");
+			puts_(&l, onoff(ev->ra_now));
+			PUT_LIT(&l, ",reuseport:");
+			puts_(&l, onoff(ev->rp_now));
+		}
+		if (ev->msg) {
+			PUT_LIT(&l, " -- ");
+			puts_(&l, ev->msg);
+		}
 		if (l.len > sizeof l.buf - 2)
 			l.len = sizeof l.buf - 2;
-		puts_(&l, "\n");
+		PUT_LIT(&l, "\n");
 	}
 	if (dest == DEST_SYSLOG && l.len && l.buf[l.len - 1] == '\n')
 		l.len--;

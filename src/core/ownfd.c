@@ -19,9 +19,16 @@
 static _Atomic int *_Atomic ours[MAX_OURS];
 static atomic_int nours;
 
+/* fd_note_ours - fd is (about to be) ours: close() must look before closing. */
+void fd_note_ours(int fd)
+{
+	sock_watch_set(fd, WATCH_OURS);
+}
+
 /* fd_mark_ours - remember a variable holding one of our fds. */
 void fd_mark_ours(_Atomic int *slot)
 {
+	fd_note_ours(atomic_load(slot));
 	for (int i = 0; i < MAX_OURS; i++) {
 		_Atomic int *none = NULL;
 		if (atomic_compare_exchange_strong(&ours[i], &none, slot)) {
@@ -102,6 +109,7 @@ void fd_evacuate(int fd)
 			int nfd = sys_fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
 			if (nfd < 0)
 				nfd = sys_fcntl(fd, F_DUPFD_CLOEXEC, 3);
+			fd_note_ours(nfd);
 			atomic_store(slot, nfd);
 			if (nfd >= 0)
 				sys_close(fd);

@@ -1307,8 +1307,9 @@ bool reuse_host_match(const struct reuse_host *h, int family,
 	unsigned max = family == AF_INET ? 32 : 128;
 	unsigned bits = h->prefix < max ? h->prefix : max;
 	size_t full = bits / 8;
-	if (memcmp(h->addr, addr, full) != 0)
-		return false;
+	for (size_t i = 0; i < full; i++)     /* <= 16 bytes: no memcmp call */
+		if (h->addr[i] != addr[i])
+			return false;
 	if (bits % 8 == 0)
 		return true;
 	uint8_t mask = (uint8_t)(0xff00u >> (bits % 8));
@@ -1374,6 +1375,8 @@ static const struct reuse_rule *index_match(const struct reuse_policy *p,
 	return NULL;
 }
 
+#define LINEAR_MAX 4
+
 /*
  * reuse_policy_match - the rule that decides for this socket: the first in
  * file order that matches, or NULL. A broken policy has no rules.
@@ -1383,7 +1386,9 @@ const struct reuse_rule *reuse_policy_match(const struct reuse_policy *p,
 {
 	if (!p || !p->rules || !s)
 		return NULL;
-	if (p->index && (s->proto == REUSE_P_TCP || s->proto == REUSE_P_UDP))
+	/* a handful of rules: walking them is cheaper than the index's merge */
+	if (p->index && p->nrules > LINEAR_MAX &&
+	    (s->proto == REUSE_P_TCP || s->proto == REUSE_P_UDP))
 		return index_match(p, &p->index->by_proto[s->proto - 1], s);
 	for (size_t i = 0; i < p->nrules; i++)
 		if (rule_match(&p->rules[i], s))

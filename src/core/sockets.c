@@ -31,6 +31,7 @@
 #define DIRECT_MAX (CHUNK_SLOTS * TOP_SLOTS)
 
 static struct reuse_sock *_Atomic table[TOP_SLOTS];
+uint8_t reuse_watch[SOCK_WATCH_MAX];
 
 struct overflow {
 	int fd;
@@ -91,6 +92,17 @@ static struct reuse_sock *slot_get(int fd, bool create)
 	return overflow_slot(fd, create);
 }
 
+/* slot_peek - slot_get(fd, false), inlined: the path every call takes. */
+static inline struct reuse_sock *slot_peek(int fd)
+{
+	struct reuse_sock *c;
+
+	if (__builtin_expect((unsigned)fd >= DIRECT_MAX, 0))
+		return slot_get(fd, false);
+	c = atomic_load_explicit(&table[(unsigned)fd >> CHUNK_BITS], memory_order_acquire);
+	return c ? &c[fd & (CHUNK_SLOTS - 1)] : NULL;
+}
+
 /* Identity of fd's open socket: 0 when fd is not an open socket. */
 static uint64_t socket_ino(int fd, uint32_t *dev)
 {
@@ -134,6 +146,7 @@ void sock_created(int fd, int family, int type, int protocol)
 	s->proto = (uint8_t)proto;
 	s->rule = SOCK_UNDECIDED;
 	s->ino = ino;
+	sock_watch_set(fd, WATCH_SOCK);
 }
 
 /*
@@ -141,17 +154,22 @@ void sock_created(int fd, int family, int type, int protocol)
  * A record whose socket is gone (fd closed behind us, number reused) is
  * dropped here.
  */
-struct reuse_sock *sock_get(int fd)
+static inline struct reuse_sock *lookup(int fd)
 {
-	struct reuse_sock *s = slot_get(fd, false);
+	struct reuse_sock *s = slot_peek(fd);
 	uint32_t dev = 0;
 
 	if (!s || !s->ino)
 		return NULL;
-	if (socket_ino(fd, &dev) == s->ino && dev == s->dev)
+	if (__builtin_expect(socket_ino(fd, &dev) == s->ino && dev == s->dev, 1))
 		return s;
 	sock_forget(fd);
 	return NULL;
+}
+
+struct reuse_sock *sock_get(int fd)
+{
+	return lookup(fd);
 }
 
 /* Whether the socket has a local port (explicit bind, or implicit one). */
@@ -177,7 +195,7 @@ static bool is_bound(int fd)
  */
 struct reuse_sock *sock_get_or_add(int fd)
 {
-	struct reuse_sock *s = sock_get(fd);
+	struct reuse_sock *s = lookup(fd);
 	int family, type, protocol;
 	socklen_t len;
 	int flag;
@@ -217,8 +235,10 @@ void sock_forget(int fd)
 	if ((unsigned)fd < DIRECT_MAX) {
 		c = atomic_load_explicit(&table[(unsigned)fd >> CHUNK_BITS],
 					 memory_order_relaxed);
-		if (c && c[fd & (CHUNK_SLOTS - 1)].ino)
+		if (c && c[fd & (CHUNK_SLOTS - 1)].ino) {
 			c[fd & (CHUNK_SLOTS - 1)].ino = 0;
+			sock_watch_clear(fd, WATCH_SOCK);
+		}
 		return;
 	}
 	if (fd >= 0 && atomic_load_explicit(&overflow_count, memory_order_relaxed)) {
@@ -245,6 +265,7 @@ void sock_dup(int oldfd, int newfd)
 	if (!n)
 		return;
 	*n = copy;
+	sock_watch_set(newfd, WATCH_SOCK);
 }
 
 /* sock_forget_range - close_range()/closefrom() over [lo, hi]. */

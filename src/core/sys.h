@@ -8,35 +8,91 @@
 #ifndef REUSE_SYS_H
 #define REUSE_SYS_H
 
+#include <errno.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+/*
+ * sys_raw - one system call, inline. On x86-64 this is the bare `syscall`
+ * instruction (libc's variadic syscall() costs a call and a dozen register
+ * moves on every socket call the shim makes); elsewhere it is syscall().
+ * Returns the kernel's value; sys_ret turns -errno into -1 and errno.
+ */
+#if defined(__x86_64__)
+static inline long sys_raw(long n, long a, long b, long c, long d, long e,
+			   long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+static inline long sys_ret(long r)
+{
+	if (__builtin_expect((unsigned long)r > -4096UL, 0)) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+#else
+static inline long sys_raw(long n, long a, long b, long c, long d, long e,
+			   long f)
+{
+	return syscall(n, a, b, c, d, e, f);
+}
+
+static inline long sys_ret(long r)
+{
+	return r;
+}
+#endif
+
+#define SYS6(n, a, b, c, d, e, f)                                            \
+	sys_ret(sys_raw(n, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), \
+			(long)(f)))
+#define SYS5(n, a, b, c, d, e) SYS6(n, a, b, c, d, e, 0)
+#define SYS3(n, a, b, c) SYS6(n, a, b, c, 0, 0, 0)
+
 static inline int sys_socket(int d, int t, int p)
-{ return (int)syscall(SYS_socket, d, t, p); }
+{ return (int)SYS3(SYS_socket, d, t, p); }
 static inline int sys_close(int fd)
-{ return (int)syscall(SYS_close, fd); }
+{ return (int)SYS3(SYS_close, fd, 0, 0); }
 static inline int sys_bind(int fd, const struct sockaddr *a, socklen_t l)
-{ return (int)syscall(SYS_bind, fd, a, l); }
+{ return (int)SYS3(SYS_bind, fd, a, l); }
 static inline int sys_listen(int fd, int b)
-{ return (int)syscall(SYS_listen, fd, b); }
+{ return (int)SYS3(SYS_listen, fd, b, 0); }
 static inline int sys_connect(int fd, const struct sockaddr *a, socklen_t l)
-{ return (int)syscall(SYS_connect, fd, a, l); }
+{ return (int)SYS3(SYS_connect, fd, a, l); }
 static inline int sys_setsockopt(int fd, int lv, int n, const void *v, socklen_t l)
-{ return (int)syscall(SYS_setsockopt, fd, lv, n, v, l); }
+{ return (int)SYS5(SYS_setsockopt, fd, lv, n, v, l); }
 static inline int sys_getsockopt(int fd, int lv, int n, void *v, socklen_t *l)
-{ return (int)syscall(SYS_getsockopt, fd, lv, n, v, l); }
+{ return (int)SYS5(SYS_getsockopt, fd, lv, n, v, l); }
 static inline int sys_getsockname(int fd, struct sockaddr *a, socklen_t *l)
-{ return (int)syscall(SYS_getsockname, fd, a, l); }
+{ return (int)SYS3(SYS_getsockname, fd, a, l); }
 static inline int sys_fstat(int fd, struct stat *st)
-{ return (int)syscall(SYS_fstat, fd, st); }
+{ return (int)SYS3(SYS_fstat, fd, st, 0); }
 static inline int sys_fcntl(int fd, int cmd, long arg)
-{ return (int)syscall(SYS_fcntl, fd, cmd, arg); }
+{ return (int)SYS3(SYS_fcntl, fd, cmd, arg); }
 static inline int sys_dup3(int o, int n, int f)
-{ return (int)syscall(SYS_dup3, o, n, f); }
+{ return (int)SYS3(SYS_dup3, o, n, f); }
+static inline pid_t sys_getpid(void)
+{ return (pid_t)SYS3(SYS_getpid, 0, 0, 0); }
+/* Copy from our own address space, the kernel checking the source. */
+static inline ssize_t sys_read_self(struct iovec *local, struct iovec *remote)
+{ return SYS6(SYS_process_vm_readv, sys_getpid(), local, 1, remote, 1, 0); }
 static inline int sys_fchown(int fd, uid_t u, gid_t g)
-{ return (int)syscall(SYS_fchown, fd, u, g); }
+{ return (int)SYS3(SYS_fchown, fd, u, g); }
 
 /* On/off value of a SOL_SOCKET boolean option, -1 on error. */
 static inline int sys_getflag(int fd, int name)

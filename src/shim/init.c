@@ -21,8 +21,9 @@
 
 struct reuse_config reuse_cfg;
 
-enum { INIT_NONE, INIT_BUSY, INIT_DONE };
-static atomic_int init_state = INIT_NONE;
+enum { INIT_NONE, INIT_BUSY, INIT_DONE };   /* INIT_DONE is 2 in core.h */
+_Static_assert(INIT_DONE == 2, "reuse_ready() in core.h tests for 2");
+int reuse_init_state = INIT_NONE;           /* __atomic_* only */
 static __thread bool in_init __attribute__((tls_model("initial-exec")));
 
 /* Copy a name, cut to fit: names longer than 63 bytes are cut, as comm is. */
@@ -149,31 +150,32 @@ static bool init_slow(int state)
 	int saved;
 
 	if (state == INIT_NONE &&
-	    atomic_compare_exchange_strong(&init_state, &expect, INIT_BUSY)) {
+	    __atomic_compare_exchange_n(&reuse_init_state, &expect, INIT_BUSY, false,
+					__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
 		in_init = true;
 		core_init();
 		in_init = false;
-		atomic_store_explicit(&init_state, INIT_DONE, memory_order_release);
+		__atomic_store_n(&reuse_init_state, INIT_DONE, __ATOMIC_RELEASE);
 		return true;
 	}
 	if (in_init)
 		return false;
 	saved = errno;
 	for (int i = 0; i < 5000; i++) {     /* another thread: at most 5 s */
-		if (atomic_load_explicit(&init_state, memory_order_acquire) == INIT_DONE)
+		if (__atomic_load_n(&reuse_init_state, __ATOMIC_ACQUIRE) == INIT_DONE)
 			break;
 		nanosleep(&ms, NULL);
 	}
 	errno = saved;
-	return atomic_load_explicit(&init_state, memory_order_acquire) == INIT_DONE;
+	return __atomic_load_n(&reuse_init_state, __ATOMIC_ACQUIRE) == INIT_DONE;
 }
 
-/* reuse_ready - true once policy and log are in place. */
-bool reuse_ready(void)
+/* reuse_ready_slow - reuse_ready() before start-up is done (core.h). */
+bool reuse_ready_slow(void)
 {
-	int state = atomic_load_explicit(&init_state, memory_order_acquire);
+	int state = __atomic_load_n(&reuse_init_state, __ATOMIC_ACQUIRE);
 
-	if (__builtin_expect(state == INIT_DONE, 1))
+	if (state == INIT_DONE)
 		return true;
 	return init_slow(state);
 }

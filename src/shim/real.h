@@ -44,8 +44,13 @@ extern struct reuse_real reuse_real HIDDEN;
 /* Resolve every symbol once; returns whether the table may be used now. */
 bool real_resolve(void) HIDDEN;
 
-/* The resolved function, or NULL (caller falls back to a syscall). */
-#define REAL(name) (real_resolve() ? reuse_real.name : NULL)
+/* The resolved function, or NULL (caller falls back to a syscall). Once a
+ * pointer is set it is used with one load; only a NULL one asks real_resolve
+ * (which resolves on first use, and answers at once when already done). */
+#define REAL(name)                                                            \
+	(__builtin_expect(__atomic_load_n(&reuse_real.name, __ATOMIC_RELAXED) != NULL, 1) \
+		 ? __atomic_load_n(&reuse_real.name, __ATOMIC_RELAXED)              \
+		 : (real_resolve() ? reuse_real.name : NULL))
 
 /*
  * real_* - call the next definition, or the system call when there is none
