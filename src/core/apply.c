@@ -19,7 +19,6 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
-#include <linux/capability.h>
 
 #include "core/core.h"
 #include "core/lock.h"
@@ -118,21 +117,6 @@ static void set_flag(int fd, int name, int want)
 		sys_setflag(fd, name, want);
 }
 
-/* Whether the process holds capability cap in its effective set. */
-static bool have_cap(int cap)
-{
-	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
-	int saved = errno;
-	bool have;
-
-	memset(data, 0, sizeof data);
-	have = syscall(SYS_capget, &hdr, data) == 0 &&
-	       (data[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap));
-	errno = saved;
-	return have;
-}
-
 /* The plan for k's rule, as the program asked and the process may. */
 static void plan_for(const struct reuse_rule *r, const struct reuse_sock *k,
 		     struct reuse_plan *plan)
@@ -142,7 +126,7 @@ static void plan_for(const struct reuse_rule *r, const struct reuse_sock *k,
 
 	/* only an exclusive rule with SO_REUSEPORT asked can key: ask then */
 	ask.can_key = r && r->exclusive && k->asked_rp &&
-		      (k->keyed || have_cap(CAP_CHOWN));
+		      (k->keyed || sys_have_cap(CAP_CHOWN));
 	reuse_decide_bind(r, &ask, plan);
 }
 

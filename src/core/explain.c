@@ -511,17 +511,8 @@ done:
 bool explain_have_net_admin(void)
 {
 	int saved = errno;
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-		.pid = 0,
-	};
-	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
-	bool have = false;
+	bool have = sys_have_cap(CAP_NET_ADMIN);
 
-	memset(data, 0, sizeof data);
-	if (syscall(SYS_capget, &hdr, data) == 0)
-		have = (data[CAP_TO_INDEX(CAP_NET_ADMIN)].effective &
-			CAP_TO_MASK(CAP_NET_ADMIN)) != 0;
 	errno = saved;
 	return have;
 }

@@ -9,6 +9,8 @@
 #define REUSE_SYS_H
 
 #include <errno.h>
+#include <linux/capability.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -93,6 +95,16 @@ static inline ssize_t sys_read_self(struct iovec *local, struct iovec *remote)
 { return SYS6(SYS_process_vm_readv, sys_getpid(), local, 1, remote, 1, 0); }
 static inline int sys_fchown(int fd, uid_t u, gid_t g)
 { return (int)SYS3(SYS_fchown, fd, u, g); }
+
+/* Whether the process holds capability cap in its effective set. */
+static inline bool sys_have_cap(int cap)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { { 0, 0, 0 } };
+
+	return SYS3(SYS_capget, &hdr, data, 0) == 0 &&
+	       (data[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap));
+}
 
 /* On/off value of a SOL_SOCKET boolean option, -1 on error. */
 static inline int sys_getflag(int fd, int name)
