@@ -313,7 +313,9 @@ void log_event(const struct reuse_event *ev)
 	char host[INET6_ADDRSTRLEN] = "-", rule[600];
 	const char *family, *proto = "-";
 	unsigned port;
-	long pid = (long)getpid();
+	long pid = ev->pid ? ev->pid : (long)getpid();
+	const char *prog = ev->prog ? ev->prog : reuse_cfg.prog;
+	const char *result = ev->result_text ? ev->result_text : errno_name(ev->result);
 
 	if (atomic_load(&log_fd) < 0)
 		goto out;
@@ -333,7 +335,7 @@ void log_event(const struct reuse_event *ev)
 		puts_(&l, "{\"ts\":\"");
 		put_ts(&l);
 		putf(&l, "\",\"pid\":%ld,\"prog\":", pid);
-		put_json_str(&l, reuse_cfg.prog);
+		put_json_str(&l, prog);
 		puts_(&l, ",\"call\":");
 		put_json_str(&l, ev->call);
 		putf(&l, ",\"fd\":%d,\"proto\":\"%s\",\"family\":\"%s\",\"addr\":",
@@ -348,7 +350,7 @@ void log_event(const struct reuse_event *ev)
 		puts_(&l, ",\"action\":");
 		put_json_str(&l, ev->action ? ev->action : "-");
 		putf(&l, ",\"result\":\"%s\",\"errno\":%d,\"reuseaddr\":\"%s\",\"reuseport\":\"%s\"",
-		     errno_name(ev->result), ev->result, onoff(ev->ra_now),
+		     result, ev->result, onoff(ev->ra_now),
 		     onoff(ev->rp_now));
 		if (ev->msg) {
 			puts_(&l, ",\"msg\":");
@@ -365,7 +367,7 @@ void log_event(const struct reuse_event *ev)
 			put_ts(&l);
 			puts_(&l, " ");
 		}
-		putf(&l, "%s %s", reuse_cfg.prog, ev->call);
+		putf(&l, "%s %s", prog, ev->call);
 		if (ev->fd >= 0)
 			putf(&l, " fd=%d", ev->fd);
 		if (ev->sock || ev->addr) {
@@ -381,7 +383,7 @@ void log_event(const struct reuse_event *ev)
 			     ev->asked ? ev->asked : "-");
 		if (ev->action)
 			putf(&l, " action=%s", ev->action);
-		putf(&l, " result=%s", errno_name(ev->result));
+		putf(&l, " result=%s", result);
 		if (ev->ra_now >= 0 || ev->rp_now >= 0)
 			putf(&l, " now=reuseaddr:%s,reuseport:%s",
 			     onoff(ev->ra_now), onoff(ev->rp_now));
