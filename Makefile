@@ -40,8 +40,11 @@ $(B)/libreuse.so: $(SHIM_OBJ) $(CORE_OBJ)
 $(B)/libcore.a: $(CORE_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
+# reuse run --seccomp (src/cli/seccomp.c, supervise.c) needs libseccomp.
+LIBS_CLI := -lseccomp
+
 $(B)/reuse: $(CLI_OBJ) $(B)/libcore.a
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS_LIB)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS_CLI) $(LIBS_LIB)
 
 $(B)/unit: $(UNIT_SRC:%.c=$(B)/obj/%.o) $(B)/libcore.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS_LIB)

@@ -22,6 +22,7 @@ struct run_opts {
 	const char *log;             /* --log stderr|syslog|off|FILE */
 	const char *level;           /* --log-level LEVEL */
 	bool json;                   /* --json */
+	bool seccomp;                /* --seccomp: supervise, do not preload */
 	int cmd;                     /* argv index of CMD */
 };
 
@@ -144,6 +145,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
 		{ "log", required_argument, NULL, 'l' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "log-level", required_argument, NULL, 'L' },
+		{ "seccomp", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -157,6 +159,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
 		case 'l': o->log = optarg; break;
 		case 'j': o->json = true; break;
 		case 'L': o->level = optarg; break;
+		case 's': o->seccomp = true; break;
 		case 'h':
 			cli_usage(stdout, "run");
 			return 0;
@@ -189,7 +192,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
 /*
  * The environment the library reads (policy-language.md): each variable is
  * set only when its option was given, so an operator's own settings pass
- * through.
+ * through. lib NULL (--seccomp): nothing is preloaded.
  */
 static int set_environment(const struct run_opts *o, const char *lib)
 {
@@ -222,6 +225,8 @@ static int set_environment(const struct run_opts *o, const char *lib)
 		rc |= set("REUSE_LOG_FORMAT", "json");
 	if (o->level)
 		rc |= set("REUSE_LOG_LEVEL", o->level);
+	if (!lib)
+		return rc;
 
 	list = preload_list(getenv("LD_PRELOAD"), lib);
 	if (!list) {
@@ -269,6 +274,12 @@ int cmd_run(int argc, char **argv)
 		if (policy_load_report(o.policy, &p) < 0)
 			return 1;
 		reuse_policy_free(&p);
+	}
+	if (o.seccomp) {
+		/* the supervisor reads the same variables the library would */
+		if (set_environment(&o, NULL) < 0)
+			return 1;
+		return seccomp_run(argv + o.cmd);
 	}
 	lib = find_library();
 	if (!lib)
