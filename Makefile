@@ -66,3 +66,17 @@ clean:
 	rm -rf $(B)
 
 .PHONY: all setup demo check clean
+
+# ---- reuse run --seccomp: overhead per intercepted call (bench/seccomp.md) ----
+$(B)/bench/bindbench: bench/bindbench.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -o $@ $<
+
+$(B)/bench/notifyfloor: bench/notifyfloor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -o $@ $< -lseccomp
+
+bench-seccomp: $(B)/reuse $(B)/libreuse.so $(B)/bench/bindbench $(B)/bench/notifyfloor
+	bench/seccomp.sh
+
+.PHONY: bench-seccomp

@@ -30,6 +30,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <seccomp.h>
@@ -70,8 +71,15 @@ struct tracked {
 static struct tracked *table;
 static unsigned ntracked, prune_at = 1024;
 
+static int by_tgid(const struct tracked *a, const struct tracked *b)
+{
+	return (a->tgid > b->tgid) - (a->tgid < b->tgid);
+}
+
 /* Our own credentials, to compare with a target's (see the top). */
 static char my_uid[96], my_gid[96], my_caps[40];
+/* Whether some rule says program=: only then a decision needs names. */
+static bool policy_names;
 
 /* The task that made the call, from /proc. */
 struct target {
@@ -141,14 +149,12 @@ static void basename_into(const char *path, char *out, size_t len)
 
 /*
  * read_target - who made the call: thread group (the pid the log shows),
- * effective uid (for uid=), the basenames program= matches (argv[0] and
- * the executable, as the shim sees them), and whether its credentials are
- * ours. false when the task is gone.
+ * effective uid (for uid=), and whether its credentials are ours. false
+ * when the task is gone. The names come later, only when needed.
  */
 static bool read_target(pid_t tid, struct target *t)
 {
-	char path[64], buf[4096], v[96], exe[PATH_MAX];
-	ssize_t n;
+	char path[64], buf[4096], v[96];
 
 	memset(t, 0, sizeof *t);
 	t->tid = t->tgid = tid;
@@ -163,6 +169,21 @@ static bool read_target(pid_t tid, struct target *t)
 	t->same_creds = status_field(buf, "Uid", v, sizeof v) && !strcmp(v, my_uid) &&
 			status_field(buf, "Gid", v, sizeof v) && !strcmp(v, my_gid) &&
 			status_field(buf, "CapEff", v, sizeof v) && !strcmp(v, my_caps);
+	return true;
+}
+
+/*
+ * target_names - the basenames program= matches and the log shows, as the
+ * shim sees them: argv[0] and the executable. Read only for a policy with
+ * program= rules or a line to log (two /proc reads a call otherwise).
+ */
+static void target_names(struct target *t)
+{
+	char path[64], buf[4096], exe[PATH_MAX];
+	ssize_t n;
+
+	if (t->prog[0])
+		return;
 	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)t->tgid);
 	if (read_small(path, buf, sizeof buf) > 0 && buf[0])
 		basename_into(buf, t->prog, sizeof t->prog);
@@ -174,7 +195,6 @@ static bool read_target(pid_t tid, struct target *t)
 	}
 	if (!t->prog[0])
 		snprintf(t->prog, sizeof t->prog, "%s", t->exe[0] ? t->exe : "?");
-	return true;
 }
 
 /*
@@ -239,23 +259,20 @@ static int take_fd(const struct target *t, int fd)
 
 /* ---- the socket table ------------------------------------------------ */
 
+/* REUSE_P_TCP/UDP of an INET socket (its protocol implies its type), or 0. */
 static unsigned proto_of(int fd, int *family)
 {
-	int type = 0, protocol = 0;
+	int protocol = 0;
 	socklen_t l = sizeof *family;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, family, &l) < 0 ||
 	    (*family != AF_INET && *family != AF_INET6))
 		return 0;
-	l = sizeof type;
-	getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l);
 	l = sizeof protocol;
-	getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &l);
-	if (type == SOCK_STREAM && protocol == IPPROTO_TCP)
-		return REUSE_P_TCP;
-	if (type == SOCK_DGRAM && protocol == IPPROTO_UDP)
-		return REUSE_P_UDP;
-	return 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &l) < 0)
+		return 0;
+	return protocol == IPPROTO_TCP ? REUSE_P_TCP :
+	       protocol == IPPROTO_UDP ? REUSE_P_UDP : 0;
 }
 
 static bool local_addr(int fd, struct sockaddr_storage *ss)
@@ -280,53 +297,83 @@ static bool has_port(int fd)
 	return local_addr(fd, &ss) && port_of(&ss);
 }
 
-/* Whether inode ino is among the fds of process pid. */
-static bool holds(pid_t pid, uint64_t ino)
+static int cmp_u64(const void *a, const void *b)
 {
-	char path[64], link[64], want[40];
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The socket inodes process pid holds, sorted (malloc'd; *n of them). */
+static uint64_t *held_sockets(pid_t pid, size_t *n)
+{
+	char path[64], link[64];
+	uint64_t *v = NULL, *nv, ino;
+	size_t cap = 0;
 	struct dirent *e;
-	bool found = false;
 	DIR *d;
 
+	*n = 0;
 	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-	snprintf(want, sizeof want, "socket:[%llu]", (unsigned long long)ino);
 	if (!(d = opendir(path)))
-		return false;
-	while (!found && (e = readdir(d))) {
-		ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof link - 1);
-		if (n > 0) {
-			link[n] = '\0';
-			found = strcmp(link, want) == 0;
+		return NULL;
+	while ((e = readdir(d))) {
+		ssize_t l = readlinkat(dirfd(d), e->d_name, link, sizeof link - 1);
+		if (l <= 0)
+			continue;
+		link[l] = '\0';
+		if (sscanf(link, "socket:[%" SCNu64 "]", &ino) != 1)
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if (!(nv = realloc(v, cap * sizeof *v)))
+				break;
+			v = nv;
 		}
+		v[(*n)++] = ino;
 	}
 	closedir(d);
-	return found;
+	if (v)
+		qsort(v, *n, sizeof *v, cmp_u64);
+	return v;
 }
 
 /*
- * prune - forget sockets their last user no longer holds. Runs when the
- * table doubles, so its cost is spread over many binds; a socket wrongly
+ * prune - forget sockets their last user no longer holds: one scan of
+ * /proc/PID/fd per process, then a lookup per record. Runs when the table
+ * doubles, so its cost is spread over many binds; a socket wrongly
  * forgotten (handed to another process) is only decided afresh.
  */
 static void prune(void)
 {
 	struct tracked *t, *tmp;
+	pid_t pid = 0;
+	uint64_t *held = NULL;
+	size_t n = 0;
 
+	HASH_SORT(table, by_tgid);
 	HASH_ITER(hh, table, t, tmp) {
-		if (!holds(t->tgid, t->ino)) {
+		if (!held || t->tgid != pid) {
+			free(held);
+			pid = t->tgid;
+			held = held_sockets(pid, &n);
+		}
+		if (!held || !bsearch(&t->ino, held, n, sizeof *held, cmp_u64)) {
 			HASH_DEL(table, t);
 			free(t);
 			ntracked--;
 		}
 	}
+	free(held);
 	prune_at = ntracked * 2 > 1024 ? ntracked * 2 : 1024;
 }
 
 /*
- * The record of the socket behind our duplicate d, learned from the kernel
- * when new (what it holds now is what the program asked for, as the shim
- * does for a socket it did not see made). NULL when d is not an INET
- * TCP/UDP socket, or when it is unknown and create is false.
+ * The record of the socket behind our duplicate d; a new one is undecided
+ * (decide() takes the kernel's options as what the program asked for, as
+ * the shim does for a socket it did not see made; on_listen() asks whether
+ * it listens already). NULL when d is not an INET TCP/UDP socket, or when
+ * it is unknown and create is false.
  */
 static struct tracked *lookup(int d, pid_t tgid, bool create)
 {
@@ -358,10 +405,6 @@ static struct tracked *lookup(int d, pid_t tgid, bool create)
 	t->s.family = (uint8_t)family;
 	t->s.proto = (uint8_t)proto;
 	t->s.rule = SOCK_UNDECIDED;
-	t->s.asked_ra = sys_getflag(d, SO_REUSEADDR) > 0;
-	t->s.asked_rp = sys_getflag(d, SO_REUSEPORT) > 0;
-	t->s.bound = has_port(d);
-	t->s.listening = sys_getflag(d, SO_ACCEPTCONN) > 0;
 	HASH_ADD(hh, table, cookie, sizeof t->cookie, t);
 	ntracked++;
 	return t;
@@ -411,7 +454,7 @@ static const struct reuse_rule *rule_of(const struct tracked *k)
  * result_text is set when the call continued in the target (we do not see
  * its result).
  */
-static void log_call(const struct call *c, const char *name,
+static void log_call(struct call *c, const char *name,
 		     const struct sockaddr_storage *ss, int result,
 		     const char *result_text, const char *msg)
 {
@@ -422,6 +465,7 @@ static void log_call(const struct call *c, const char *name,
 
 	if (!ss && local_addr(c->dup, &mine))
 		ss = &mine;
+	target_names(&c->t);
 	describe_rule(r, c->k->s.asked_ra, c->k->s.asked_rp, reuse_cfg.fail_closed, &w);
 	memset(&ev, 0, sizeof ev);
 	ev.call = name;
@@ -465,8 +509,11 @@ static int decide(struct call *c, struct reuse_subject *subj,
 	if (k->s.rule == SOCK_UNDECIDED) {
 		k->s.asked_ra = sys_getflag(c->dup, SO_REUSEADDR) > 0;
 		k->s.asked_rp = sys_getflag(c->dup, SO_REUSEPORT) > 0;
+		/* set_flag() below compares with the kernel: these are it */
 	}
-	subj->prog = c->t.prog;
+	if (policy_names)
+		target_names(&c->t);
+	subj->prog = c->t.prog[0] ? c->t.prog : NULL;
 	subj->exe = c->t.exe[0] ? c->t.exe : NULL;
 	subj->uid = c->t.euid;
 	if (!reuse_cfg.fail_closed)
@@ -578,6 +625,8 @@ static void on_listen(struct call *c)
 	unsigned need = REUSE_LOG_ALL;
 	int ret, err, retried;
 
+	if (!k->s.listening && k->s.rule == SOCK_UNDECIDED)
+		k->s.listening = sys_getflag(c->dup, SO_ACCEPTCONN) > 0;
 	if (k->s.listening || k->s.proto != REUSE_P_TCP)
 		return proceed(c);
 	if (!still_valid(c))
@@ -777,6 +826,8 @@ void supervise_init(void)
 	else
 		reuse_policy_parse("default", reuse_default_policy,
 				   strlen(reuse_default_policy), &reuse_cfg.policy, &diag);
+	for (size_t i = 0; i < reuse_cfg.policy.nrules; i++)
+		policy_names |= reuse_cfg.policy.rules[i].program != NULL;
 	if (!diag.errors)
 		return;
 	closed = reuse_cfg.policy.on_error_closed;
