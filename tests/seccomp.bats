@@ -341,3 +341,42 @@ EOF
   assert_output "bind: Function not implemented
 bind: Function not implemented"
 }
+
+@test "udp: strip and deny apply to a UDP bind; the program still sees its own SO_REUSEADDR" {
+  local port p
+  port=$(free_port)
+  p=$(pol "udp 127.0.0.1:$port reuseaddr=strip" "udp [::1]:$port deny")
+  run timeout 10 "$REUSE" run --seccomp --policy "$p" --log "$LOGF" -- "$PROBES/bindprobe" -u -r 127.0.0.1 "$port"
+  assert_success
+  assert_output --partial "bind=ok seen_ra=1"
+  run timeout 10 "$REUSE" run --seccomp --policy "$p" --log "$LOGF" -- "$PROBES/bindprobe" -u ::1 "$port"
+  assert_output --partial "bind=EACCES"
+  run cat "$LOGF"
+  assert_line --regexp "bindprobe bind fd=[0-9]+ udp 127.0.0.1:$port rule=$p:1 option=SO_REUSEADDR asked=on action=strip result=ok now=reuseaddr:off,reuseport:off$"
+  assert_line --regexp "bindprobe bind fd=[0-9]+ udp \[::1\]:$port rule=$p:2 .*action=deny result=EACCES"
+}
+
+@test "a program that dropped privileges: its bind continues in it (result=continued), so the kernel still judges it" {
+  local port p low
+  port=$(free_port)
+  p=$(pol "tcp 127.0.0.1:$port reuseaddr=force" "tcp 127.0.0.1:1-1023 reuseaddr=force" "tcp *:* deny")
+  # root supervises; the child becomes nobody before it binds
+  run timeout 10 "$REUSE" run --seccomp --policy "$p" --log "$LOGF" -- \
+    "${NOBODY[@]}" "$PROBES/bindprobe" 127.0.0.1 "$port"
+  assert_success
+  assert_output --partial "bind=ok"
+  run cat "$LOGF"
+  assert_line --regexp "bindprobe bind fd=[0-9]+ tcp 127.0.0.1:$port rule=$p:1 option=SO_REUSEADDR asked=off action=force result=continued now=reuseaddr:on,reuseport:off -- its credentials differ"
+  # a refusal needs no credentials: answered by the supervisor
+  run timeout 10 "$REUSE" run --seccomp --policy "$p" -- "${NOBODY[@]}" "$PROBES/bindprobe" 127.0.0.2 "$port"
+  assert_output --partial "bind=EACCES"
+  # a low port: the supervisor (root) could bind it, nobody cannot, and the
+  # kernel says so because the call continued in nobody's process
+  low=$(sysctl -n net.ipv4.ip_unprivileged_port_start)
+  if ((low > 1)); then
+    run timeout 10 "$REUSE" run --seccomp --policy "$p" -- "${NOBODY[@]}" "$PROBES/bindprobe" 127.0.0.1 1
+    assert_output --partial "bind=EACCES"
+    run timeout 10 "$REUSE" run --seccomp --policy "$p" -- "$PROBES/bindprobe" 127.0.0.1 1
+    assert_output --partial "bind=ok"
+  fi
+}
