@@ -12,12 +12,13 @@
  *
  *   - the policy's errno (deny: EACCES, refuse: EPERM) without the call;
  *   - or the kernel's own answer to the call made here on the duplicate,
- *     when the target's credentials are ours (the usual case: our child),
+ *     when the kernel would judge it alike from the target and from us
+ *     (same effective capabilities, user namespace, LSM label: our child),
  *     so the log carries the real result, an EADDRINUSE is explained, and
  *     stale TIME_WAIT can be cleared and the bind retried;
  *   - or SECCOMP_USER_NOTIF_FLAG_CONTINUE (the call proceeds in the target)
- *     when its credentials differ from ours (it dropped privileges: a bind
- *     made here could succeed where its own would not), or when the call is
+ *     when those differ (it dropped privileges: a bind made here could
+ *     succeed where its own would not), or when the call is
  *     none of our business (not an INET socket, bad arguments: the kernel
  *     answers with the right errno).
  *
@@ -32,6 +33,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <netinet/in.h>
 #include <seccomp.h>
 #include <stdio.h>
@@ -64,26 +66,29 @@ struct reuse_config reuse_cfg;
 struct tracked {
 	uint64_t cookie;
 	uint64_t ino;                /* /proc/PID/fd shows socket:[ino] */
-	pid_t tgid;                  /* last process seen using it */
+	pid_t tid;                   /* last thread seen using it */
 	struct reuse_sock s;         /* asked, bound, listening, rule, log */
 	UT_hash_handle hh;
 };
 static struct tracked *table;
 static unsigned ntracked, prune_at = 1024;
 
-static int by_tgid(const struct tracked *a, const struct tracked *b)
+static int by_tid(const struct tracked *a, const struct tracked *b)
 {
-	return (a->tgid > b->tgid) - (a->tgid < b->tgid);
+	return (a->tid > b->tid) - (a->tid < b->tid);
 }
 
-/* Our own credentials, to compare with a target's (see the top). */
-static char my_uid[96], my_gid[96], my_caps[40];
+/* What makes a bind() made here differ from the target's own: effective
+ * capabilities, user namespace, LSM label (see read_target). */
+static uint32_t my_caps[2];
+static ino_t my_userns;
+static char my_label[256];          /* "" when no LSM names tasks */
 /* Whether some rule says program=: only then a decision needs names. */
 static bool policy_names;
 
 /* The task that made the call, from /proc. */
 struct target {
-	pid_t tid, tgid;
+	pid_t tid, tgid;             /* tgid 0 until target_tgid() */
 	long euid;
 	bool same_creds;
 	char prog[64], exe[64];
@@ -147,29 +152,72 @@ static void basename_into(const char *path, char *out, size_t len)
 	out[n] = '\0';
 }
 
+/* The LSM label of a task ("" if none), as /proc/PID/attr/current says. */
+static void read_label(const char *pid, char *out, size_t len)
+{
+	char path[64];
+
+	snprintf(path, sizeof path, "/proc/%.16s/attr/current", pid);
+	if (read_small(path, out, len) <= 0)
+		out[0] = '\0';
+}
+
+static bool read_caps(pid_t pid, uint32_t eff[2])
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, pid };
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return false;
+	eff[0] = d[0].effective;
+	eff[1] = d[1].effective;
+	return true;
+}
+
 /*
- * read_target - who made the call: thread group (the pid the log shows),
- * effective uid (for uid=), and whether its credentials are ours. false
- * when the task is gone. The names come later, only when needed.
+ * read_target - who made the call: its effective uid (for uid=; the owner
+ * /proc shows for a dumpable task) and whether a call made here would be
+ * judged as the kernel would judge its own: the same effective
+ * capabilities (CAP_NET_BIND_SERVICE, CAP_NET_ADMIN), the same user
+ * namespace, and the same LSM label when an LSM labels tasks. false when
+ * the task is gone. A few cheap calls: this runs for every notification.
  */
 static bool read_target(pid_t tid, struct target *t)
 {
-	char path[64], buf[4096], v[96];
+	char path[64], label[256];
+	struct stat st, ns;
+	uint32_t caps[2];
 
 	memset(t, 0, sizeof *t);
-	t->tid = t->tgid = tid;
-	snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
-	if (read_small(path, buf, sizeof buf) <= 0)
+	t->tid = tid;
+	snprintf(path, sizeof path, "/proc/%d", (int)tid);
+	if (stat(path, &st) < 0)
 		return false;
-	if (status_field(buf, "Tgid", v, sizeof v))
-		t->tgid = (pid_t)atoi(v);
-	t->euid = -1;
-	if (status_field(buf, "Uid", v, sizeof v))
-		sscanf(v, "%*d %ld", &t->euid);
-	t->same_creds = status_field(buf, "Uid", v, sizeof v) && !strcmp(v, my_uid) &&
-			status_field(buf, "Gid", v, sizeof v) && !strcmp(v, my_gid) &&
-			status_field(buf, "CapEff", v, sizeof v) && !strcmp(v, my_caps);
+	t->euid = (long)st.st_uid;
+	snprintf(path, sizeof path, "/proc/%d/ns/user", (int)tid);
+	t->same_creds = read_caps(tid, caps) && caps[0] == my_caps[0] &&
+			caps[1] == my_caps[1] && stat(path, &ns) == 0 &&
+			ns.st_ino == my_userns;
+	if (t->same_creds && my_label[0]) {
+		snprintf(path, sizeof path, "%d", (int)tid);
+		read_label(path, label, sizeof label);
+		t->same_creds = strcmp(label, my_label) == 0;
+	}
 	return true;
+}
+
+/* The thread group (the pid the log shows, as getpid() in the shim). */
+static pid_t target_tgid(struct target *t)
+{
+	char path[64], buf[4096], v[32];
+
+	if (t->tgid)
+		return t->tgid;
+	t->tgid = t->tid;
+	snprintf(path, sizeof path, "/proc/%d/status", (int)t->tid);
+	if (read_small(path, buf, sizeof buf) > 0 && status_field(buf, "Tgid", v, sizeof v))
+		t->tgid = (pid_t)atoi(v);
+	return t->tgid;
 }
 
 /*
@@ -184,6 +232,7 @@ static void target_names(struct target *t)
 
 	if (t->prog[0])
 		return;
+	target_tgid(t);
 	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)t->tgid);
 	if (read_small(path, buf, sizeof buf) > 0 && buf[0])
 		basename_into(buf, t->prog, sizeof t->prog);
@@ -241,20 +290,46 @@ static bool mem_write(pid_t tid, uint64_t addr, const void *src, size_t len)
 }
 
 /*
- * Our duplicate of the task's fd: the thread's own fd table (PIDFD_THREAD,
- * Linux 6.9), else the process's. -1 when it is not an fd or we may not.
+ * Our duplicate of the task's fd: from the thread's own fd table
+ * (PIDFD_THREAD, Linux 6.9), else the process's. -1 when it is not an fd
+ * or we may not. Pidfds are kept per thread id (a small direct-mapped
+ * cache): one of a task that is gone answers ESRCH, and is replaced, so a
+ * reused id never reaches the wrong task.
  */
-static int take_fd(const struct target *t, int fd)
+#define PIDFD_SLOTS 64
+static struct {
+	pid_t tid;
+	int fd;
+} pidfds[PIDFD_SLOTS];
+
+static int open_pidfd(struct target *t)
 {
-	int pfd = (int)syscall(SYS_pidfd_open, t->tid, PIDFD_THREAD), d;
+	int pfd = (int)syscall(SYS_pidfd_open, t->tid, PIDFD_THREAD);
 
 	if (pfd < 0)
-		pfd = (int)syscall(SYS_pidfd_open, t->tgid, 0);
-	if (pfd < 0)
-		return -1;
-	d = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
-	close(pfd);
-	return d;
+		pfd = (int)syscall(SYS_pidfd_open, target_tgid(t), 0);
+	return pfd;
+}
+
+static int take_fd(struct target *t, int fd)
+{
+	unsigned i = (unsigned)t->tid % PIDFD_SLOTS;
+	int d;
+
+	for (int tries = 0; tries < 2; tries++) {
+		if (pidfds[i].tid != t->tid || pidfds[i].fd <= 0) {
+			if (pidfds[i].fd > 0)
+				close(pidfds[i].fd);
+			pidfds[i].tid = t->tid;
+			if ((pidfds[i].fd = open_pidfd(t)) < 0)
+				return -1;
+		}
+		d = (int)syscall(SYS_pidfd_getfd, pidfds[i].fd, fd, 0);
+		if (d >= 0 || errno != ESRCH)
+			return d;
+		pidfds[i].tid = 0;        /* that task is gone: open afresh */
+	}
+	return -1;
 }
 
 /* ---- the socket table ------------------------------------------------ */
@@ -340,9 +415,10 @@ static uint64_t *held_sockets(pid_t pid, size_t *n)
 
 /*
  * prune - forget sockets their last user no longer holds: one scan of
- * /proc/PID/fd per process, then a lookup per record. Runs when the table
- * doubles, so its cost is spread over many binds; a socket wrongly
- * forgotten (handed to another process) is only decided afresh.
+ * /proc/TID/fd (the thread's fd table) per thread, then a lookup per
+ * record. Runs when the table doubles, so its cost is spread over many
+ * binds; a socket wrongly forgotten (its last thread exited, or it was
+ * handed to another process) is only decided afresh.
  */
 static void prune(void)
 {
@@ -351,11 +427,11 @@ static void prune(void)
 	uint64_t *held = NULL;
 	size_t n = 0;
 
-	HASH_SORT(table, by_tgid);
+	HASH_SORT(table, by_tid);
 	HASH_ITER(hh, table, t, tmp) {
-		if (!held || t->tgid != pid) {
+		if (!held || t->tid != pid) {
 			free(held);
-			pid = t->tgid;
+			pid = t->tid;
 			held = held_sockets(pid, &n);
 		}
 		if (!held || !bsearch(&t->ino, held, n, sizeof *held, cmp_u64)) {
@@ -375,7 +451,7 @@ static void prune(void)
  * it listens already). NULL when d is not an INET TCP/UDP socket, or when
  * it is unknown and create is false.
  */
-static struct tracked *lookup(int d, pid_t tgid, bool create)
+static struct tracked *lookup(int d, pid_t tid, bool create)
 {
 	struct tracked *t;
 	uint64_t cookie;
@@ -389,7 +465,7 @@ static struct tracked *lookup(int d, pid_t tgid, bool create)
 	HASH_FIND(hh, table, &cookie, sizeof cookie, t);
 	if (t || !create) {
 		if (t)
-			t->tgid = tgid;
+			t->tid = tid;
 		return t;
 	}
 	if (!(proto = proto_of(d, &family)) || fstat(d, &st) < 0)
@@ -400,7 +476,7 @@ static struct tracked *lookup(int d, pid_t tgid, bool create)
 		return NULL;
 	t->cookie = cookie;
 	t->ino = (uint64_t)st.st_ino;
-	t->tgid = tgid;
+	t->tid = tid;
 	t->s.ino = (uint64_t)st.st_ino;
 	t->s.family = (uint8_t)family;
 	t->s.proto = (uint8_t)proto;
@@ -483,7 +559,7 @@ static void log_call(struct call *c, const char *name,
 	ev.msg = msg;
 	ev.ra_now = sys_getflag(c->dup, SO_REUSEADDR);
 	ev.rp_now = sys_getflag(c->dup, SO_REUSEPORT);
-	ev.pid = c->t.tgid;
+	ev.pid = target_tgid(&c->t);
 	ev.prog = c->t.prog;
 	log_event(&ev);
 }
@@ -766,7 +842,7 @@ void supervise_one(int nfd, const struct seccomp_notif *req,
 	c.fd = (int)req->data.args[0];
 	if (!read_target((pid_t)req->pid, &c.t) ||
 	    (c.dup = take_fd(&c.t, c.fd)) < 0 ||
-	    !(c.k = lookup(c.dup, c.t.tgid, bind_like))) {
+	    !(c.k = lookup(c.dup, c.t.tid, bind_like))) {
 		proceed(&c);
 		goto out;
 	}
@@ -807,16 +883,15 @@ void supervise_init(void)
 {
 	const char *lv = getenv("REUSE_LOG_LEVEL"), *path = policy_in_force();
 	struct reuse_diag diag = { 0 };
-	char buf[4096];
+	struct stat ns;
 	bool closed;
 
 	snprintf(reuse_cfg.prog, sizeof reuse_cfg.prog, "reuse");
 	snprintf(reuse_cfg.exe, sizeof reuse_cfg.exe, "reuse");
-	if (read_small("/proc/self/status", buf, sizeof buf) > 0) {
-		status_field(buf, "Uid", my_uid, sizeof my_uid);
-		status_field(buf, "Gid", my_gid, sizeof my_gid);
-		status_field(buf, "CapEff", my_caps, sizeof my_caps);
-	}
+	read_caps(getpid(), my_caps);
+	if (stat("/proc/self/ns/user", &ns) == 0)
+		my_userns = ns.st_ino;
+	read_label("self", my_label, sizeof my_label);
 	log_init();
 	reuse_cfg.level = !lv || !*lv || !strcmp(lv, "decisions") ? REUSE_LOG_DECISIONS :
 			  !strcmp(lv, "off") ? REUSE_LOG_OFF :
