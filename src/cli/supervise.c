@@ -317,17 +317,19 @@ static int take_fd(struct target *t, int fd)
 	int d;
 
 	for (int tries = 0; tries < 2; tries++) {
-		if (pidfds[i].tid != t->tid || pidfds[i].fd <= 0) {
-			if (pidfds[i].fd > 0)
+		if (pidfds[i].tid != t->tid) {    /* tid 0: an empty slot */
+			if (pidfds[i].tid)
 				close(pidfds[i].fd);
-			pidfds[i].tid = t->tid;
+			pidfds[i].tid = 0;
 			if ((pidfds[i].fd = open_pidfd(t)) < 0)
 				return -1;
+			pidfds[i].tid = t->tid;
 		}
 		d = (int)syscall(SYS_pidfd_getfd, pidfds[i].fd, fd, 0);
 		if (d >= 0 || errno != ESRCH)
 			return d;
-		pidfds[i].tid = 0;        /* that task is gone: open afresh */
+		close(pidfds[i].fd);      /* that task is gone: open afresh */
+		pidfds[i].tid = 0;
 	}
 	return -1;
 }
