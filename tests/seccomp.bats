@@ -380,3 +380,19 @@ bind: Function not implemented"
     assert_output --partial "bind=ok"
   fi
 }
+
+@test "a daemon that forks away stays supervised: reuse serves until the last process with the filter is gone" {
+  local port p rc=0
+  port=$(free_port)
+  p=$(pol "tcp *:$port deny")
+  # CMD exits at once; its background child binds later, after CMD is gone
+  timeout 20 "$REUSE" run --seccomp --policy "$p" --log "$LOGF" -- "$BUSYBOX" sh -c \
+    "($BUSYBOX sleep 1; $BUSYBOX nc -l -p $port 2>$W/nc.err; echo nc=\$? >$W/nc.rc) & exit 5" || rc=$?
+  [[ $rc -eq 5 ]]
+  # reuse returned only after the background nc was answered and exited
+  run cat "$W/nc.rc" "$W/nc.err"
+  assert_line "nc=1"
+  assert_line --partial "bind: Permission denied"
+  run cat "$LOGF"
+  assert_output --regexp "busybox bind fd=[0-9]+ tcp \[::\]:$port rule=$p:1 .*action=deny result=EACCES"
+}
