@@ -15,5 +15,6 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	test_policy();
 	test_decide();
+	test_subject();
 	return done_testing();
 }

@@ -4,5 +4,6 @@
 
 void test_policy(void);
 void test_decide(void);
+void test_subject(void);
 
 #endif
