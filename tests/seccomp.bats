@@ -70,13 +70,18 @@ stop() {
   wait "$1" 2>/dev/null || true
 }
 
-# clients PORT N : N connections that each read the server's line; the server
-# closes first, so each leaves a TIME_WAIT entry on the server's address.
+# clients PORT N : N connections that each read the server's line and wait
+# for the server to close (so the server closes first and each connection
+# leaves a TIME_WAIT entry on the server's address, not the client's).
 clients() {
-  local i
-  for ((i = 0; i < $2; i++)); do
-    timeout 5 "$BUSYBOX" nc 127.0.0.1 "$1" </dev/null >/dev/null || true
-  done
+  timeout 20 python3 - "$1" "$2" <<'EOF'
+import socket, sys
+for _ in range(int(sys.argv[2])):
+    c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+    while c.recv(64):
+        pass
+    c.close()
+EOF
 }
 
 timewait() {
@@ -291,16 +296,21 @@ EOF
   run -127 "$REUSE" run --seccomp -- /nonexistent/cmd
   assert_output --partial "cannot run '/nonexistent/cmd'"
   # not under timeout(1): it would signal the whole process group itself
-  "$REUSE" run --seccomp -- "$BUSYBOX" sh -c "trap 'echo got-term; exit 3' TERM; while :; do $BUSYBOX sleep 0.05; done" >"$W/t.out" 2>&1 &
+  "$REUSE" run --seccomp -- "$BUSYBOX" sh -c "trap 'echo got-term; exit 3' TERM; echo ready; while :; do $BUSYBOX sleep 0.05; done" >"$W/t.out" 2>&1 &
   LAST=$!
   PIDS+=("$LAST")
-  sleep 0.5
+  local i
+  for ((i = 0; i < 200; i++)); do
+    grep -q ready "$W/t.out" && break
+    sleep 0.05
+  done
   kill -TERM "$LAST"
   local rc=0
   wait "$LAST" || rc=$?
   [[ $rc -eq 3 ]]
   run cat "$W/t.out"
-  assert_output got-term
+  assert_output "ready
+got-term"
 }
 
 @test "the supervisor dies: a pending bind and a later one fail with ENOSYS, the child never hangs" {
@@ -333,7 +343,7 @@ EOF
   [[ ! -s $W/out ]]
   kill -KILL "$sup"
   local i
-  for ((i = 0; i < 100; i++)); do
+  for ((i = 0; i < 200; i++)); do
     [[ $(wc -l <"$W/out") -ge 2 ]] && break
     sleep 0.05
   done
