@@ -40,8 +40,11 @@ $(B)/libreuse.so: $(SHIM_OBJ) $(CORE_OBJ)
 $(B)/libcore.a: $(CORE_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
+# reuse run --seccomp (src/cli/seccomp.c, supervise.c) needs libseccomp.
+LIBS_CLI := -lseccomp
+
 $(B)/reuse: $(CLI_OBJ) $(B)/libcore.a
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS_LIB)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS_CLI) $(LIBS_LIB)
 
 $(B)/unit: $(UNIT_SRC:%.c=$(B)/obj/%.o) $(B)/libcore.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS_LIB)
@@ -142,3 +145,16 @@ bench-smoke: all
 	bench/run --smoke --out $(B)/bench/RESULTS-smoke.md
 
 .PHONY: bench bench-smoke
+# ---- reuse run --seccomp: overhead per intercepted call (bench/seccomp.md) ----
+$(B)/bench/bindbench: bench/bindbench.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -o $@ $<
+
+$(B)/bench/notifyfloor: bench/notifyfloor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -o $@ $< -lseccomp
+
+bench-seccomp: $(B)/reuse $(B)/libreuse.so $(B)/bench/bindbench $(B)/bench/notifyfloor
+	bench/seccomp.sh
+
+.PHONY: bench-seccomp

@@ -8,6 +8,8 @@
  *   check.c       reuse check
  *   policy_cmd.c  reuse policy
  *   source.c      which policy the library would load; load + report
+ *   seccomp.c     reuse run --seccomp: the filter, the child, the loop
+ *   supervise.c   reuse run --seccomp: deciding for the child's calls
  *
  * The CLI links the core's policy parser (build/libcore.a), never the shim.
  */
@@ -25,6 +27,17 @@
 /* Where an installed libreuse.so lives; packaging overrides it. */
 #ifndef REUSE_LIBDIR
 #define REUSE_LIBDIR "/usr/lib/x86_64-linux-gnu/libreuse"
+/* ---- seccomp.c, supervise.c ----------------------------------------- */
+struct seccomp_notif;
+struct seccomp_notif_resp;
+/* Run cmdv[0] as a supervised child; returns the status to exit with. */
+int seccomp_run(char **cmdv);
+/* Read the configuration and policy the library would (REUSE_*). */
+void supervise_init(void);
+/* Answer one notification read from the listener nfd. */
+void supervise_one(int nfd, const struct seccomp_notif *req,
+		   struct seccomp_notif_resp *resp);
+
 #endif
 /* The same, relative to the prefix (bin/..), for relocated installs. */
 #ifndef REUSE_LIBDIR_REL
@@ -103,5 +116,16 @@ const char *elf_machine_name(uint16_t machine);
  * at lib_path (ELF identity lib) cannot reach the program found. */
 void target_warn(const char *cmd, const char *lib_path,
 		 const struct elf_info *lib);
+
+/* ---- seccomp.c, supervise.c ----------------------------------------- */
+struct seccomp_notif;
+struct seccomp_notif_resp;
+/* Run cmdv[0] as a supervised child; returns the status to exit with. */
+int seccomp_run(char **cmdv);
+/* Read the configuration and policy the library would (REUSE_*). */
+void supervise_init(void);
+/* Answer one notification read from the listener nfd. */
+void supervise_one(int nfd, const struct seccomp_notif *req,
+		   struct seccomp_notif_resp *resp);
 
 #endif

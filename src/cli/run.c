@@ -23,6 +23,7 @@ struct run_opts {
 	const char *level;           /* --log-level LEVEL */
 	bool json;                   /* --json */
 	bool dry_run;                /* --dry-run */
+	bool seccomp;                /* --seccomp: supervise, do not preload */
 	int cmd;                     /* argv index of CMD */
 };
 
@@ -169,6 +170,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
 		{ "json", no_argument, NULL, 'j' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "seccomp", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -183,6 +185,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
 		case 'j': o->json = true; break;
 		case 'L': o->level = optarg; break;
 		case 'n': o->dry_run = true; break;
+		case 's': o->seccomp = true; break;
 		case 'h':
 			cli_usage(stdout, "run");
 			return 0;
@@ -215,7 +218,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
 /*
  * The environment the library reads (policy-language.md): each variable is
  * set only when its option was given, so an operator's own settings pass
- * through.
+ * through. lib NULL (--seccomp): nothing is preloaded.
  */
 static int set_environment(const struct run_opts *o, const char *lib)
 {
@@ -250,6 +253,8 @@ static int set_environment(const struct run_opts *o, const char *lib)
 		rc |= set("REUSE_LOG_LEVEL", o->level);
 	if (o->dry_run)
 		rc |= set("REUSE_DRY_RUN", "1");
+	if (!lib)
+		return rc;
 
 	list = preload_list(getenv("LD_PRELOAD"), lib);
 	if (!list) {
@@ -297,6 +302,12 @@ int cmd_run(int argc, char **argv)
 		if (policy_load_report(o.policy, &p) < 0)
 			return 1;
 		reuse_policy_free(&p);
+	}
+	if (o.seccomp) {
+		/* the supervisor reads the same variables the library would */
+		if (set_environment(&o, NULL) < 0)
+			return 1;
+		return seccomp_run(argv + o.cmd);
 	}
 	lib = find_library();
 	if (!lib)

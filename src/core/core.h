@@ -147,6 +147,9 @@ struct reuse_event {
 	int result;                  /* 0 ok, else errno the call returned */
 	int ra_now, rp_now;          /* kernel's SO_REUSEADDR/PORT after, -1 unknown */
 	const char *msg;             /* extra explanation, may be NULL */
+	long pid;                    /* 0: this process; else the pid the line is about */
+	const char *prog;            /* NULL: this process's name */
+	const char *result_text;     /* overrides result (e.g. "continued") */
 };
 void log_init(void) HIDDEN;
 void log_event(const struct reuse_event *ev) HIDDEN;     /* keeps errno */
@@ -154,6 +157,17 @@ void log_text(const char *fmt, ...) HIDDEN               /* keeps errno */
 	__attribute__((format(printf, 1, 2)));
 /* The policy source a rule came from, for FILE:LINE. */
 const char *log_rule_source(void) HIDDEN;
+
+/* ---- subject.c: pure helpers shared by apply.c and the supervisor ---- */
+struct reuse_words {
+	char option[32], asked[16], action[24];
+};
+/* Address part of a decision subject (v4-mapped -> IPv4); uid set to -1. */
+void subject_from_addr(const struct sockaddr_storage *ss, unsigned proto,
+		       struct reuse_subject *s) HIDDEN;
+/* The option/asked/action words of a log line for a socket's rule. */
+void describe_rule(const struct reuse_rule *r, bool asked_ra, bool asked_rp,
+		   bool fail_closed, struct reuse_words *w) HIDDEN;
 
 /* ---- apply.c: wrappers hand whole calls over ------------------------- */
 int apply_bind(int fd, const struct sockaddr *addr, socklen_t len) HIDDEN;
@@ -256,5 +270,13 @@ void explain_addr_text(int family, const uint8_t addr[16], uint16_t port,
  * (or why none can). Costs a sock_diag dump and a /proc scan; errno kept. */
 void explain_detail(int fd, const struct reuse_subject *s, char *msg,
 		    size_t mlen) HIDDEN;
+/* Why bind()/listen() on fd said EADDRINUSE, as one sentence in msg; when
+ * may_clear, only TIME_WAIT entries hold the address, fd holds SO_REUSEADDR
+ * and this process has CAP_NET_ADMIN, clear them and bind addr once more:
+ * *retried is then that bind's result (-1: not retried), *err its errno. */
+void explain_in_use_msg(int fd, unsigned proto, const struct sockaddr *addr,
+			socklen_t len, const struct reuse_subject *s,
+			bool may_clear, char *msg, size_t mlen, int *retried,
+			int *err) HIDDEN;
 
 #endif

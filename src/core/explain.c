@@ -1042,3 +1042,74 @@ bool explain_overlap(int fa, const uint8_t a[16], bool v6only_a,
 	endpoint_set(&eb, fb, b, v6only_b);
 	return overlaps(&ea, &eb);
 }
+
+/* "127.0.0.1:80" or "[::1]:80" for messages. */
+static void where_text(const struct reuse_subject *s, char *out, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(s->family, s->addr, a, sizeof a);
+	snprintf(out, len, s->family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, s->port);
+}
+
+/*
+ * explain_in_use_msg - why the kernel said EADDRINUSE, in one sentence, and
+ * for a TCP bind() the one remedy: when only TIME_WAIT entries hold the
+ * address, the socket holds SO_REUSEADDR (a rule wants reuse) and we have
+ * CAP_NET_ADMIN, destroy exactly those entries and bind again. Shared by
+ * the shim and the seccomp supervisor (which passes its duplicate of the
+ * target's socket), so both explain a failure in the same words.
+ */
+void explain_in_use_msg(int fd, unsigned proto, const struct sockaddr *addr,
+			socklen_t len, const struct reuse_subject *s,
+			bool may_clear, char *msg, size_t mlen, int *retried,
+			int *err)
+{
+	struct reuse_holders h;
+	char where[64];
+	int v = 0, ra = sys_getflag(fd, SO_REUSEADDR);
+	socklen_t vl = sizeof v;
+	bool v6only = s->family == AF_INET6 &&
+		sys_getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &vl) == 0 && v;
+
+	*retried = -1;
+	where_text(s, where, sizeof where);
+	explain_holders(proto, s->family, s->addr, s->port, v6only, &h);
+	if (h.diag_errno) {
+		snprintf(msg, mlen, "%s is in use; could not ask the kernel who holds it (%s)",
+			 where, strerror(h.diag_errno));
+		return;
+	}
+	if (h.live) {
+		snprintf(msg, mlen, "%s is held by %u live socket%s (%u listening, owner uid %u)%s",
+			 where, h.live, h.live == 1 ? "" : "s", h.listen, h.live_uid,
+			 h.timewait ? " and TIME_WAIT entries" : "");
+		return;
+	}
+	if (!h.timewait) {
+		snprintf(msg, mlen, "%s is in use, but the kernel lists no holder now (a race, or another network namespace)",
+			 where);
+		return;
+	}
+	if (may_clear && addr && ra > 0 && explain_have_net_admin()) {
+		int n = explain_clear_timewait(s->family, s->addr, s->port, v6only);
+		if (n > 0) {
+			*retried = sys_bind(fd, addr, len);
+			*err = *retried < 0 ? errno : 0;
+			snprintf(msg, mlen, "cleared %d TIME_WAIT entr%s on %s left by a listener without SO_REUSEADDR (CAP_NET_ADMIN, SOCK_DESTROY); bind retried: %s",
+				 n, n == 1 ? "y" : "ies", where,
+				 *retried == 0 ? "ok" : strerror(*err));
+			return;
+		}
+		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s; clearing them failed (%s)",
+			 h.timewait, h.timewait == 1 ? "y" : "ies", where, strerror(-n));
+		return;
+	}
+	if (ra > 0) {
+		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s, left by a listener that lacked SO_REUSEADDR (entries keep the old listener's flags, so SO_REUSEADDR here cannot pass them); fix: start once with CAP_NET_ADMIN (libreuse clears them), or wait up to 60 s, or as root: ss -K state time-wait sport = :%u; runs under reuseaddr=force never leave such entries",
+			 h.timewait, h.timewait == 1 ? "y" : "ies", where, s->port);
+	} else {
+		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s and this socket lacks SO_REUSEADDR; fix: a rule 'tcp %s reuseaddr=force' (entries left by a listener without it also need CAP_NET_ADMIN once, or up to 60 s)",
+			 h.timewait, h.timewait == 1 ? "y" : "ies", where, where);
+	}
+}

@@ -430,8 +430,10 @@ void log_event(const struct reuse_event *ev)
 	char host[INET6_ADDRSTRLEN] = "-", rule[600];
 	const char *family, *proto = "-";
 	unsigned port;
-	long pid = (long)getpid();
 	bool dry = reuse_cfg.dry_run || (ev->rule && ev->rule->dry_run);
+	long pid = ev->pid ? ev->pid : (long)getpid();
+	const char *prog = ev->prog ? ev->prog : reuse_cfg.prog;
+	const char *result = ev->result_text ? ev->result_text : errno_name(ev->result);
 
 	if (atomic_load(&log_fd) < 0)
 		goto out;
@@ -459,7 +461,7 @@ void log_event(const struct reuse_event *ev)
 		PUT_LIT(&l, "\",\"pid\":");
 		put_i(&l, pid);
 		PUT_LIT(&l, ",\"prog\":");
-		put_json_str(&l, reuse_cfg.prog);
+		put_json_str(&l, prog);
 		PUT_LIT(&l, ",\"call\":");
 		put_json_word(&l, ev->call);
 		PUT_LIT(&l, ",\"fd\":");
@@ -483,7 +485,7 @@ void log_event(const struct reuse_event *ev)
 		if (dry && ev->action)
 			PUT_LIT(&l, ",\"dry_run\":true");
 		PUT_LIT(&l, ",\"result\":\"");
-		puts_(&l, errno_name(ev->result));
+		puts_(&l, result);
 		PUT_LIT(&l, "\",\"errno\":");
 		put_i(&l, ev->result);
 		PUT_LIT(&l, ",\"reuseaddr\":\"");
@@ -507,7 +509,7 @@ void log_event(const struct reuse_event *ev)
 			put_ts(&l);
 			PUT_LIT(&l, " ");
 		}
-		puts_(&l, reuse_cfg.prog);
+		puts_(&l, prog);
 		PUT_LIT(&l, " ");
 		puts_(&l, ev->call);
 		if (ev->fd >= 0) {
@@ -538,7 +540,7 @@ void log_event(const struct reuse_event *ev)
 				PUT_LIT(&l, " dry-run");
 		}
 		PUT_LIT(&l, " result=");
-		puts_(&l, errno_name(ev->result));
+		puts_(&l, result);
 		if (ev->ra_now >= 0 || ev->rp_now >= 0) {
 			PUT_LIT(&l, " now=reuseaddr:");
 			puts_(&l, onoff(ev->ra_now));

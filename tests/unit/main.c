@@ -16,5 +16,6 @@ int main(void)
 	test_policy();
 	test_decide();
 	test_rules();
+	test_subject();
 	return done_testing();
 }

@@ -5,5 +5,6 @@
 void test_policy(void);
 void test_decide(void);
 void test_rules(void);
+void test_subject(void);
 
 #endif
