@@ -653,9 +653,10 @@ int apply_listen(int fd, int backlog)
 	 * listen() call, measured.
 	 */
 	excl = k->exclusive && (r = sock_rule(k)) && r->exclusive;
-	if (excl && k->tw_pass)
+	if (excl && k->tw_pass) {
 		sys_setflag(fd, SO_REUSEADDR, 1);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+	}
 	ret = real_listen(fd, backlog);
 	saved = errno;
 	err = ret < 0 ? saved : 0;
