@@ -223,7 +223,8 @@ EOF
   assert_output EADDRINUSE
   stop "$LAST"
   run cat "$LOGF"
-  assert_output --regexp "goserver bind fd=[0-9]+ tcp 127.0.0.1:$port rule=$p:1 option=SO_REUSEADDR,SO_REUSEPORT asked=on,on action=exclusive result=ok now=reuseaddr:off,reuseport:off$"
+  # root: the program's own SO_REUSEPORT is kept, keyed to REUSE_KEY_UID
+  assert_output --regexp "goserver bind fd=[0-9]+ tcp 127.0.0.1:$port rule=$p:1 option=SO_REUSEADDR,SO_REUSEPORT asked=on,on action=exclusive result=ok now=reuseaddr:off,reuseport:on$"
 }
 
 @test "exclusive: held setsockopt succeeds without reaching the kernel, getsockopt shows the program its own values" {
@@ -237,9 +238,10 @@ EOF
   assert_success
   assert_output --partial "bind=ok set_after=ok listen=ok seen_ra=1 seen_rp=1"
   run cat "$LOGF"
-  assert_line --regexp "bindprobe bind fd=[0-9]+ tcp 127.0.0.1:$port .*asked=off,on action=exclusive result=ok now=reuseaddr:off,reuseport:off$"
-  assert_line --regexp "bindprobe setsockopt fd=[0-9]+ .*action=exclusive result=ok now=reuseaddr:off,reuseport:off -- program set SO_REUSEADDR=1 after bind\(\): held by the rule$"
-  assert_line --regexp "bindprobe getsockopt fd=[0-9]+ .*now=reuseaddr:off,reuseport:off -- answered SO_REUSEADDR as the program asked$"
+  # root: SO_REUSEPORT kept for the program's own sharing, keyed
+  assert_line --regexp "bindprobe bind fd=[0-9]+ tcp 127.0.0.1:$port .*asked=off,on action=exclusive result=ok now=reuseaddr:off,reuseport:on$"
+  assert_line --regexp "bindprobe setsockopt fd=[0-9]+ .*action=exclusive result=ok now=reuseaddr:off,reuseport:on -- program set SO_REUSEADDR=1 after bind\(\): held by the rule$"
+  assert_line --regexp "bindprobe getsockopt fd=[0-9]+ .*now=reuseaddr:off,reuseport:on -- answered SO_REUSEADDR as the program asked$"
 }
 
 @test "refuse: SO_REUSEPORT asked before bind gets EPERM at bind, after bind at setsockopt" {
