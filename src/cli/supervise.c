@@ -690,8 +690,8 @@ static void on_bind(struct call *c)
 	err = ret < 0 ? errno : 0;
 	if (err == EADDRINUSE) {
 		explain_in_use_msg(c->dup, k->s.proto, (struct sockaddr *)&ss, len,
-				   &subj, plan.rule != NULL, msg, sizeof msg,
-				   &retried, &err);
+				   &subj, plan.rule ? EXPLAIN_CLEAR : 0, msg, sizeof msg,
+				   &retried, &err, NULL);
 		note = msg;
 	}
 	if (!err) {
@@ -775,8 +775,8 @@ static void on_listen(struct call *c)
 		memset(&ss, 0, sizeof ss);
 	if (err == EADDRINUSE && ss.ss_family) {
 		subject_from_addr(&ss, k->s.proto, &subj);
-		explain_in_use_msg(c->dup, k->s.proto, NULL, 0, &subj, false, msg,
-				   sizeof msg, &retried, &err);
+		explain_in_use_msg(c->dup, k->s.proto, NULL, 0, &subj, 0, msg,
+				   sizeof msg, &retried, &err, NULL);
 		note = msg;
 	}
 	if (err)

@@ -48,29 +48,10 @@ static bool safe_copy(void *dst, const void *src, size_t len)
 static void subject_from(const struct sockaddr_storage *ss, unsigned proto,
 			 struct reuse_subject *s)
 {
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-	memset(s, 0, sizeof *s);
-	s->proto = proto;
+	subject_from_addr(ss, proto, s);
 	s->prog = reuse_cfg.prog[0] ? reuse_cfg.prog : NULL;
 	s->exe = reuse_cfg.exe[0] ? reuse_cfg.exe : NULL;
 	s->uid = (long)geteuid();
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)ss;
-		s->family = AF_INET;
-		memcpy(s->addr, &in->sin_addr, 4);
-		s->port = ntohs(in->sin_port);
-	} else {
-		const struct sockaddr_in6 *in6 = (const void *)ss;
-		s->port = ntohs(in6->sin6_port);
-		if (memcmp(in6->sin6_addr.s6_addr, mapped, 12) == 0) {
-			s->family = AF_INET;
-			memcpy(s->addr, in6->sin6_addr.s6_addr + 12, 4);
-		} else {
-			s->family = AF_INET6;
-			memcpy(s->addr, in6->sin6_addr.s6_addr, 16);
-		}
-	}
 }
 
 /*
@@ -307,89 +288,26 @@ static bool is_v6only(int fd, const struct reuse_sock *k)
 	       sys_getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &l) == 0 && v;
 }
 
-static void host_text(const struct reuse_subject *s, char *out, size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	inet_ntop(s->family, s->addr, a, sizeof a);
-	snprintf(out, len, s->family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, s->port);
-}
-
 /*
- * explain_in_use - why the kernel said EADDRINUSE, in one sentence, and for
- * a TCP bind() under a rule (plan != NULL) the remedies for stale TIME_WAIT
- * entries, when only those hold the address:
- *  - an exclusive socket passes entries a previous exclusive run left (its
- *    listener held SO_REUSEADDR, see apply_listen) with SO_REUSEADDR lent
- *    to this one bind() and taken back at once;
- *  - a socket holding SO_REUSEADDR, or an exclusive one, with CAP_NET_ADMIN
- *    destroys exactly those entries and binds again.
- * Returns the retried bind's result in *retried (-1 = not retried).
+ * explain_in_use - explain.c's sentence and TIME_WAIT remedies for this
+ * socket: clearing only under a rule that is not a dry run, the exclusive
+ * pass only for an exclusive socket (which then needs SO_REUSEADDR for its
+ * listen() too, see apply_listen). plan NULL: listen(), explain only.
  */
 static void explain_in_use(int fd, struct reuse_sock *k,
 			   const struct sockaddr *addr, socklen_t len,
 			   const struct reuse_subject *s, const struct reuse_plan *plan,
 			   char *msg, size_t mlen, int *retried, int *err)
 {
-	struct reuse_holders h;
-	char where[64];
-	bool v6only = is_v6only(fd, k);
-	bool excl = plan && plan->exclusive;
-	int ra = sys_getflag(fd, SO_REUSEADDR);
+	unsigned how = 0;
+	bool passed = false;
 
-	*retried = -1;
-	host_text(s, where, sizeof where);
-	explain_holders(k->proto, s->family, s->addr, s->port, v6only, &h);
-	if (h.diag_errno) {
-		snprintf(msg, mlen, "%s is in use; could not ask the kernel who holds it (%s)",
-			 where, strerror(h.diag_errno));
-		return;
-	}
-	if (h.live) {
-		snprintf(msg, mlen, "%s is held by %u live socket%s (%u listening, owner uid %u)%s",
-			 where, h.live, h.live == 1 ? "" : "s", h.listen, h.live_uid,
-			 h.timewait ? " and TIME_WAIT entries" : "");
-		return;
-	}
-	if (!h.timewait) {
-		snprintf(msg, mlen, "%s is in use, but the kernel lists no holder now (a race, or another network namespace)",
-			 where);
-		return;
-	}
-	if (excl && k->proto == REUSE_P_TCP && addr) {
-		sys_setflag(fd, SO_REUSEADDR, 1);
-		*retried = sys_bind(fd, addr, len);
-		*err = *retried < 0 ? errno : 0;
-		sys_setflag(fd, SO_REUSEADDR, 0);
-		if (*retried == 0) {
-			k->tw_pass = 1;
-			snprintf(msg, mlen, "passed %u TIME_WAIT entr%s on %s left by an exclusive run, with SO_REUSEADDR lent to this bind() only",
-				 h.timewait, h.timewait == 1 ? "y" : "ies", where);
-			return;
-		}
-	}
-	if (plan && plan->rule && !dry(plan->rule) && (ra > 0 || excl) &&
-	    explain_have_net_admin()) {
-		int n = explain_clear_timewait(s->family, s->addr, s->port, v6only);
-		if (n > 0) {
-			*retried = sys_bind(fd, addr, len);
-			*err = *retried < 0 ? errno : 0;
-			snprintf(msg, mlen, "cleared %d TIME_WAIT entr%s on %s left by a listener without SO_REUSEADDR (CAP_NET_ADMIN, SOCK_DESTROY); bind retried: %s",
-				 n, n == 1 ? "y" : "ies", where,
-				 *retried == 0 ? "ok" : strerror(*err));
-			return;
-		}
-		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s; clearing them failed (%s)",
-			 h.timewait, h.timewait == 1 ? "y" : "ies", where, strerror(-n));
-		return;
-	}
-	if (ra > 0 || excl) {
-		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s, left by a listener that lacked SO_REUSEADDR (entries keep the old listener's flags, so SO_REUSEADDR here cannot pass them); fix: start once with CAP_NET_ADMIN (libreuse clears them), or wait up to 60 s, or as root: ss -K state time-wait sport = :%u; runs under reuseaddr=force or exclusive never leave such entries",
-			 h.timewait, h.timewait == 1 ? "y" : "ies", where, s->port);
-	} else {
-		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s and this socket lacks SO_REUSEADDR; fix: a rule 'tcp %s reuseaddr=force' (entries left by a listener without it also need CAP_NET_ADMIN once, or up to 60 s)",
-			 h.timewait, h.timewait == 1 ? "y" : "ies", where, where);
-	}
+	if (plan && plan->rule && !dry(plan->rule))
+		how |= EXPLAIN_CLEAR | (plan->exclusive ? EXPLAIN_EXCL : 0);
+	explain_in_use_msg(fd, k->proto, addr, len, s, how, msg, mlen, retried, err,
+			   &passed);
+	if (passed)
+		k->tw_pass = 1;
 }
 
 /* Microseconds since *t0. */

@@ -274,9 +274,10 @@ void explain_detail(int fd, const struct reuse_subject *s, char *msg,
  * may_clear, only TIME_WAIT entries hold the address, fd holds SO_REUSEADDR
  * and this process has CAP_NET_ADMIN, clear them and bind addr once more:
  * *retried is then that bind's result (-1: not retried), *err its errno. */
+enum { EXPLAIN_CLEAR = 1, EXPLAIN_EXCL = 2 };   /* explain_in_use_msg's `how` */
 void explain_in_use_msg(int fd, unsigned proto, const struct sockaddr *addr,
 			socklen_t len, const struct reuse_subject *s,
-			bool may_clear, char *msg, size_t mlen, int *retried,
-			int *err) HIDDEN;
+			unsigned how, char *msg, size_t mlen, int *retried,
+			int *err, bool *passed) HIDDEN;
 
 #endif

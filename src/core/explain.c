@@ -1054,27 +1054,34 @@ static void where_text(const struct reuse_subject *s, char *out, size_t len)
 
 /*
  * explain_in_use_msg - why the kernel said EADDRINUSE, in one sentence, and
- * for a TCP bind() the one remedy: when only TIME_WAIT entries hold the
- * address, the socket holds SO_REUSEADDR (a rule wants reuse) and we have
- * CAP_NET_ADMIN, destroy exactly those entries and bind again. Shared by
- * the shim and the seccomp supervisor (which passes its duplicate of the
- * target's socket), so both explain a failure in the same words.
+ * for a TCP bind() (addr given) the remedies for stale TIME_WAIT entries
+ * when only those hold the address:
+ *  - EXPLAIN_EXCL: an exclusive socket passes entries a previous exclusive
+ *    run left (its listener held SO_REUSEADDR) with SO_REUSEADDR lent to
+ *    this one bind() and taken back at once (*passed is set);
+ *  - EXPLAIN_CLEAR: a socket holding SO_REUSEADDR, or an exclusive one,
+ *    with CAP_NET_ADMIN destroys exactly those entries and binds again.
+ * Shared by the shim and the seccomp supervisor (which passes its
+ * duplicate of the target's socket), so both explain in the same words.
  */
 void explain_in_use_msg(int fd, unsigned proto, const struct sockaddr *addr,
 			socklen_t len, const struct reuse_subject *s,
-			bool may_clear, char *msg, size_t mlen, int *retried,
-			int *err)
+			unsigned how, char *msg, size_t mlen, int *retried,
+			int *err, bool *passed)
 {
 	struct reuse_holders h;
 	char where[64];
 	int v = 0, ra = sys_getflag(fd, SO_REUSEADDR);
 	socklen_t vl = sizeof v;
+	bool excl = how & EXPLAIN_EXCL;
 	bool v6only = s->family == AF_INET6 &&
 		sys_getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &vl) == 0 && v;
+	const char *es;
 
 	*retried = -1;
 	where_text(s, where, sizeof where);
 	explain_holders(proto, s->family, s->addr, s->port, v6only, &h);
+	es = h.timewait == 1 ? "y" : "ies";
 	if (h.diag_errno) {
 		snprintf(msg, mlen, "%s is in use; could not ask the kernel who holds it (%s)",
 			 where, strerror(h.diag_errno));
@@ -1091,7 +1098,20 @@ void explain_in_use_msg(int fd, unsigned proto, const struct sockaddr *addr,
 			 where);
 		return;
 	}
-	if (may_clear && addr && ra > 0 && explain_have_net_admin()) {
+	if (excl && proto == REUSE_P_TCP && addr) {
+		sys_setflag(fd, SO_REUSEADDR, 1);
+		*retried = sys_bind(fd, addr, len);
+		*err = *retried < 0 ? errno : 0;
+		sys_setflag(fd, SO_REUSEADDR, 0);
+		if (*retried == 0) {
+			if (passed)
+				*passed = true;
+			snprintf(msg, mlen, "passed %u TIME_WAIT entr%s on %s left by an exclusive run, with SO_REUSEADDR lent to this bind() only",
+				 h.timewait, es, where);
+			return;
+		}
+	}
+	if ((how & EXPLAIN_CLEAR) && addr && (ra > 0 || excl) && explain_have_net_admin()) {
 		int n = explain_clear_timewait(s->family, s->addr, s->port, v6only);
 		if (n > 0) {
 			*retried = sys_bind(fd, addr, len);
@@ -1102,14 +1122,14 @@ void explain_in_use_msg(int fd, unsigned proto, const struct sockaddr *addr,
 			return;
 		}
 		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s; clearing them failed (%s)",
-			 h.timewait, h.timewait == 1 ? "y" : "ies", where, strerror(-n));
+			 h.timewait, es, where, strerror(-n));
 		return;
 	}
-	if (ra > 0) {
-		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s, left by a listener that lacked SO_REUSEADDR (entries keep the old listener's flags, so SO_REUSEADDR here cannot pass them); fix: start once with CAP_NET_ADMIN (libreuse clears them), or wait up to 60 s, or as root: ss -K state time-wait sport = :%u; runs under reuseaddr=force never leave such entries",
-			 h.timewait, h.timewait == 1 ? "y" : "ies", where, s->port);
+	if (ra > 0 || excl) {
+		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s, left by a listener that lacked SO_REUSEADDR (entries keep the old listener's flags, so SO_REUSEADDR here cannot pass them); fix: start once with CAP_NET_ADMIN (libreuse clears them), or wait up to 60 s, or as root: ss -K state time-wait sport = :%u; runs under reuseaddr=force or exclusive never leave such entries",
+			 h.timewait, es, where, s->port);
 	} else {
 		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s and this socket lacks SO_REUSEADDR; fix: a rule 'tcp %s reuseaddr=force' (entries left by a listener without it also need CAP_NET_ADMIN once, or up to 60 s)",
-			 h.timewait, h.timewait == 1 ? "y" : "ies", where, where);
+			 h.timewait, es, where, where);
 	}
 }
