@@ -33,8 +33,10 @@ enum dest { DEST_NONE, DEST_STDERR, DEST_FILE, DEST_SYSLOG };
 static enum dest dest = DEST_STDERR;
 static bool json;
 static _Atomic int log_fd = -1;
-static uint64_t log_ino;
-static uint32_t log_dev;
+/* Identity of the log file: atomics, as a reopen (under the lock) changes
+ * them while other threads check them without it (fd_still_ours). */
+static _Atomic uint64_t log_ino;
+static _Atomic uint32_t log_dev;
 static char log_path[512];
 
 #define LINE_MAX_BYTES 2048
@@ -96,8 +98,8 @@ static void put_json_str(struct line *l, const char *s)
 /* Identity of the fd we opened, to notice it was closed and reused. */
 static bool fd_still_ours(int fd, struct stat *st)
 {
-	return sys_fstat(fd, st) == 0 && (uint64_t)st->st_ino == log_ino &&
-	       (uint32_t)st->st_dev == log_dev;
+	return sys_fstat(fd, st) == 0 && (uint64_t)st->st_ino == atomic_load(&log_ino) &&
+	       (uint32_t)st->st_dev == atomic_load(&log_dev);
 }
 
 static void adopt_fd(int fd)
@@ -106,8 +108,8 @@ static void adopt_fd(int fd)
 
 	fd = fd_move_high(fd);
 	if (fd >= 0 && sys_fstat(fd, &st) == 0) {
-		log_ino = (uint64_t)st.st_ino;
-		log_dev = (uint32_t)st.st_dev;
+		atomic_store(&log_ino, (uint64_t)st.st_ino);
+		atomic_store(&log_dev, (uint32_t)st.st_dev);
 	}
 	atomic_store(&log_fd, fd);
 }
