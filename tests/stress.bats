@@ -40,10 +40,10 @@ run_stress() {
   [ "$status" -ne 0 ] || { echo "a line lacks keys: $output"; false; }
   run jq -s 'length' "$LOGF"
   [ "$status" -eq 0 ]
-  lines=$(wc -l <"$LOGF")
-  [ "$output" -eq "$lines" ]
+  nlines=$(wc -l <"$LOGF")
+  [ "$output" -eq "$nlines" ]
   binds=$(jq -r 'select(.call == "bind") | .call' "$LOGF" | wc -l)
-  echo "# log: $lines lines, $binds bind lines; probe: $BINDS binds"
+  echo "# log: $nlines lines, $binds bind lines; probe: $BINDS binds"
   [ "$binds" -eq "$BINDS" ]
   # the children (one bind each) logged under their own pids
   pids=$(jq -r '.pid' "$LOGF" | sort -u | wc -l)
