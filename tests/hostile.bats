@@ -299,6 +299,33 @@ with open('$W/longc', 'w') as f: f.write('#' + 'y' * 5000000 + '\ntcp *:* reusea
   done
 }
 
+@test "a newline or escape sequence in argv[0], REUSE_* or a path cannot forge a log line" {
+  evil=$'x\nlibreuse[1]: forged\e[31m'
+  pol=$(force_policy)
+  for fmt in text json; do
+    : >"$LOGF"
+    run timeout 20 env REUSE_POLICY="$pol" REUSE_LOG="$LOGF" REUSE_LOG_FORMAT=$fmt \
+      REUSE_LOG_LEVEL="$evil" LD_PRELOAD="$LIB" bash -c 'exec -a "$1" "$2" 127.0.0.1 0' \
+      - "$evil" "$PROBES/bindprobe"
+    [ "$status" -eq 0 ]
+    run timeout 20 env REUSE_POLICY="$W/no$evil" REUSE_LOG="$LOGF" REUSE_LOG_FORMAT=$fmt \
+      LD_PRELOAD="$LIB" "$PROBES/bindprobe" 127.0.0.1 0
+    [ "$status" -eq 0 ]
+    [ "$(grep -c 'forged' "$LOGF")" -ge 3 ]          # the name, the level, the path
+    [ "$(grep -c $'\e' "$LOGF")" -eq 0 ]
+    if [ $fmt = text ]; then
+      # every line is the library's own, none starts with the forged prefix
+      run grep -cvE '^libreuse\[[0-9]{2,}\]: [0-9]{4}-' "$LOGF"
+      assert_output 0
+    else
+      run jq -c . "$LOGF"
+      assert_success
+    fi
+  done
+  # text shows control bytes as '?', JSON escapes them and keeps them
+  jq -e -s 'map(select(.call == "bind")) | .[0].prog == "x\nlibreuse[1]: forged\u001b[31m"' "$LOGF"
+}
+
 # ---- the program against the shim's own fds ---------------------------------
 
 @test "a program that closes every fd (0..1023, then close_range(3, ~0)) keeps the shim's log" {

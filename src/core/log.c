@@ -95,6 +95,21 @@ static void put_json_str(struct line *l, const char *s)
 	puts_(l, "\"");
 }
 
+/*
+ * no_controls - a text line quotes what others chose: argv[0], environment
+ * values, paths. A newline there would forge a second log line, an escape
+ * sequence would drive the terminal reading it; control bytes become '?'
+ * (as ps(1) shows them). JSON escapes them instead (put_json_str).
+ */
+static void no_controls(struct line *l)
+{
+	for (size_t i = 0; i < l->len; i++) {
+		unsigned char c = (unsigned char)l->buf[i];
+		if (c < 0x20 || c == 0x7f)
+			l->buf[i] = '?';
+	}
+}
+
 /* Identity of the fd we opened, to notice it was closed and reused. */
 static bool fd_still_ours(int fd, struct stat *st)
 {
@@ -391,6 +406,7 @@ void log_event(const struct reuse_event *ev)
 			putf(&l, " -- %s", ev->msg);
 		if (l.len > sizeof l.buf - 2)
 			l.len = sizeof l.buf - 2;
+		no_controls(&l);
 		puts_(&l, "\n");
 	}
 	emit(l.buf, l.len);
