@@ -326,6 +326,18 @@ with open('$W/longc', 'w') as f: f.write('#' + 'y' * 5000000 + '\ntcp *:* reusea
   jq -e -s 'map(select(.call == "bind")) | .[0].prog == "x\nlibreuse[1]: forged\u001b[31m"' "$LOGF"
 }
 
+@test "JSON lines stay whole objects when a value is cut (600 non-ASCII bytes, each escaped to 6)" {
+  long=$(printf '\377%.0s' $(seq 1 600))
+  run timeout 20 env REUSE_POLICY="/tmp/$long" REUSE_LOG="$LOGF" REUSE_LOG_FORMAT=json \
+    LD_PRELOAD="$LIB" "$PROBES/bindprobe" 127.0.0.1 0
+  [ "$status" -eq 0 ]
+  [ "$(wc -l <"$LOGF")" -eq 2 ]
+  run jq -r '.msg | length' "$LOGF"
+  assert_success
+  [ "${lines[0]}" -gt 200 ]            # cut, but there
+  [ "$(awk 'length($0) >= 2048' "$LOGF")" = "" ]
+}
+
 # ---- the program against the shim's own fds ---------------------------------
 
 @test "a program that closes every fd (0..1023, then close_range(3, ~0)) keeps the shim's log" {

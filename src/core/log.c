@@ -77,20 +77,36 @@ static void putf(struct line *l, const char *fmt, ...)
 		l->len += (size_t)n > room ? room : (size_t)n;
 }
 
-/* A JSON string value (quotes included); control bytes and non-ASCII escaped. */
-static void put_json_str(struct line *l, const char *s)
+/* Bytes the keys after a JSON string need (all but msg are short). */
+#define JSON_TAIL 256
+
+/*
+ * put_json_str - a JSON string value (quotes included); control bytes and
+ * non-ASCII escaped. It stops, always closing its quote, while `keep`
+ * bytes remain, so a long value is cut but the object stays valid JSON
+ * (an escape is never cut in half).
+ */
+static void put_json_str(struct line *l, const char *s, size_t keep)
 {
+	size_t limit = sizeof l->buf - 2 > keep ? sizeof l->buf - 2 - keep : 0;
+
 	puts_(l, "\"");
 	for (; s && *s; s++) {
 		unsigned char c = (unsigned char)*s;
+		char e[8];
+		size_t n = 1;
+
+		e[0] = (char)c;
 		if (c == '"' || c == '\\') {
-			char e[2] = { '\\', (char)c };
-			put(l, e, 2);
+			e[0] = '\\';
+			e[1] = (char)c;
+			n = 2;
 		} else if (c < 0x20 || c >= 0x7f) {
-			putf(l, "\\u%04x", c);
-		} else {
-			put(l, (const char *)&c, 1);
+			n = (size_t)snprintf(e, sizeof e, "\\u%04x", c);
 		}
+		if (l->len + n > limit)
+			break;
+		put(l, e, n);
 	}
 	puts_(l, "\"");
 }
@@ -350,26 +366,26 @@ void log_event(const struct reuse_event *ev)
 		puts_(&l, "{\"ts\":\"");
 		put_ts(&l);
 		putf(&l, "\",\"pid\":%ld,\"prog\":", pid);
-		put_json_str(&l, reuse_cfg.prog);
+		put_json_str(&l, reuse_cfg.prog, JSON_TAIL);
 		puts_(&l, ",\"call\":");
-		put_json_str(&l, ev->call);
+		put_json_str(&l, ev->call, JSON_TAIL);
 		putf(&l, ",\"fd\":%d,\"proto\":\"%s\",\"family\":\"%s\",\"addr\":",
 		     ev->fd, proto, family);
-		put_json_str(&l, host);
+		put_json_str(&l, host, JSON_TAIL);
 		putf(&l, ",\"port\":%u,\"rule\":", port);
-		put_json_str(&l, rule);
+		put_json_str(&l, rule, JSON_TAIL);
 		puts_(&l, ",\"option\":");
-		put_json_str(&l, ev->option ? ev->option : "-");
+		put_json_str(&l, ev->option ? ev->option : "-", JSON_TAIL);
 		puts_(&l, ",\"asked\":");
-		put_json_str(&l, ev->asked ? ev->asked : "-");
+		put_json_str(&l, ev->asked ? ev->asked : "-", JSON_TAIL);
 		puts_(&l, ",\"action\":");
-		put_json_str(&l, ev->action ? ev->action : "-");
+		put_json_str(&l, ev->action ? ev->action : "-", JSON_TAIL);
 		putf(&l, ",\"result\":\"%s\",\"errno\":%d,\"reuseaddr\":\"%s\",\"reuseport\":\"%s\"",
 		     errno_name(ev->result), ev->result, onoff(ev->ra_now),
 		     onoff(ev->rp_now));
 		if (ev->msg) {
 			puts_(&l, ",\"msg\":");
-			put_json_str(&l, ev->msg);
+			put_json_str(&l, ev->msg, 8);
 		}
 		/* keep the object whole even if a long message was cut */
 		if (l.len > sizeof l.buf - 8)
