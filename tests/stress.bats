@@ -22,7 +22,7 @@ run_stress() {
   run timeout -s KILL $((secs + 60)) env REUSE_POLICY="$POL" REUSE_LOG="$LOGF" \
     REUSE_LOG_FORMAT="$fmt" LD_PRELOAD="$LIB${PRE:+ $PRE}" \
     "$PROBES/stress" "$@" "$secs" "$threads"
-  echo "# $output"
+  echo "# $output" >&3
   [ "$status" -eq 0 ]
   [[ "$output" =~ binds=([0-9]+)\ forks=([0-9]+)\ handler_closes=([0-9]+) ]]
   BINDS=${BASH_REMATCH[1]}
@@ -43,7 +43,7 @@ run_stress() {
   nlines=$(wc -l <"$LOGF")
   [ "$output" -eq "$nlines" ]
   binds=$(jq -r 'select(.call == "bind") | .call' "$LOGF" | wc -l)
-  echo "# log: $nlines lines, $binds bind lines; probe: $BINDS binds"
+  echo "# log: $nlines lines, $binds bind lines; probe: $BINDS binds" >&3
   [ "$binds" -eq "$BINDS" ]
   # the children (one bind each) logged under their own pids
   pids=$(jq -r '.pid' "$LOGF" | sort -u | wc -l)
