@@ -158,3 +158,50 @@ bench-seccomp: $(B)/reuse $(B)/libreuse.so $(B)/bench/bindbench $(B)/bench/notif
 	bench/seccomp.sh
 
 .PHONY: bench-seccomp
+
+# ---- robustness (issue 6): sanitizer builds, fuzzing -------------------
+#   make asan     build-asan/: libreuse.so, reuse, unit with ASan+UBSan
+#   make tsan     build-tsan/libreuse.so with ThreadSanitizer
+#   make fuzz FUZZ_SECONDS=N   run each libFuzzer target N seconds (default 300)
+#   make fuzz-smoke            what `make check` runs: replay + a short run each
+# A sanitized library needs its runtime first in the initial library list:
+#   LD_PRELOAD="$(gcc -print-file-name=libasan.so):build-asan/libreuse.so"
+# (scripts/sanitize sets that up, with the options the suite uses).
+ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined
+TSAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+FUZZ_CC     ?= clang
+FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -Iinclude -Isrc -Isrc/core -D_GNU_SOURCE
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZERS := build-fuzz/fuzz_policy build-fuzz/fuzz_match
+
+asan:
+	$(MAKE) --no-print-directory B=build-asan CFLAGS="$(ASAN_CFLAGS)" \
+		build-asan/libreuse.so build-asan/reuse build-asan/unit
+
+tsan:
+	$(MAKE) --no-print-directory B=build-tsan CFLAGS="$(TSAN_CFLAGS)" \
+		build-tsan/libreuse.so
+
+build-fuzz/%: tests/fuzz/%.c src/core/policy.c include/libreuse.h src/core/sys.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $<
+
+fuzz-build: $(FUZZERS)
+
+fuzz: $(FUZZERS)
+	scripts/fuzz $(FUZZ_SECONDS)
+
+fuzz-smoke: $(FUZZERS)
+	scripts/fuzz $(FUZZ_SMOKE_SECONDS)
+
+# `make check` needs the sanitized builds and the fuzzers built first.
+check: asan tsan fuzz-build
+
+clean: clean-robust
+clean-robust:
+	rm -rf build-asan build-tsan build-fuzz
+
+.PHONY: asan tsan fuzz fuzz-build fuzz-smoke clean-robust

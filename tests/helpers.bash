@@ -4,7 +4,8 @@ load '/usr/lib/bats/bats-support/load'
 load '/usr/lib/bats/bats-assert/load'
 
 ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
-LIB="$ROOT/build/libreuse.so"
+# REUSE_TEST_LIB: another build (scripts/sanitize sets a sanitized one, with its runtime)
+LIB="${REUSE_TEST_LIB:-$ROOT/build/libreuse.so}"
 REUSE="$ROOT/build/reuse"
 PROBES="$ROOT/build/probes"
 export ROOT LIB REUSE PROBES

@@ -53,7 +53,11 @@ static inline bool reuse_ready(void)
 enum { SOCK_UNMATCHED = -1, SOCK_UNDECIDED = -2 };
 
 struct reuse_sock {
-	uint64_t ino;                /* identity: sockfs inode, 0 = free slot */
+	/* identity: sockfs inode, 0 = free slot. Atomic: a slot passes from
+	 * thread to thread when the kernel reuses an fd number; storing 0
+	 * (release) and reading it (acquire) orders the old owner's accesses
+	 * before the new one's (sockets.c). */
+	_Atomic uint64_t ino;
 	uint32_t dev;
 	uint8_t family;              /* AF_INET / AF_INET6 */
 	uint8_t proto;               /* REUSE_P_TCP / REUSE_P_UDP */

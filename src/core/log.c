@@ -33,8 +33,10 @@ enum dest { DEST_NONE, DEST_STDERR, DEST_FILE, DEST_SYSLOG };
 static enum dest dest = DEST_STDERR;
 static bool json;
 static _Atomic int log_fd = -1;
-static uint64_t log_ino;
-static uint32_t log_dev;
+/* Identity of the log file: atomics, as a reopen (under the lock) changes
+ * them while other threads check them without it (fd_still_ours). */
+static _Atomic uint64_t log_ino;
+static _Atomic uint32_t log_dev;
 static char log_path[512];
 
 #define LINE_MAX_BYTES 2048
@@ -109,26 +111,45 @@ static void put_i(struct line *l, long long v)
 	}
 }
 
-/* A JSON string value (quotes included); control bytes and non-ASCII escaped. */
-static void put_json_str(struct line *l, const char *s)
+/* Bytes the keys after a JSON string need (all but msg are short). */
+#define JSON_TAIL 256
+
+/*
+ * put_json_str - a JSON string value (quotes included); control bytes and
+ * non-ASCII escaped. It stops, always closing its quote, while `keep`
+ * bytes remain, so a long value is cut but the object stays valid JSON
+ * (an escape is never cut in half).
+ */
+static void put_json_str(struct line *l, const char *s, size_t keep)
 {
 	static const char hex[] = "0123456789abcdef";
+	size_t limit = sizeof l->buf - 2 > keep ? sizeof l->buf - 2 - keep : 0;
 	const char *run = s;
 
 	PUT_LIT(l, "\"");
 	for (; s && *s; s++) {
 		unsigned char c = (unsigned char)*s;
-		if (c != '"' && c != '\\' && c >= 0x20 && c < 0x7f)
+		char e[6] = { '\\', (char)c };
+		size_t n = 2;
+
+		if (c != '"' && c != '\\' && c >= 0x20 && c < 0x7f) {
+			if (l->len + (size_t)(s - run) + 1 > limit)
+				break;
 			continue;                  /* plain bytes go out in runs */
+		}
 		put(l, run, (size_t)(s - run));
 		run = s + 1;
-		if (c == '"' || c == '\\') {
-			char e[2] = { '\\', (char)c };
-			put(l, e, 2);
-		} else {
-			char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-			put(l, e, 6);
+		if (c != '"' && c != '\\') {
+			memcpy(e, "\\u00", 4);
+			e[4] = hex[c >> 4];
+			e[5] = hex[c & 15];
+			n = 6;
 		}
+		if (l->len + n > limit) {
+			run = s;
+			break;
+		}
+		put(l, e, n);
 	}
 	if (run)
 		put(l, run, (size_t)(s - run));
@@ -144,11 +165,26 @@ static void put_json_word(struct line *l, const char *s)
 	PUT_LIT(l, "\"");
 }
 
+/*
+ * no_controls - a text line quotes what others chose: argv[0], environment
+ * values, paths. A newline there would forge a second log line, an escape
+ * sequence would drive the terminal reading it; control bytes become '?'
+ * (as ps(1) shows them). JSON escapes them instead (put_json_str).
+ */
+static void no_controls(struct line *l)
+{
+	for (size_t i = 0; i < l->len; i++) {
+		unsigned char c = (unsigned char)l->buf[i];
+		if (c < 0x20 || c == 0x7f)
+			l->buf[i] = '?';
+	}
+}
+
 /* Identity of the fd we opened, to notice it was closed and reused. */
 static bool fd_still_ours(int fd, struct stat *st)
 {
-	return sys_fstat(fd, st) == 0 && (uint64_t)st->st_ino == log_ino &&
-	       (uint32_t)st->st_dev == log_dev;
+	return sys_fstat(fd, st) == 0 && (uint64_t)st->st_ino == atomic_load(&log_ino) &&
+	       (uint32_t)st->st_dev == atomic_load(&log_dev);
 }
 
 static void adopt_fd(int fd)
@@ -157,8 +193,8 @@ static void adopt_fd(int fd)
 
 	fd = fd_move_high(fd);
 	if (fd >= 0 && sys_fstat(fd, &st) == 0) {
-		log_ino = (uint64_t)st.st_ino;
-		log_dev = (uint32_t)st.st_dev;
+		atomic_store(&log_ino, (uint64_t)st.st_ino);
+		atomic_store(&log_dev, (uint32_t)st.st_dev);
 	}
 	fd_note_ours(fd);
 	atomic_store(&log_fd, fd);
@@ -461,7 +497,7 @@ void log_event(const struct reuse_event *ev)
 		PUT_LIT(&l, "\",\"pid\":");
 		put_i(&l, pid);
 		PUT_LIT(&l, ",\"prog\":");
-		put_json_str(&l, prog);
+		put_json_str(&l, prog, JSON_TAIL);
 		PUT_LIT(&l, ",\"call\":");
 		put_json_word(&l, ev->call);
 		PUT_LIT(&l, ",\"fd\":");
@@ -475,7 +511,7 @@ void log_event(const struct reuse_event *ev)
 		PUT_LIT(&l, ",\"port\":");
 		put_u(&l, port, 0);
 		PUT_LIT(&l, ",\"rule\":");
-		put_json_str(&l, rule);
+		put_json_str(&l, rule, JSON_TAIL);
 		PUT_LIT(&l, ",\"option\":");
 		put_json_word(&l, ev->option ? ev->option : "-");
 		PUT_LIT(&l, ",\"asked\":");
@@ -495,7 +531,7 @@ void log_event(const struct reuse_event *ev)
 		PUT_LIT(&l, "\"");
 		if (ev->msg) {
 			PUT_LIT(&l, ",\"msg\":");
-			put_json_str(&l, ev->msg);
+			put_json_str(&l, ev->msg, 8);
 		}
 		/* keep the object whole even if a long message was cut */
 		if (l.len > sizeof l.buf - 8)
@@ -553,6 +589,7 @@ void log_event(const struct reuse_event *ev)
 		}
 		if (l.len > sizeof l.buf - 2)
 			l.len = sizeof l.buf - 2;
+		no_controls(&l);
 		PUT_LIT(&l, "\n");
 	}
 	if (dest == DEST_SYSLOG && l.len && l.buf[l.len - 1] == '\n')

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1462,12 +1463,84 @@ int reuse_policy_parse(const char *name, const char *text, size_t len,
 	return (int)ps.nerr;
 }
 
+/* read_all's answer for a policy strict_modes() refuses. */
+#define ERR_UNSAFE (-1)
+
+/* Whether a directory lets a user other than root replace what it holds. */
+static const char *unsafe_dir(const char *dir, char *why, size_t size)
+{
+	struct stat ds;
+
+	if (stat(dir, &ds) < 0)
+		snprintf(why, size, "directory %s: %s", dir, strerror(errno));
+	else if (ds.st_uid != 0)
+		snprintf(why, size, "directory %s is owned by uid %u, not root", dir,
+			 (unsigned)ds.st_uid);
+	else if ((ds.st_mode & (S_IWGRP | S_IWOTH)) && !(ds.st_mode & S_ISVTX))
+		snprintf(why, size, "directory %s is writable by %s (mode %04o)", dir,
+			 ds.st_mode & S_IWOTH ? "others" : "its group",
+			 (unsigned)(ds.st_mode & 07777));
+	else
+		return NULL;
+	return why;
+}
+
+/*
+ * strict_modes - sshd's StrictModes, for a process running as root: a
+ * policy another user could change decides for root's sockets, so it is
+ * refused when the file is not owned by root or is writable by its group
+ * or others, or when a directory on its real path is not owned by root or
+ * is writable by group or others without the sticky bit (/tmp is fine).
+ * Regular files and FIFOs are checked; devices are not.
+ * Returns NULL when the policy may be used, else why (in `why`).
+ */
+static const char *strict_modes(const char *path, const struct stat *st,
+				char *why, size_t size)
+{
+	const char *bad = NULL;
+	char *real, *slash;
+
+	/* a device (/dev/null) keeps no content another user could plant */
+	if (geteuid() != 0 || !(S_ISREG(st->st_mode) || S_ISFIFO(st->st_mode)))
+		return NULL;
+	if (st->st_uid != 0) {
+		snprintf(why, size, "owned by uid %u, not root", (unsigned)st->st_uid);
+		return why;
+	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(why, size, "writable by %s (mode %04o)",
+			 st->st_mode & S_IWOTH ? "others" : "its group",
+			 (unsigned)(st->st_mode & 07777));
+		return why;
+	}
+	if (!S_ISREG(st->st_mode))
+		return NULL;          /* a pipe (<(...)) has no directory */
+	real = realpath(path, NULL);
+	if (!real) {
+		snprintf(why, size, "cannot resolve its path: %s", strerror(errno));
+		return why;
+	}
+	while (!bad && (slash = strrchr(real, '/'))) {
+		if (slash != real)
+			*slash = '\0';
+		else if (real[1])
+			real[1] = '\0';
+		else
+			break;
+		bad = unsafe_dir(real, why, size);
+	}
+	free(real);
+	return bad;
+}
+
 /*
  * read_all - the whole file into a malloc'd buffer. Uses raw system calls:
- * the library interposes close() and must not re-enter itself. Returns 0
- * or an errno (EFBIG over MAX_POLICY_SIZE).
+ * the library interposes close() and must not re-enter itself. Returns 0,
+ * an errno (EFBIG over MAX_POLICY_SIZE), or ERR_UNSAFE with the reason in
+ * `why` when running as root and strict_modes() refuses the file.
  */
-static int read_all(const char *path, char **buf, size_t *len)
+static int read_all(const char *path, char **buf, size_t *len, char *why,
+		    size_t whylen)
 {
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -1475,7 +1548,11 @@ static int read_all(const char *path, char **buf, size_t *len)
 	struct stat st;
 	size_t cap = 4096, n = 0;
 	int err = 0;
-	if (sys_fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+	if (sys_fstat(fd, &st) < 0)
+		err = errno;
+	else if (strict_modes(path, &st, why, whylen))
+		err = ERR_UNSAFE;
+	else if (S_ISREG(st.st_mode)) {
 		if ((unsigned long long)st.st_size > MAX_POLICY_SIZE)
 			err = EFBIG;
 		else
@@ -1526,13 +1603,17 @@ static int read_all(const char *path, char **buf, size_t *len)
 int reuse_policy_load(const char *path, struct reuse_policy *out,
 		      struct reuse_diag *diag)
 {
-	char *buf = NULL;
+	char *buf = NULL, why[PATH_MAX + 80];
 	size_t len = 0;
-	int err = path ? read_all(path, &buf, &len) : EINVAL;
+	int err = path ? read_all(path, &buf, &len, why, sizeof why) : EINVAL;
 	if (err) {
 		memset(out, 0, sizeof *out);
 		out->source = path ? strdup(path) : NULL;
-		if (err == EFBIG)
+		if (err == ERR_UNSAFE)
+			reuse_diag_add(diag, "%s:1:1: error: refusing policy: %s, and the "
+				       "process runs as root (only root may be able "
+				       "to change it: chown root, chmod go-w)", path, why);
+		else if (err == EFBIG)
 			reuse_diag_add(diag, "%s:1:1: error: cannot read policy: "
 				       "larger than 64 MiB", path);
 		else

@@ -114,6 +114,28 @@ static uint64_t socket_ino(int fd, uint32_t *dev)
 	return (uint64_t)st.st_ino;
 }
 
+/*
+ * take_slot - this thread now owns the slot: acquire whatever its previous
+ * owner (another thread, before the kernel gave the number out again)
+ * released when it forgot the fd, then mark it free while it is filled.
+ */
+static void take_slot(struct reuse_sock *s)
+{
+	(void)atomic_load_explicit(&s->ino, memory_order_acquire);
+	atomic_store_explicit(&s->ino, 0, memory_order_relaxed);
+}
+
+/*
+ * drop_slot - free a slot. acq_rel: the thread closing may not be the one
+ * that filled it (a signal handler, another worker), so it first acquires
+ * the filler's writes, then releases them with its own to the next owner.
+ */
+static void drop_slot(struct reuse_sock *s)
+{
+	if (atomic_load_explicit(&s->ino, memory_order_relaxed))
+		atomic_exchange_explicit(&s->ino, 0, memory_order_acq_rel);
+}
+
 static unsigned proto_of(int type, int protocol)
 {
 	type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -140,12 +162,17 @@ void sock_created(int fd, int family, int type, int protocol)
 	ino = socket_ino(fd, &dev);
 	if (!ino || !(s = slot_get(fd, true)))
 		return;
-	memset(s, 0, sizeof *s);
+	take_slot(s);
 	s->dev = dev;
 	s->family = (uint8_t)family;
 	s->proto = (uint8_t)proto;
+	s->asked_ra = s->asked_rp = 0;
+	s->bound = s->listening = 0;
+	s->log = 0;
+	s->exclusive = s->keyed = s->tw_pass = 0;
+	s->owner = 0;
 	s->rule = SOCK_UNDECIDED;
-	s->ino = ino;
+	atomic_store_explicit(&s->ino, ino, memory_order_release);
 	sock_watch_set(fd, WATCH_SOCK);
 }
 
@@ -159,9 +186,11 @@ static inline struct reuse_sock *lookup(int fd)
 	struct reuse_sock *s = slot_peek(fd);
 	uint32_t dev = 0;
 
-	if (!s || !s->ino)
+	uint64_t ino;
+
+	if (!s || !(ino = atomic_load_explicit(&s->ino, memory_order_acquire)))
 		return NULL;
-	if (__builtin_expect(socket_ino(fd, &dev) == s->ino && dev == s->dev, 1))
+	if (__builtin_expect(socket_ino(fd, &dev) == ino && dev == s->dev, 1))
 		return s;
 	sock_forget(fd);
 	return NULL;
@@ -235,8 +264,9 @@ void sock_forget(int fd)
 	if ((unsigned)fd < DIRECT_MAX) {
 		c = atomic_load_explicit(&table[(unsigned)fd >> CHUNK_BITS],
 					 memory_order_relaxed);
-		if (c && c[fd & (CHUNK_SLOTS - 1)].ino) {
-			c[fd & (CHUNK_SLOTS - 1)].ino = 0;
+		if (c && atomic_load_explicit(&c[fd & (CHUNK_SLOTS - 1)].ino,
+					      memory_order_relaxed)) {
+			drop_slot(&c[fd & (CHUNK_SLOTS - 1)]);
 			sock_watch_clear(fd, WATCH_SOCK);
 		}
 		return;
@@ -244,27 +274,41 @@ void sock_forget(int fd)
 	if (fd >= 0 && atomic_load_explicit(&overflow_count, memory_order_relaxed)) {
 		c = overflow_slot(fd, false);
 		if (c)
-			c->ino = 0;
+			drop_slot(c);
 	}
 }
 
 /* sock_dup - newfd now names oldfd's socket; it inherits the record. */
 void sock_dup(int oldfd, int newfd)
 {
-	struct reuse_sock *o, *n, copy;
+	struct reuse_sock *o, *n;
+	uint64_t ino;
 
 	if (oldfd == newfd)
 		return;
 	o = slot_get(oldfd, false);
-	if (!o || !o->ino) {
+	if (!o || !(ino = atomic_load_explicit(&o->ino, memory_order_acquire))) {
 		sock_forget(newfd);
 		return;
 	}
-	copy = *o;
 	n = slot_get(newfd, true);
 	if (!n)
 		return;
-	*n = copy;
+	take_slot(n);
+	n->dev = o->dev;
+	n->family = o->family;
+	n->proto = o->proto;
+	n->asked_ra = o->asked_ra;
+	n->asked_rp = o->asked_rp;
+	n->bound = o->bound;
+	n->listening = o->listening;
+	n->log = o->log;
+	n->rule = o->rule;
+	n->exclusive = o->exclusive;
+	n->keyed = o->keyed;
+	n->tw_pass = o->tw_pass;
+	n->owner = o->owner;
+	atomic_store_explicit(&n->ino, ino, memory_order_release);
 	sock_watch_set(newfd, WATCH_SOCK);
 }
 
@@ -293,7 +337,7 @@ void sock_forget_range(unsigned lo, unsigned hi)
 	reuse_lock();
 	HASH_ITER(hh, overflow, o, tmp) {
 		if ((unsigned)o->fd >= lo && (unsigned)o->fd <= hi)
-			o->rec.ino = 0;
+			drop_slot(&o->rec);
 	}
 	reuse_unlock();
 }
