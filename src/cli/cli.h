@@ -64,6 +64,11 @@ int cmd_systemd_dropin(int argc, char **argv);
 /* The library `reuse run` would preload, into out: 0, or -1 after a message. */
 int cli_library_path(char *out, size_t len);
 
+/* ---- supervise.c ----------------------------------------------------- */
+/* reuse run --supervise: CMD as a child, SIGHUP = handoff restart; returns
+ * the exit status of the last instance. */
+int cli_supervise(char **cmd, double takeover_timeout, int stop_signal);
+
 /* ---- who.c ----------------------------------------------------------- */
 /* A JSON string value, quotes included, to f. */
 void cli_json_str(FILE *f, const char *s);
