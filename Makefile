@@ -139,6 +139,7 @@ $(B)/bench/recsize: bench/recsize.c $(wildcard include/*.h src/*/*.h)
 	$(CC) $(CPPFLAGS_ALL) -std=gnu11 $(WARN) -o $@ $<
 
 bench: setup all
+	bench/restart
 	bench/run
 
 bench-smoke: all

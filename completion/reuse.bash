@@ -17,18 +17,20 @@ _reuse() {
         --policy) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
         --log) mapfile -t COMPREPLY < <(compgen -W 'stderr syslog off' -f -- "$cur"); return ;;
         --log-level) mapfile -t COMPREPLY < <(compgen -W 'off decisions all' -- "$cur"); return ;;
+        --stop-signal) mapfile -t COMPREPLY < <(compgen -W 'TERM INT QUIT HUP USR1 USR2' -- "$cur"); return ;;
+        --takeover-timeout) return ;;
       esac
       local i
       for ((i = 2; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
-          --policy|--log|--log-level) ((i++)) ;;
+          --policy|--log|--log-level|--stop-signal|--takeover-timeout) ((i++)) ;;
           --) mapfile -t COMPREPLY < <(compgen -c -- "$cur"); return ;;
           -*) ;;
           *) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
         esac
       done
       if [[ $cur == -* ]]; then
-        mapfile -t COMPREPLY < <(compgen -W '--policy --log --json --log-level --dry-run --help --' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W '--policy --log --json --log-level --dry-run --supervise --takeover-timeout --stop-signal --help --' -- "$cur")
       else
         mapfile -t COMPREPLY < <(compgen -c -- "$cur")
       fi ;;

@@ -139,6 +139,7 @@ extern const char reuse_default_policy[];   /* policy/default.policy, embedded *
 /* decide.c: pure functions, no syscalls. */
 void reuse_decide_bind(const struct reuse_rule *r, const struct reuse_ask *ask,
 		       struct reuse_plan *out);
+bool reuse_may_key(const struct reuse_rule *r, bool asked_rp);
 int reuse_decide_setopt(const struct reuse_rule *r, bool is_rp, bool value,
 			bool *to_kernel);
 const char *reuse_act_name(unsigned act);

@@ -11,6 +11,7 @@ load helpers
 setup() {
   unset REUSE_POLICY REUSE_LOG REUSE_LOG_FORMAT REUSE_LOG_LEVEL LD_PRELOAD
   T=$BATS_TEST_TMPDIR
+  export REUSE_HANDOFF_DIR=$T   # the handoff rule's directory: not /run/libreuse
   NOPORT=$(free_port)       # nothing listens here (connect: ECONNREFUSED)
   Q=$(free_port)            # the port the pol-* cases and the policies target
   while [[ $Q == "$NOPORT" ]]; do Q=$(free_port); done

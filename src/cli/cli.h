@@ -10,6 +10,8 @@
  *   source.c      which policy the library would load; load + report
  *   seccomp.c     reuse run --seccomp: the filter, the child, the loop
  *   supervise.c   reuse run --seccomp: deciding for the child's calls
+ *   takeover.c    reuse run --supervise: SIGHUP = zero-downtime restart
+ *   who.c, audit.c reuse who, reuse audit
  *
  * The CLI links the core's policy parser (build/libcore.a), never the shim.
  */
@@ -22,22 +24,9 @@
 
 #include "libreuse.h"
 
-/* The file the library loads when REUSE_POLICY is unset (policy-language.md). */
-
 /* Where an installed libreuse.so lives; packaging overrides it. */
 #ifndef REUSE_LIBDIR
 #define REUSE_LIBDIR "/usr/lib/x86_64-linux-gnu/libreuse"
-/* ---- seccomp.c, supervise.c ----------------------------------------- */
-struct seccomp_notif;
-struct seccomp_notif_resp;
-/* Run cmdv[0] as a supervised child; returns the status to exit with. */
-int seccomp_run(char **cmdv);
-/* Read the configuration and policy the library would (REUSE_*). */
-void supervise_init(void);
-/* Answer one notification read from the listener nfd. */
-void supervise_one(int nfd, const struct seccomp_notif *req,
-		   struct seccomp_notif_resp *resp);
-
 #endif
 /* The same, relative to the prefix (bin/..), for relocated installs. */
 #ifndef REUSE_LIBDIR_REL
@@ -76,6 +65,11 @@ int cmd_systemd_dropin(int argc, char **argv);
 /* ---- run.c ---------------------------------------------------------- */
 /* The library `reuse run` would preload, into out: 0, or -1 after a message. */
 int cli_library_path(char *out, size_t len);
+
+/* ---- takeover.c ------------------------------------------------------ */
+/* reuse run --supervise: CMD as a child, SIGHUP = handoff restart; returns
+ * the exit status of the last instance. */
+int cli_supervise(char **cmd, double takeover_timeout, int stop_signal);
 
 /* ---- who.c ----------------------------------------------------------- */
 /* A JSON string value, quotes included, to f. */

@@ -7,8 +7,10 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +26,9 @@ struct run_opts {
 	bool json;                   /* --json */
 	bool dry_run;                /* --dry-run */
 	bool seccomp;                /* --seccomp: supervise, do not preload */
+	bool supervise;              /* --supervise: stay as CMD's parent */
+	double takeover;             /* --takeover-timeout S */
+	int stop_sig;                /* --stop-signal SIG */
 	int cmd;                     /* argv index of CMD */
 };
 
@@ -156,6 +161,24 @@ static int set(const char *name, const char *value)
 	return -1;
 }
 
+/* A signal by name (TERM, SIGTERM, sigterm) or number; -1 if neither. */
+static int signal_number(const char *s)
+{
+	char *end;
+	long n = strtol(s, &end, 10);
+
+	if (!*end && end != s)
+		return n > 0 && n < NSIG ? (int)n : -1;
+	if (strncasecmp(s, "SIG", 3) == 0)
+		s += 3;
+	for (int i = 1; i < NSIG; i++) {
+		const char *name = sigabbrev_np(i);
+		if (name && strcasecmp(name, s) == 0)
+			return i;
+	}
+	return -1;
+}
+
 /*
  * Options up to CMD. getopt's "+" stops at the first non-option, so CMD's
  * own options are never ours and "--" is needed only before a CMD that
@@ -171,13 +194,19 @@ static int parse(int argc, char **argv, struct run_opts *o)
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "seccomp", no_argument, NULL, 's' },
+		{ "supervise", no_argument, NULL, 'V' },
+		{ "takeover-timeout", required_argument, NULL, 't' },
+		{ "stop-signal", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	char *end;
 	int c;
 
 	opterr = 0;
 	optind = 1;
+	o->takeover = 30;
+	o->stop_sig = SIGTERM;
 	while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p': o->policy = optarg; break;
@@ -186,6 +215,21 @@ static int parse(int argc, char **argv, struct run_opts *o)
 		case 'L': o->level = optarg; break;
 		case 'n': o->dry_run = true; break;
 		case 's': o->seccomp = true; break;
+		case 'V': o->supervise = true; break;
+		case 't':
+			o->takeover = strtod(optarg, &end);
+			if (*end || end == optarg || !(o->takeover > 0 && o->takeover <= 86400))
+				return cli_usage_error("run", "run: --takeover-timeout "
+						       "needs seconds (0 < S <= 86400), "
+						       "not '%s'", optarg);
+			break;
+		case 'k':
+			o->stop_sig = signal_number(optarg);
+			if (o->stop_sig <= 0)
+				return cli_usage_error("run", "run: --stop-signal needs "
+						       "a signal name or number, not "
+						       "'%s'", optarg);
+			break;
 		case 'h':
 			cli_usage(stdout, "run");
 			return 0;
@@ -303,6 +347,9 @@ int cmd_run(int argc, char **argv)
 			return 1;
 		reuse_policy_free(&p);
 	}
+	if (o.seccomp && o.supervise)
+		return cli_usage_error("run", "run: --seccomp and --supervise do not combine "
+				       "(handoff needs the library in the program)");
 	if (o.seccomp) {
 		/* the supervisor reads the same variables the library would */
 		if (set_environment(&o, NULL) < 0)
@@ -327,6 +374,8 @@ int cmd_run(int argc, char **argv)
 	free(lib);
 
 	fflush(NULL);
+	if (o.supervise)
+		return cli_supervise(argv + o.cmd, o.takeover, o.stop_sig);
 	execvp(cmd, argv + o.cmd);
 	err = errno;
 	if (err == ENOENT && !strchr(cmd, '/'))

@@ -580,7 +580,7 @@ static void plan_of(const struct reuse_rule *r, const struct tracked *k,
 {
 	struct reuse_ask ask = { k->s.asked_ra, k->s.asked_rp, k->s.proto, false };
 
-	ask.can_key = r && r->exclusive && ask.rp &&
+	ask.can_key = reuse_may_key(r, ask.rp) &&
 		      (k->s.keyed || sys_have_cap(CAP_CHOWN));
 	reuse_decide_bind(r, &ask, plan);
 }

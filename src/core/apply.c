@@ -105,8 +105,8 @@ static void plan_for(const struct reuse_rule *r, const struct reuse_sock *k,
 	struct reuse_ask ask = { .ra = k->asked_ra, .rp = k->asked_rp,
 				 .proto = k->proto };
 
-	/* only an exclusive rule with SO_REUSEPORT asked can key: ask then */
-	ask.can_key = r && r->exclusive && k->asked_rp &&
+	/* only exclusive with SO_REUSEPORT asked, or reuseport=force, keys */
+	ask.can_key = reuse_may_key(r, k->asked_rp) &&
 		      (k->keyed || sys_have_cap(CAP_CHOWN));
 	reuse_decide_bind(r, &ask, plan);
 }
@@ -441,9 +441,11 @@ int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
 	struct sockaddr_storage ss, mine;
 	struct reuse_subject subj;
 	struct reuse_plan plan;
-	char msg[1600];
+	struct reuse_sock *nk;
+	char msg[1600], hmsg[600];
 	const char *note = NULL;
-	int ret, err, retried, saved;
+	int ret, err, retried, saved, entry_errno = errno;
+	bool handoff;
 
 	if (!k || !read_addr(k, addr, len, &ss))
 		return real_bind(fd, addr, len);
@@ -460,9 +462,18 @@ int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
 		errno = err;
 		return -1;
 	}
-	ret = real_bind(fd, addr, len);
-	saved = errno;
-	err = ret < 0 ? saved : 0;
+	handoff = plan.rule && plan.rule->handoff && !dry(plan.rule);
+	/* handoff.c: a socket passed by socket activation holds the address */
+	if (!dry(plan.rule) && (nk = handoff_adopt(fd, k, &ss, hmsg, sizeof hmsg))) {
+		k = nk;
+		ret = err = 0;
+		saved = errno;
+		note = hmsg;
+	} else {
+		ret = real_bind(fd, addr, len);
+		saved = errno;
+		err = ret < 0 ? saved : 0;
+	}
 	if (err == EADDRINUSE && plan.rule && !dry(plan.rule)) {
 		retried = lend_and_bind(fd, k, addr, len, &subj, &plan, &err, msg,
 					sizeof msg);
@@ -471,6 +482,13 @@ int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
 			saved = err ? err : saved;
 			note = msg;
 		}
+	}
+	/* handoff.c: a running instance of this uid holds it: take its socket */
+	if (err == EADDRINUSE && handoff && (nk = handoff_take(fd, k, &ss, hmsg, sizeof hmsg))) {
+		k = nk;
+		ret = err = 0;
+		saved = entry_errno;
+		note = hmsg;
 	}
 	if (err == EADDRINUSE) {
 		explain_in_use(fd, k, addr, len, &subj, &plan, msg, sizeof msg,
@@ -481,6 +499,8 @@ int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
 		}
 		if (err == EADDRINUSE)
 			explain_detail(fd, &subj, msg, sizeof msg);
+		if (err == EADDRINUSE && handoff)
+			snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " | %s", hmsg);
 		note = msg;
 	}
 	if (ret == 0) {
@@ -489,9 +509,15 @@ int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
 		if (plan.exclusive)
 			sock_excl_add(fd, k);
 		if (plan.joinable && !note)
-			note = "exclusive, but the program shares this port through SO_REUSEPORT: same-uid processes can join (give the process CAP_CHOWN to key the group)";
+			note = plan.exclusive ?
+			       "exclusive, but the program shares this port through SO_REUSEPORT: same-uid processes can join (give the process CAP_CHOWN to key the group)" :
+			       "SO_REUSEPORT forced: instances share the port, and so can any process of this uid (give the process CAP_CHOWN to key the group)";
 		else if (plan.key && !note)
-			note = "exclusive; SO_REUSEPORT kept for the program's own sockets, keyed (owner uid 2147483646): no other process can join";
+			note = plan.exclusive ?
+			       "exclusive; SO_REUSEPORT kept for the program's own sockets, keyed (owner uid 2147483646): no other process can join" :
+			       "SO_REUSEPORT forced, keyed (owner uid 2147483646): instances under libreuse with CAP_CHOWN share the port, no other process can join";
+		if (handoff)
+			handoff_serve(fd, k);
 	} else {
 		undo_options(fd, k);
 	}
@@ -516,8 +542,8 @@ int apply_listen(int fd, int backlog)
 	struct reuse_subject subj;
 	struct reuse_plan plan;
 	const struct reuse_rule *r;
-	const char *note = NULL;
-	char msg[1600];
+	const char *note = NULL, *shared;
+	char msg[1600], both[1900];
 	unsigned need = REUSE_LOG_ALL;
 	int ret, err, saved;
 	struct timespec t0;
@@ -592,6 +618,13 @@ int apply_listen(int fd, int backlog)
 	}
 	if (ret == 0)
 		k->listening = 1;
+	if (ret == 0 && (r = sock_rule(k)) && r->reuseport == REUSE_FORCE && !r->exclusive &&
+	    !dry(r) && (shared = handoff_migrate_note())) {
+		snprintf(both, sizeof both, "%.1500s%s%s", note ? note : "", note ? "; " : "",
+			 shared);
+		note = both;
+		need = REUSE_LOG_DECISIONS;
+	}
 	if (!local_addr(fd, &ss))
 		memset(&ss, 0, sizeof ss);
 	if (err == EADDRINUSE && ss.ss_family) {

@@ -182,6 +182,24 @@ int apply_setsockopt(int fd, int level, int name, const void *val,
 int apply_getsockopt(int fd, int level, int name, void *val,
 		     socklen_t *len) HIDDEN;
 
+/* ---- handoff.c: sharing, handoff between instances, socket activation -- */
+void handoff_init(void) HIDDEN;
+/* After a bind() (or take-over) under a handoff rule: serve fd's socket to
+ * the next instance of this uid (starts the helper thread once). */
+void handoff_serve(int fd, const struct reuse_sock *k) HIDDEN;
+/* bind() of fd to ss failed EADDRINUSE under a handoff rule: take the
+ * running instance's socket; its new record, or NULL and msg says why. */
+struct reuse_sock *handoff_take(int fd, struct reuse_sock *k,
+				const struct sockaddr_storage *ss, char *msg,
+				size_t mlen) HIDDEN;
+/* Before bind(): a LISTEN_FDS socket holding ss is installed at fd. */
+struct reuse_sock *handoff_adopt(int fd, struct reuse_sock *k,
+				 const struct sockaddr_storage *ss, char *msg,
+				 size_t mlen) HIDDEN;
+/* listen() of a SO_REUSEPORT-shared TCP socket: the tcp_migrate_req
+ * warning, or NULL. */
+const char *handoff_migrate_note(void) HIDDEN;
+
 /* ---- explain.c: sock_diag ------------------------------------------- */
 struct reuse_holders {
 	unsigned live;               /* non-TIME_WAIT sockets overlapping the address */

@@ -57,6 +57,21 @@ static void decide_exclusive(const struct reuse_ask *ask, struct reuse_plan *out
 }
 
 /*
+ * decide_shared - reuseport=force: instances of a program share the port.
+ * SO_REUSEPORT admits any socket of the same owner uid, so when the
+ * process may chown, the socket is keyed to REUSE_KEY_UID: instances under
+ * the policy share and a same-uid stranger, root included, is refused;
+ * otherwise the group stays joinable by the uid, which the log says.
+ */
+static void decide_shared(const struct reuse_ask *ask, struct reuse_plan *out)
+{
+	if (ask->can_key)
+		out->key = true;
+	else
+		out->joinable = true;
+}
+
+/*
  * reuse_decide_bind - what to do around bind() (and an unbound listen()).
  *
  * `deny` wins over everything; `exclusive` decides both options itself,
@@ -83,6 +98,21 @@ void reuse_decide_bind(const struct reuse_rule *r, const struct reuse_ask *ask,
 	}
 	out->ra = option_at_bind(r->reuseaddr, ask->ra, &out->err);
 	out->rp = option_at_bind(r->reuseport, ask->rp, &out->err);
+	if (r->reuseport == REUSE_FORCE && !out->err)
+		decide_shared(ask, out);
+}
+
+/*
+ * reuse_may_key - whether a plan for r could key the socket: the caller
+ * asks the kernel for CAP_CHOWN (ask.can_key) only then.
+ */
+bool reuse_may_key(const struct reuse_rule *r, bool asked_rp)
+{
+	if (!r || r->deny)
+		return false;
+	if (r->exclusive)
+		return asked_rp;
+	return r->reuseport == REUSE_FORCE;
 }
 
 /*

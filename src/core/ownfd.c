@@ -1,5 +1,5 @@
 /*
- * ownfd.c - the shim's own long-lived fds (the log).
+ * ownfd.c - the shim's own long-lived fds (the log, handoff.c's).
  *
  * They live at a high, close-on-exec number so they neither shift the
  * program's fd numbers nor leak into what it executes. A program that
@@ -14,7 +14,7 @@
 #include "core/core.h"
 #include "core/sys.h"
 
-#define MAX_OURS 4
+#define MAX_OURS 8   /* log, handoff listener/request/dup, supervision */
 
 static _Atomic int *_Atomic ours[MAX_OURS];
 static atomic_int nours;

@@ -136,6 +136,7 @@ static void core_init(void)
 	reuse_cfg.dry_run = env("REUSE_DRY_RUN") && strcmp(env("REUSE_DRY_RUN"), "1") == 0;
 	read_policy();
 	reuse_lock_atfork();
+	handoff_init();
 	if (reuse_cfg.level == REUSE_LOG_ALL)
 		log_text("libreuse %s ready: policy %s, %zu rule%s", LIBREUSE_VERSION,
 			 log_rule_source(), reuse_cfg.policy.nrules,

@@ -162,9 +162,56 @@ static void test_bind_exclusive(void)
 			   t[i].asked_rp, t[i].rp, t[i].key, t[i].joinable);
 		}
 	}
-	struct reuse_rule r = rule(REUSE_FORCE, REUSE_FORCE, REUSE_LOG_DECISIONS);
+	struct reuse_rule r = rule(REUSE_FORCE, REUSE_KEEP, REUSE_LOG_DECISIONS);
 	struct reuse_plan p = bind_plan_as(&r, true, true, REUSE_P_UDP, true);
-	ok(!p.key && !p.joinable && !p.exclusive, "bind without exclusive: no key, not exclusive");
+	ok(!p.key && !p.joinable && !p.exclusive,
+	   "bind without exclusive or reuseport=force: no key, not exclusive");
+}
+
+/*
+ * reuseport=force: instances share the port. Keyed when the process may
+ * chown (strangers of the uid cannot join), else said to be joinable;
+ * whatever the program asked, whatever reuseaddr says, both protocols.
+ * deny and a refused reuseaddr stop it; exclusive decides alone.
+ */
+static void test_bind_shared(void)
+{
+	for (unsigned proto = REUSE_P_TCP; proto <= REUSE_P_UDP; proto++) {
+		for (unsigned ra = 0; ra < 4; ra++) {
+			for (unsigned asked = 0; asked < 4; asked++) {
+				for (int can_key = 0; can_key < 2; can_key++) {
+					struct reuse_rule r = rule(ra, REUSE_FORCE, REUSE_LOG_DECISIONS);
+					struct reuse_plan p = bind_plan_as(&r, asked & 1, asked & 2,
+									   proto, can_key);
+					bool refused = ra == REUSE_REFUSE && (asked & 1);
+					ok(p.rp == 1 && !p.exclusive &&
+					   p.key == (can_key && !refused) &&
+					   p.joinable == (!can_key && !refused) &&
+					   p.err == (refused ? EPERM : 0),
+					   "bind %s reuseaddr=%s reuseport=force asked %u can_key %d: rp 1 key %d joinable %d",
+					   proto == REUSE_P_TCP ? "tcp" : "udp", act[ra], asked, can_key,
+					   can_key && !refused, !can_key && !refused);
+				}
+			}
+		}
+	}
+	for (unsigned rp = 0; rp < 4; rp++) {
+		struct reuse_rule r = rule(REUSE_KEEP, rp, REUSE_LOG_DECISIONS);
+		struct reuse_plan p = bind_plan_as(&r, false, true, REUSE_P_TCP, true);
+		ok(p.key == (rp == REUSE_FORCE) && !p.joinable,
+		   "bind reuseport=%s can_key: key %d", act[rp], rp == REUSE_FORCE);
+		ok(reuse_may_key(&r, false) == (rp == REUSE_FORCE),
+		   "may_key reuseport=%s asked rp 0: %d", act[rp], rp == REUSE_FORCE);
+		r.deny = true;
+		p = bind_plan_as(&r, false, true, REUSE_P_TCP, true);
+		ok(!p.key && !p.joinable && p.err == EACCES && !reuse_may_key(&r, true),
+		   "bind deny reuseport=%s: no key", act[rp]);
+		r.deny = false;
+		r.exclusive = true;
+		ok(reuse_may_key(&r, true) && !reuse_may_key(&r, false),
+		   "may_key exclusive reuseport=%s: only when the program asked", act[rp]);
+	}
+	ok(!reuse_may_key(NULL, true), "may_key without a rule: no");
 }
 
 static void test_bind_misc(void)
@@ -248,6 +295,7 @@ void test_decide(void)
 	test_bind_actions();
 	test_bind_flags();
 	test_bind_exclusive();
+	test_bind_shared();
 	test_bind_misc();
 	diag("decide: setsockopt");
 	test_setopt_actions();

@@ -1,0 +1,915 @@
+/*
+ * handoff.c - instances of one program sharing and passing sockets.
+ *
+ *  - sharing (reuseport=force): the warning at listen() when the network
+ *    namespace resets the connections queued on a member that closes;
+ *  - handoff: a new instance whose bind() fails with EADDRINUSE receives
+ *    the socket a running instance of its uid holds, over a Unix socket
+ *    (SCM_RIGHTS), and gets it at its own fd number;
+ *  - socket activation: a bind() to the address of a socket passed in
+ *    LISTEN_FDS adopts that socket;
+ *  - supervision: "serving"/"taken" events on REUSE_SUPERVISE_FD, for
+ *    `reuse run --supervise`.
+ *
+ * The running instance's side is one helper thread, started when its first
+ * handoff socket binds. It blocks every signal (the program's handlers run
+ * in the program's own threads), sleeps in accept() on a Unix socket in a
+ * 0700 directory of its uid, and touches the program's sockets only by
+ * duplicating one it hands over: nothing on the data path. Its fds are the
+ * library's own (ownfd.c: high, close-on-exec, invisible to close()). A
+ * forked child has no such thread: pthread_atfork closes the child's copy
+ * of the listener, and the child's own next handoff bind starts a thread.
+ *
+ * Trust: only the same uid can reach the directory (0700, owner checked),
+ * and each side checks the other's SO_PEERCRED: the server answers only
+ * the uid that bound the socket, the client accepts only a server of its
+ * own uid. Any process of that uid can ask for the socket: within the
+ * trust boundary, as it could ptrace the instance anyway.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "core/lock.h"
+#include "core/sys.h"
+
+#define HO_MAGIC 0x6c726830u          /* "lrh0" */
+#define HO_VERSION 1
+#define HO_TIMEOUT_S 2
+
+/* One request or reply on the handoff socket. */
+struct ho_msg {
+	uint32_t magic;
+	uint16_t version;
+	uint8_t proto;                /* REUSE_P_TCP / REUSE_P_UDP */
+	uint8_t pad;
+	int32_t pid;                  /* the sender */
+	int32_t status;               /* reply: 0, or an errno */
+	struct sockaddr_storage ss;   /* the address asked for / handed over */
+};
+
+/* A handoff socket this process serves. */
+struct served {
+	int fd;
+	uint64_t ino;
+	uint32_t uid;                 /* euid at bind(): who may receive it */
+	uint8_t proto;
+	int32_t rule;
+	struct sockaddr_storage ss;
+};
+
+static struct served *served;         /* under reuse_lock */
+static size_t nserved, capserved;
+static bool serving;                  /* the thread runs (in this process) */
+static char serve_dir[160];           /* where our listener lives */
+
+static _Atomic int ho_listen = -1;    /* the thread's Unix listener */
+static _Atomic int ho_conn = -1;      /* the request it is answering */
+static _Atomic int ho_dup = -1;       /* the duplicate it is sending */
+static _Atomic int sup_fd = -1;       /* REUSE_SUPERVISE_FD */
+static uint64_t sup_ino;
+
+/* Sockets passed by socket activation (LISTEN_FDS), not yet adopted. */
+#define ACT_MAX 64
+static struct {
+	int fd;
+	uint64_t ino;
+	uint8_t proto;
+	struct sockaddr_storage ss;
+} act[ACT_MAX];
+static int nact;                      /* under reuse_lock after init */
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static uint64_t ino_of(int fd)
+{
+	struct stat st;
+
+	return sys_fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? (uint64_t)st.st_ino : 0;
+}
+
+/* The same local address: family, address bytes and port. */
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+		return x->sin6_port == y->sin6_port &&
+		       memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+	}
+	return false;
+}
+
+/* REUSE_P_* of a socket, 0 when it is not INET TCP/UDP. */
+static unsigned proto_of_fd(int fd, int *family)
+{
+	int type = 0, protocol = 0;
+	socklen_t l = sizeof *family;
+
+	if (sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, family, &l) < 0 ||
+	    (*family != AF_INET && *family != AF_INET6))
+		return 0;
+	l = sizeof type;
+	if (sys_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
+		return 0;
+	l = sizeof protocol;
+	if (sys_getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &l) < 0)
+		return 0;
+	if (type == SOCK_STREAM && protocol == IPPROTO_TCP)
+		return REUSE_P_TCP;
+	if (type == SOCK_DGRAM && protocol == IPPROTO_UDP)
+		return REUSE_P_UDP;
+	return 0;
+}
+
+static bool local_of(int fd, struct sockaddr_storage *ss)
+{
+	socklen_t l = sizeof *ss;
+
+	memset(ss, 0, sizeof *ss);
+	return sys_getsockname(fd, (struct sockaddr *)ss, &l) == 0;
+}
+
+/* "tcp4-127.0.0.1-8080", "udp6-[::1]-53": a socket's key everywhere. */
+static void endpoint_name(unsigned proto, const struct sockaddr_storage *ss,
+			  char *out, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	unsigned port;
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof a);
+		port = ntohs(in6->sin6_port);
+		snprintf(out, len, "%s6-[%s]-%u", proto == REUSE_P_TCP ? "tcp" : "udp",
+			 a, port);
+	} else {
+		const struct sockaddr_in *in = (const void *)ss;
+		inet_ntop(AF_INET, &in->sin_addr, a, sizeof a);
+		port = ntohs(in->sin_port);
+		snprintf(out, len, "%s4-%s-%u", proto == REUSE_P_TCP ? "tcp" : "udp",
+			 a, port);
+	}
+}
+
+/*
+ * handoff_dir - the directory of uid's handoff sockets, created if
+ * missing: $REUSE_HANDOFF_DIR/UID, else /run/libreuse/0 for root, else
+ * /run/user/UID/libreuse when the login manager made /run/user/UID, else
+ * /tmp/libreuse-UID. It must be a real directory owned by uid with no
+ * access for group or others. 0, or an errno (out names the path).
+ */
+static int handoff_dir(uint32_t uid, char *out, size_t len)
+{
+	const char *base = reuse_cfg.secure ? NULL : getenv("REUSE_HANDOFF_DIR");
+	char user[64];
+	struct stat st;
+
+	if (base && *base) {
+		snprintf(out, len, "%s/%u", base, uid);
+	} else if (uid == 0) {
+		if (mkdir("/run/libreuse", 0755) < 0 && errno != EEXIST)
+			snprintf(out, len, "/tmp/libreuse-0");
+		else
+			snprintf(out, len, "/run/libreuse/0");
+	} else {
+		snprintf(user, sizeof user, "/run/user/%u", uid);
+		if (stat(user, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid)
+			snprintf(out, len, "%s/libreuse", user);
+		else
+			snprintf(out, len, "/tmp/libreuse-%u", uid);
+	}
+	if (mkdir(out, 0700) < 0 && errno != EEXIST)
+		return errno;
+	if (lstat(out, &st) < 0)
+		return errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != uid || (st.st_mode & 077))
+		return EPERM;
+	return 0;
+}
+
+static bool unix_path(struct sockaddr_un *sun, const char *dir, const char *name)
+{
+	memset(sun, 0, sizeof *sun);
+	sun->sun_family = AF_UNIX;
+	return (size_t)snprintf(sun->sun_path, sizeof sun->sun_path, "%s/%s", dir,
+				name) < sizeof sun->sun_path;
+}
+
+/* One handoff line about fd's socket (call "handoff", action "handoff"). */
+static void log_handoff(int fd, const struct reuse_sock *k,
+			const struct sockaddr_storage *ss, int32_t rule, int result,
+			const char *msg)
+{
+	struct reuse_event ev;
+	const struct reuse_rule *r = NULL;
+
+	if (reuse_cfg.level == REUSE_LOG_OFF)
+		return;
+	if (rule >= 0 && (size_t)rule < reuse_cfg.policy.nrules)
+		r = &reuse_cfg.policy.rules[rule];
+	if (r && r->log == REUSE_LOG_OFF)
+		return;
+	memset(&ev, 0, sizeof ev);
+	ev.call = "handoff";
+	ev.fd = fd;
+	ev.sock = k;
+	ev.addr = (const struct sockaddr *)ss;
+	ev.rule = r;
+	if (!r)
+		ev.rule_text = "none";
+	ev.action = "handoff";
+	ev.result = result;
+	ev.msg = msg;
+	ev.ra_now = fd >= 0 ? sys_getflag(fd, SO_REUSEADDR) : -1;
+	ev.rp_now = fd >= 0 ? sys_getflag(fd, SO_REUSEPORT) : -1;
+	log_event(&ev);
+}
+
+/* ---- supervision events ------------------------------------------------ */
+
+/*
+ * report - one event line to `reuse run --supervise`, as one datagram on
+ * the socket it passed (REUSE_SUPERVISE_FD): "serving KEY PID" once this
+ * process serves a handoff socket, "taken KEY PID FROMPID" once it took
+ * one over. Never blocks, never raises SIGPIPE, keeps errno.
+ */
+static void report(const char *what, unsigned proto, const struct sockaddr_storage *ss,
+		   int from)
+{
+	int saved = errno, fd = atomic_load(&sup_fd);
+	char key[96], line[160];
+	int n;
+
+	if (fd < 0 || ino_of(fd) != sup_ino)
+		goto out;
+	endpoint_name(proto, ss, key, sizeof key);
+	if (from > 0)
+		n = snprintf(line, sizeof line, "%s %s %d %d\n", what, key,
+			     (int)sys_getpid(), from);
+	else
+		n = snprintf(line, sizeof line, "%s %s %d\n", what, key, (int)sys_getpid());
+	if (send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		/* the supervisor is gone: nothing to tell */
+	}
+out:
+	errno = saved;
+}
+
+/* ---- the running instance's side: the helper thread ------------------- */
+
+/* The served entry for a request, copied out; false when none matches. */
+static bool find_served(const struct ho_msg *q, struct served *out)
+{
+	bool found = false;
+
+	reuse_lock();
+	for (size_t i = 0; i < nserved;) {
+		if (ino_of(served[i].fd) != served[i].ino) {
+			served[i] = served[--nserved];    /* closed by the program */
+			continue;
+		}
+		if (!found && served[i].proto == q->proto && same_addr(&served[i].ss, &q->ss)) {
+			*out = served[i];
+			found = true;
+		}
+		i++;
+	}
+	reuse_unlock();
+	return found;
+}
+
+static int send_reply(int c, struct ho_msg *a, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { a, sizeof *a };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (fd >= 0) {
+		struct cmsghdr *cm;
+		memset(&u, 0, sizeof u);
+		m.msg_control = u.buf;
+		m.msg_controllen = sizeof u.buf;
+		cm = CMSG_FIRSTHDR(&m);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+	}
+	return sendmsg(c, &m, MSG_NOSIGNAL) == (ssize_t)sizeof *a ? 0 : -1;
+}
+
+/*
+ * answer - one request: the peer must be the uid that bound the socket and
+ * another process; the socket is sent as a duplicate taken now and checked
+ * to be the same socket (the program may have closed and reused its fd).
+ */
+static void answer(int c)
+{
+	struct ucred cr;
+	socklen_t l = sizeof cr;
+	struct timeval tv = { HO_TIMEOUT_S, 0 };
+	struct ho_msg q, a;
+	struct served e;
+	struct reuse_sock k;
+	char msg[640], key[96];
+	int d = -1;
+
+	sys_setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	sys_setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	if (sys_getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0)
+		return;
+	if (recv(c, &q, sizeof q, MSG_WAITALL) != (ssize_t)sizeof q ||
+	    q.magic != HO_MAGIC || q.version != HO_VERSION)
+		return;
+	memset(&a, 0, sizeof a);
+	a.magic = HO_MAGIC;
+	a.version = HO_VERSION;
+	a.proto = q.proto;
+	a.pid = (int32_t)sys_getpid();
+	a.ss = q.ss;
+	endpoint_name(q.proto, &q.ss, key, sizeof key);
+	if (!find_served(&q, &e)) {
+		a.status = ENOENT;
+		send_reply(c, &a, -1);
+		return;
+	}
+	if (cr.uid != e.uid) {
+		a.status = EPERM;
+		snprintf(msg, sizeof msg, "refused to hand %s to pid %d: its uid %u is not %u, the uid that bound it",
+			 key, (int)cr.pid, (unsigned)cr.uid, e.uid);
+	} else if (cr.pid == sys_getpid()) {
+		a.status = EALREADY;
+		snprintf(msg, sizeof msg, "refused to hand %s to this process itself", key);
+	} else if ((d = sys_fcntl(e.fd, F_DUPFD_CLOEXEC, 512)) < 0 ||
+		   ino_of(d) != e.ino) {
+		a.status = ENOENT;
+		snprintf(msg, sizeof msg, "%s was closed before it could be handed to pid %d",
+			 key, (int)cr.pid);
+	} else {
+		fd_note_ours(d);
+		atomic_store(&ho_dup, d);
+		a.status = 0;
+		snprintf(msg, sizeof msg, "handed %s to pid %d (uid %u): both instances serve it until this one stops",
+			 key, (int)cr.pid, (unsigned)cr.uid);
+	}
+	if (send_reply(c, &a, a.status ? -1 : d) < 0 && !a.status) {
+		a.status = errno ? errno : EIO;
+		snprintf(msg, sizeof msg, "could not send %s to pid %d: %s", key,
+			 (int)cr.pid, strerror(a.status));
+	}
+	if (d >= 0) {
+		atomic_store(&ho_dup, -1);
+		sys_close(d);
+	}
+	memset(&k, 0, sizeof k);
+	k.proto = e.proto;
+	k.family = (uint8_t)e.ss.ss_family;
+	log_handoff(e.fd, &k, &e.ss, e.rule, a.status, msg);
+}
+
+/* The helper thread: accept, answer, close; never returns while its
+ * listener lives. */
+static void *serve_loop(void *arg)
+{
+	struct timespec pause = { 0, 10 * 1000 * 1000 };
+
+	(void)arg;
+	for (;;) {
+		int lfd = atomic_load(&ho_listen);
+		int c;
+
+		if (lfd < 0)
+			return NULL;
+		c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0) {
+			if (errno == EBADF || errno == EINVAL || errno == ENOTSOCK)
+				return NULL;
+			nanosleep(&pause, NULL);   /* EMFILE and friends: breathe */
+			continue;
+		}
+		c = fd_move_high(c);
+		fd_note_ours(c);
+		atomic_store(&ho_conn, c);
+		answer(c);
+		atomic_store(&ho_conn, -1);
+		sys_close(c);
+	}
+}
+
+/* In the child of fork(): the thread is not there; neither is the service. */
+static void after_fork_child(void)
+{
+	int fd = atomic_exchange(&ho_listen, -1);
+
+	if (fd >= 0)
+		sys_close(fd);
+	serving = false;
+	nserved = 0;
+	atomic_store(&ho_conn, -1);
+	atomic_store(&ho_dup, -1);
+}
+
+/*
+ * sweep - remove what instances that are gone left in dir: their
+ * listeners (pid-N.sock of a pid that no longer exists) and the names that
+ * point at nothing. Only when a server starts: nothing runs at exit.
+ */
+static void sweep(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	struct stat st;
+	char path[512];
+	int pid;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%.200s/%.255s", dir, de->d_name);
+		if (sscanf(de->d_name, "pid-%d.sock", &pid) == 1) {
+			if (kill(pid, 0) < 0 && errno == ESRCH)
+				unlink(path);
+		} else if (stat(path, &st) < 0 && errno == ENOENT) {
+			unlink(path);          /* a name for a listener now gone */
+		}
+	}
+	closedir(d);
+}
+
+/*
+ * start_server - the listener DIR/pid-PID.sock and the thread that answers
+ * on it, once per process (under reuse_lock). 0 or an errno.
+ */
+static int start_server(const char *dir)
+{
+	static bool registered;
+	struct sockaddr_un sun;
+	char name[32];
+	sigset_t all, old;
+	pthread_attr_t attr;
+	pthread_t t;
+	int fd, err;
+
+	snprintf(name, sizeof name, "pid-%d.sock", (int)sys_getpid());
+	if (!unix_path(&sun, dir, name))
+		return ENAMETOOLONG;
+	sweep(dir);
+	unlink(sun.sun_path);
+	fd = sys_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	if (sys_bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 || sys_listen(fd, 64) < 0) {
+		err = errno;
+		sys_close(fd);
+		return err;
+	}
+	fd = fd_move_high(fd);
+	fd_note_ours(fd);
+	atomic_store(&ho_listen, fd);
+	if (!registered) {
+		fd_mark_ours(&ho_listen);
+		fd_mark_ours(&ho_conn);
+		fd_mark_ours(&ho_dup);
+		pthread_atfork(NULL, NULL, after_fork_child);
+		registered = true;
+	}
+	/* the thread starts with every signal blocked and keeps them so */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	err = pthread_create(&t, &attr, serve_loop, NULL);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		atomic_store(&ho_listen, -1);
+		sys_close(fd);
+		unlink(sun.sun_path);
+		return err;
+	}
+	snprintf(serve_dir, sizeof serve_dir, "%s", dir);
+	serving = true;
+	return 0;
+}
+
+/* Point DIR/KEY at our listener (a relative symlink, replaced atomically):
+ * the newest instance is the one a next instance asks. */
+static int publish(const char *dir, const char *key)
+{
+	struct sockaddr_un tmp, dst;
+	char target[32], tname[128];
+
+	snprintf(target, sizeof target, "pid-%d.sock", (int)sys_getpid());
+	snprintf(tname, sizeof tname, ".%s.%d", key, (int)sys_getpid());
+	if (!unix_path(&tmp, dir, tname) || !unix_path(&dst, dir, key))
+		return ENAMETOOLONG;
+	unlink(tmp.sun_path);
+	if (symlink(target, tmp.sun_path) < 0 || rename(tmp.sun_path, dst.sun_path) < 0) {
+		int err = errno;
+		unlink(tmp.sun_path);
+		return err;
+	}
+	return 0;
+}
+
+/*
+ * handoff_serve - fd was just bound (or taken over) under a handoff rule:
+ * serve it to the next instance of this uid. Logged when it cannot be.
+ */
+void handoff_serve(int fd, const struct reuse_sock *k)
+{
+	struct served e;
+	char dir[160], key[96], msg[640];
+	int err = 0, saved = errno;
+
+	memset(&e, 0, sizeof e);
+	e.fd = fd;
+	e.ino = k->ino;
+	e.uid = (uint32_t)geteuid();
+	e.proto = k->proto;
+	e.rule = k->rule;
+	if (!local_of(fd, &e.ss))
+		goto out;
+	endpoint_name(k->proto, &e.ss, key, sizeof key);
+	if ((err = handoff_dir(e.uid, dir, sizeof dir))) {
+		snprintf(msg, sizeof msg, "cannot serve %s to a next instance: directory %s: %s",
+			 key, dir, err == EPERM ? "not a 0700 directory of this uid" : strerror(err));
+		goto fail;
+	}
+	reuse_lock();
+	if (!serving || strcmp(dir, serve_dir) != 0)
+		err = start_server(dir);
+	if (!err && nserved == capserved) {
+		size_t cap = capserved ? capserved * 2 : 8;
+		struct served *n = realloc(served, cap * sizeof *n);
+		if (n) {
+			served = n;
+			capserved = cap;
+		} else {
+			err = ENOMEM;
+		}
+	}
+	if (!err)
+		served[nserved++] = e;
+	reuse_unlock();
+	if (!err)
+		err = publish(dir, key);
+	if (err) {
+		snprintf(msg, sizeof msg, "cannot serve %s to a next instance (%s/%s): %s",
+			 key, dir, key, strerror(err));
+		goto fail;
+	}
+	report("serving", k->proto, &e.ss, 0);
+	goto out;
+fail:
+	log_handoff(fd, k, &e.ss, e.rule, err, msg);
+out:
+	errno = saved;
+}
+
+/* ---- the new instance's side ------------------------------------------- */
+
+/*
+ * install - put the received socket r at the program's fd number (dup3,
+ * keeping the program's close-on-exec choice) and give the program's
+ * O_NONBLOCK choice to it. That flag lives on the open file, which both
+ * instances share: a change is said in *note. The record is learned anew
+ * and keeps the rule and what the program asked. Returns it, or NULL.
+ */
+static struct reuse_sock *install(int fd, int r, struct reuse_sock *k,
+				  char *note, size_t nlen)
+{
+	struct reuse_sock was = *k, *nk;
+	int fdflags = sys_fcntl(fd, F_GETFD, 0), want = sys_fcntl(fd, F_GETFL, 0);
+	int fl;
+	struct stat st;
+
+	note[0] = '\0';
+	if (fdflags < 0 || want < 0 ||
+	    sys_dup3(r, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+		int err = errno;
+		sys_close(r);
+		errno = err;
+		return NULL;
+	}
+	sys_close(r);
+	fl = sys_fcntl(fd, F_GETFL, 0);
+	if (fl >= 0 && (fl & O_NONBLOCK) != (want & O_NONBLOCK)) {
+		sys_fcntl(fd, F_SETFL, (fl & ~O_NONBLOCK) | (want & O_NONBLOCK));
+		snprintf(note, nlen, "; O_NONBLOCK %s as this program asked (the flag is shared with the other instance)",
+			 (want & O_NONBLOCK) ? "set" : "cleared");
+	}
+	sock_forget(fd);
+	nk = sock_get_or_add(fd);
+	if (!nk)
+		return NULL;
+	nk->rule = was.rule;
+	nk->log = was.log;
+	nk->asked_ra = was.asked_ra;
+	nk->asked_rp = was.asked_rp;
+	nk->bound = 1;
+	if (sys_fstat(fd, &st) == 0 && st.st_uid == REUSE_KEY_UID) {
+		nk->keyed = 1;
+		nk->owner = (uint32_t)geteuid();
+	}
+	return nk;
+}
+
+/* Receive one reply and at most one fd. */
+static int recv_reply(int c, struct ho_msg *a, int *fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { a, sizeof *a };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof u.buf };
+	struct cmsghdr *cm;
+	ssize_t n = recvmsg(c, &m, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+
+	*fd = -1;
+	if (n < 0)
+		return errno;
+	for (cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(int)))
+			memcpy(fd, CMSG_DATA(cm), sizeof *fd);
+	if (n != (ssize_t)sizeof *a || a->magic != HO_MAGIC || a->version != HO_VERSION)
+		return EPROTO;
+	return 0;
+}
+
+/*
+ * ask - connect to the instance serving key and ask for the socket.
+ * Returns the received fd, or -1 with msg saying why.
+ */
+static int ask(const char *dir, const char *key, unsigned proto,
+	       const struct sockaddr_storage *ss, int *from, char *msg, size_t mlen)
+{
+	struct sockaddr_un sun;
+	struct timeval tv = { HO_TIMEOUT_S, 0 };
+	struct ucred cr;
+	socklen_t l = sizeof cr;
+	struct ho_msg q, a;
+	int c, r = -1, err;
+
+	memset(&a, 0, sizeof a);
+	if (!unix_path(&sun, dir, key)) {
+		snprintf(msg, mlen, "path %s/%s too long", dir, key);
+		return -1;
+	}
+	if ((c = sys_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		snprintf(msg, mlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	sys_setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	sys_setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	if (sys_connect(c, (struct sockaddr *)&sun, sizeof sun) < 0) {
+		err = errno;
+		snprintf(msg, mlen, err == ENOENT || err == ECONNREFUSED ?
+			 "no running instance of uid %u serves it (%s: %s)" :
+			 "cannot reach the instance of uid %u serving it (%s: %s)",
+			 (unsigned)geteuid(), sun.sun_path, strerror(err));
+		goto out;
+	}
+	if (sys_getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 ||
+	    cr.uid != geteuid()) {
+		snprintf(msg, mlen, "refused: %s is served by pid %d of uid %u, not this uid %u",
+			 sun.sun_path, (int)cr.pid, (unsigned)cr.uid, (unsigned)geteuid());
+		goto out;
+	}
+	*from = cr.pid;
+	memset(&q, 0, sizeof q);
+	q.magic = HO_MAGIC;
+	q.version = HO_VERSION;
+	q.proto = (uint8_t)proto;
+	q.pid = (int32_t)sys_getpid();
+	q.ss = *ss;
+	if (send(c, &q, sizeof q, MSG_NOSIGNAL) != (ssize_t)sizeof q) {
+		snprintf(msg, mlen, "asking pid %d: %s", (int)cr.pid, strerror(errno));
+		goto out;
+	}
+	if ((err = recv_reply(c, &a, &r))) {
+		snprintf(msg, mlen, "no answer from pid %d: %s", (int)cr.pid, strerror(err));
+		goto out;
+	}
+	if (a.status) {
+		snprintf(msg, mlen, "pid %d did not hand it over: %s", (int)cr.pid,
+			 a.status == ENOENT ? "it holds no such handoff socket" :
+			 a.status == EPERM ? "another uid" : strerror(a.status));
+		goto out;
+	}
+	if (r < 0)
+		snprintf(msg, mlen, "pid %d sent no socket", (int)cr.pid);
+out:
+	if (a.status && r >= 0) {
+		sys_close(r);
+		r = -1;
+	}
+	sys_close(c);
+	return r;
+}
+
+/*
+ * handoff_take - the program's bind() of fd to ss failed with EADDRINUSE
+ * under a handoff rule: ask the instance of this uid serving that address
+ * for its socket, check it is the very address and kind, and install it at
+ * fd. Returns the socket's new record (bind() then succeeds), or NULL with
+ * msg saying why (the program gets the EADDRINUSE). Logged either way by
+ * the caller's bind line; the giving side logs its own.
+ */
+struct reuse_sock *handoff_take(int fd, struct reuse_sock *k,
+				const struct sockaddr_storage *ss, char *msg, size_t mlen)
+{
+	char dir[160], key[96], note[160];
+	struct sockaddr_storage got;
+	struct reuse_sock *nk;
+	int r, from = 0, family = 0, err, saved = errno;
+
+	endpoint_name(k->proto, ss, key, sizeof key);
+	msg[0] = '\0';
+	if ((err = handoff_dir((uint32_t)geteuid(), dir, sizeof dir))) {
+		snprintf(msg, mlen, "handoff: directory %s: %s", dir,
+			 err == EPERM ? "not a 0700 directory of this uid, refused" : strerror(err));
+		errno = saved;
+		return NULL;
+	}
+	memset(&got, 0, sizeof got);
+	r = ask(dir, key, k->proto, ss, &from, msg, mlen);
+	if (r >= 0 && (proto_of_fd(r, &family) != k->proto || family != k->family ||
+		       !local_of(r, &got) || !same_addr(&got, ss))) {
+		snprintf(msg, mlen, "pid %d sent a socket that is not %s: refused", from, key);
+		sys_close(r);
+		r = -1;
+	}
+	if (r < 0) {
+		char why[700];
+		snprintf(why, sizeof why, "handoff: %s", msg);
+		snprintf(msg, mlen, "%s", why);
+		errno = saved;
+		return NULL;
+	}
+	nk = install(fd, r, k, note, sizeof note);
+	if (!nk) {
+		snprintf(msg, mlen, "handoff: received %s from pid %d but could not install it at fd %d: %s",
+			 key, from, fd, strerror(errno));
+		errno = saved;
+		return NULL;
+	}
+	snprintf(msg, mlen, "handoff: took over %s from pid %d (same uid %u), installed at fd %d; both instances serve it until pid %d stops%s",
+		 key, from, (unsigned)geteuid(), fd, from, note);
+	report("taken", nk->proto, ss, from);
+	errno = saved;
+	return nk;
+}
+
+/* ---- socket activation -------------------------------------------------- */
+
+/*
+ * read_activation - LISTEN_FDS/LISTEN_PID (sd_listen_fds(3)): remember the
+ * INET TCP/UDP sockets passed to this very process, at fds 3..3+N-1. They
+ * are left exactly as passed (numbers, flags, environment): a program that
+ * uses them itself still can.
+ */
+static void read_activation(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	char *end;
+	long n, p;
+
+	if (!pid || !fds)
+		return;
+	p = strtol(pid, &end, 10);
+	if (*end || p != (long)sys_getpid())
+		return;
+	n = strtol(fds, &end, 10);
+	if (*end || n <= 0)
+		return;
+	for (int fd = 3; fd < 3 + n && nact < ACT_MAX; fd++) {
+		int family = 0;
+		unsigned proto = proto_of_fd(fd, &family);
+		if (!proto || !local_of(fd, &act[nact].ss))
+			continue;
+		act[nact].fd = fd;
+		act[nact].ino = ino_of(fd);
+		act[nact].proto = (uint8_t)proto;
+		nact++;
+	}
+}
+
+/*
+ * handoff_adopt - before the program's bind() of fd to ss: a passed socket
+ * of the same kind holding that very address is installed at fd instead,
+ * and its passed number closed (install closes it). Returns the new record, or NULL (bind as
+ * usual). One compare when nothing was passed.
+ */
+struct reuse_sock *handoff_adopt(int fd, struct reuse_sock *k,
+				 const struct sockaddr_storage *ss, char *msg, size_t mlen)
+{
+	struct reuse_sock *nk = NULL;
+	char key[96], note[160];
+	int saved = errno, family = 0, from = -1;
+
+	if (!__atomic_load_n(&nact, __ATOMIC_RELAXED))
+		return NULL;
+	reuse_lock();
+	for (int i = 0; i < nact; i++) {
+		if (act[i].proto != k->proto || !same_addr(&act[i].ss, ss))
+			continue;
+		if (ino_of(act[i].fd) != act[i].ino ||
+		    proto_of_fd(act[i].fd, &family) != k->proto || family != k->family) {
+			act[i] = act[--nact];            /* closed by the program */
+			i--;
+			continue;
+		}
+		from = act[i].fd;
+		act[i] = act[--nact];
+		break;
+	}
+	reuse_unlock();
+	if (from < 0) {
+		errno = saved;
+		return NULL;
+	}
+	endpoint_name(k->proto, ss, key, sizeof key);
+	nk = install(fd, from, k, note, sizeof note);
+	if (nk)
+		snprintf(msg, mlen, "socket activation: adopted the passed socket %s (fd %d, LISTEN_FDS) at fd %d%s",
+			 key, from, fd, note);
+	errno = saved;
+	return nk;
+}
+
+/* ---- sharing ------------------------------------------------------------ */
+
+/*
+ * handoff_migrate_note - at listen() of a TCP socket shared through
+ * SO_REUSEPORT: when this network namespace has net.ipv4.tcp_migrate_req=0,
+ * the connections queued on one instance's socket are reset when that
+ * instance closes it. Returns the warning, or NULL.
+ */
+const char *handoff_migrate_note(void)
+{
+	char c = '1';
+	int fd = open("/proc/sys/net/ipv4/tcp_migrate_req", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	if (read(fd, &c, 1) != 1)
+		c = '1';
+	sys_close(fd);
+	if (c != '0')
+		return NULL;
+	return "warning: shared through SO_REUSEPORT with net.ipv4.tcp_migrate_req=0 here: connections queued on this instance's socket are reset when it closes; fix: sysctl net.ipv4.tcp_migrate_req=1 (per network namespace)";
+}
+
+/* ---- start-up ----------------------------------------------------------- */
+
+/*
+ * handoff_init - read REUSE_SUPERVISE_FD and LISTEN_FDS once (init.c). The
+ * supervision socket is kept at its number (a wrapper that execs the
+ * daemon passes it on) and made the library's own, so a program closing
+ * every fd does not cut it.
+ */
+void handoff_init(void)
+{
+	const char *v = reuse_cfg.secure ? NULL : getenv("REUSE_SUPERVISE_FD");
+	char *end;
+	long fd;
+
+	if (v && *v) {
+		fd = strtol(v, &end, 10);
+		if (!*end && fd >= 0 && fd < 65536 && (sup_ino = ino_of((int)fd))) {
+			atomic_store(&sup_fd, (int)fd);
+			fd_mark_ours(&sup_fd);
+		}
+	}
+	if (!reuse_cfg.secure)
+		read_activation();
+}
