@@ -467,7 +467,7 @@ int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
 	if (!dry(plan.rule) && (nk = handoff_adopt(fd, k, &ss, hmsg, sizeof hmsg))) {
 		k = nk;
 		ret = err = 0;
-		saved = errno;
+		saved = entry_errno;       /* a success leaves errno as it was */
 		note = hmsg;
 	} else {
 		ret = real_bind(fd, addr, len);
