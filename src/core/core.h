@@ -157,6 +157,8 @@ void log_text(const char *fmt, ...) HIDDEN               /* keeps errno */
 	__attribute__((format(printf, 1, 2)));
 /* The policy source a rule came from, for FILE:LINE. */
 const char *log_rule_source(void) HIDDEN;
+/* The policy is loaded: build what every line repeats (init only). */
+void log_policy_ready(void) HIDDEN;
 
 /* ---- subject.c: pure helpers shared by apply.c and the supervisor ---- */
 struct reuse_words {

@@ -135,6 +135,7 @@ static void core_init(void)
 	read_level();
 	reuse_cfg.dry_run = env("REUSE_DRY_RUN") && strcmp(env("REUSE_DRY_RUN"), "1") == 0;
 	read_policy();
+	log_policy_ready();
 	reuse_lock_atfork();
 	if (reuse_cfg.level == REUSE_LOG_ALL)
 		log_text("libreuse %s ready: policy %s, %zu rule%s", LIBREUSE_VERSION,
