@@ -1048,6 +1048,7 @@ struct group {
 struct family_index {
 	uint8_t lens[129];
 	unsigned nlens;
+	uint32_t mask4[33];          /* IPv4: the mask of lens[i] */
 	uint32_t *slot;              /* group + 1; 0 = empty */
 	uint32_t mask;               /* slots - 1 (a power of two minus one) */
 };
@@ -1121,7 +1122,7 @@ static inline const struct group *net_find(const struct host_index *x, bool v6,
 
 	for (; (g = f->slot[i]) != 0; i = (i + 1) & f->mask) {
 		const struct group *gr = &x->groups[g - 1];
-		if (gr->hi == hi && gr->lo == lo && gr->len == len)
+		if (gr->hi == hi && (!v6 || gr->lo == lo) && gr->len == len)
 			return gr;
 	}
 	return NULL;
@@ -1422,6 +1423,8 @@ static uint32_t group_of(struct host_index *x, const struct reuse_rule *r,
 	f->slot[i] = (uint32_t)++x->ngroups;
 	if (!seen_len[fam * 129 + len]) {
 		seen_len[fam * 129 + len] = true;
+		if (!fam)
+			f->mask4[f->nlens] = (uint32_t)(~0ULL << (32 - len));
 		f->lens[f->nlens++] = (uint8_t)len;
 	}
 	return (uint32_t)(x->ngroups - 1);
@@ -1538,8 +1541,8 @@ static struct reuse_index *index_build(const struct reuse_policy *p)
  * reuse_host_match - does addr (of family) fall under the rule's HOST?
  * family 0 in the rule is `*`; otherwise the first prefix bits must agree.
  */
-bool reuse_host_match(const struct reuse_host *h, int family,
-		      const uint8_t addr[16])
+static inline __attribute__((always_inline)) bool
+host_match(const struct reuse_host *h, int family, const uint8_t addr[16])
 {
 	uint64_t ah, al, hh, hl;
 
@@ -1547,13 +1550,25 @@ bool reuse_host_match(const struct reuse_host *h, int family,
 		return true;
 	if (h->family != family || !addr)
 		return false;
-	unsigned width = family == AF_INET ? 32 : 128;
+	if (family == AF_INET) {                 /* the common case, in one word */
+		uint32_t a, b;
+		memcpy(&a, addr, 4);
+		memcpy(&b, h->addr, 4);
+		return (ntohl(a ^ b) & (uint32_t)(~0ULL << (32 - (h->prefix < 32 ? h->prefix : 32)))) == 0;
+	}
+	unsigned width = 128;
 	addr_words(family, addr, &ah, &al);
 	addr_words(family, h->addr, &hh, &hl);
 	ah ^= hh;
 	al ^= hl;
 	mask_words(width, h->prefix < width ? h->prefix : width, &ah, &al);
 	return (ah | al) == 0;
+}
+
+bool reuse_host_match(const struct reuse_host *h, int family,
+		      const uint8_t addr[16])
+{
+	return host_match(h, family, addr);
 }
 
 /* port_match - is port in one of the rule's ranges (`*`: always)? */
@@ -1590,7 +1605,7 @@ static inline bool rest_match(const struct reuse_rule *r,
 static bool rule_match(const struct reuse_rule *r, const struct reuse_subject *s)
 {
 	return (r->proto & s->proto) && port_match(r, s->port) &&
-	       reuse_host_match(&r->host, s->family, s->addr) && rest_match(r, s);
+	       host_match(&r->host, s->family, s->addr) && rest_match(r, s);
 }
 
 /*
@@ -1634,9 +1649,11 @@ group_first(const struct reuse_policy *p, const struct host_index *x,
 {
 	if (g->px)
 		return px_first(p, g->px, s, best);
-	for (const uint32_t *a = x->ids + g->off, *ae = a + g->n; a < ae && *a < best; a++)
-		if (port_match(&p->rules[*a], s->port) && rest_match(&p->rules[*a], s))
+	for (const uint32_t *a = x->ids + g->off, *ae = a + g->n; a < ae && *a < best; a++) {
+		const struct reuse_rule *r = &p->rules[*a];
+		if ((!r->nports || port_match(r, s->port)) && rest_match(r, s))
 			return *a;
+	}
 	return best;
 }
 
@@ -1654,9 +1671,8 @@ static const struct reuse_rule *index_match(const struct reuse_policy *p,
 		const struct family_index *f = &x->fam[0];
 		addr_words(AF_INET, s->addr, &hi, &lo);
 		for (unsigned i = 0; i < f->nlens; i++) {
-			uint64_t h = hi, l = 0;
-			mask_words(32, f->lens[i], &h, &l);
-			const struct group *g = net_find(x, false, h, 0, f->lens[i]);
+			const struct group *g = net_find(x, false, hi & f->mask4[i], 0,
+							 f->lens[i]);
 			if (g)
 				best = group_first(p, x, g, s, best);
 		}
