@@ -1612,7 +1612,7 @@ static bool rule_match(const struct reuse_rule *r, const struct reuse_subject *s
  * px_first - group_first for a group with a port index: merge the port's
  * segment with the loose list, both ascending.
  */
-static __attribute__((noinline)) uint32_t
+static inline __attribute__((always_inline)) uint32_t
 px_first(const struct reuse_policy *p, const struct port_index *px,
 	 const struct reuse_subject *s, uint32_t best)
 {
@@ -1630,7 +1630,8 @@ px_first(const struct reuse_policy *p, const struct port_index *px,
 		} else if (b < be) {
 			if ((i = *b++) >= best)
 				return best;
-			if (port_match(&p->rules[i], s->port) && rest_match(&p->rules[i], s))
+			const struct reuse_rule *r = &p->rules[i];
+			if ((!r->nports || port_match(r, s->port)) && rest_match(r, s))
 				return i;
 		} else {
 			return best;
