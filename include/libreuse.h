@@ -67,7 +67,7 @@ struct reuse_rule {
 	bool dry_run;                /* decide and log, change nothing */
 };
 
-struct reuse_index;                  /* port-interval index, policy.c */
+struct reuse_index;                  /* host and port index, policy.c */
 
 struct reuse_policy {
 	char *source;                /* path, or "default" for the embedded one */

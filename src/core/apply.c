@@ -51,7 +51,7 @@ static void subject_from(const struct sockaddr_storage *ss, unsigned proto,
 	subject_from_addr(ss, proto, s);
 	s->prog = reuse_cfg.prog[0] ? reuse_cfg.prog : NULL;
 	s->exe = reuse_cfg.exe[0] ? reuse_cfg.exe : NULL;
-	s->uid = (long)geteuid();
+	s->uid = (long)sys_geteuid();
 }
 
 /*
@@ -65,7 +65,8 @@ static bool read_addr(const struct reuse_sock *k, const struct sockaddr *addr,
 	size_t need = k->family == AF_INET ? sizeof(struct sockaddr_in)
 					   : sizeof(struct sockaddr_in6);
 
-	memset(ss, 0, sizeof *ss);
+	/* nothing reads past the largest address we take */
+	memset(ss, 0, sizeof(struct sockaddr_in6));
 	/* the kernel refuses lengths over sockaddr_storage with EINVAL */
 	if (len < need || len > sizeof *ss || !safe_copy(ss, addr, need))
 		return false;
@@ -99,7 +100,7 @@ static void set_flag(int fd, int name, int want)
 }
 
 /* The plan for k's rule, as the program asked and the process may. */
-static void plan_for(const struct reuse_rule *r, const struct reuse_sock *k,
+static inline __attribute__((always_inline)) void plan_for(const struct reuse_rule *r, const struct reuse_sock *k,
 		     struct reuse_plan *plan)
 {
 	struct reuse_ask ask = { .ra = k->asked_ra, .rp = k->asked_rp,
@@ -109,6 +110,33 @@ static void plan_for(const struct reuse_rule *r, const struct reuse_sock *k,
 	ask.can_key = reuse_may_key(r, k->asked_rp) &&
 		      (k->keyed || sys_have_cap(CAP_CHOWN));
 	reuse_decide_bind(r, &ask, plan);
+}
+
+/*
+ * plan_keep / plan_kept - the kernel values a bind()'s plan set, kept in
+ * one byte of the record with what the program had asked, so that
+ * listen() re-asserts them without deciding again. For a TCP socket they
+ * depend only on the rule and what was asked (keyed or not, an exclusive
+ * socket that asked SO_REUSEPORT keeps it); a later setsockopt() changes
+ * what was asked, and the plan is then made afresh.
+ */
+static uint8_t plan_asked(const struct reuse_sock *k)
+{
+	return (uint8_t)(4 | k->asked_ra | k->asked_rp << 1);
+}
+
+static void plan_keep(struct reuse_sock *k, const struct reuse_plan *plan)
+{
+	k->plan = (uint8_t)((plan->ra + 1) | (plan->rp + 1) << 2 | plan_asked(k) << 4);
+}
+
+static bool plan_kept(const struct reuse_sock *k, struct reuse_plan *plan)
+{
+	if (k->plan >> 4 != plan_asked(k))
+		return false;
+	plan->ra = (int8_t)((k->plan & 3) - 1);
+	plan->rp = (int8_t)((k->plan >> 2 & 3) - 1);
+	return true;
 }
 
 /*
@@ -174,6 +202,7 @@ static int decide_at_bind(int fd, struct reuse_sock *k,
 	}
 	if (plan->err)
 		return plan->err;
+	plan_keep(k, plan);
 	set_flag(fd, SO_REUSEADDR, plan->ra);
 	set_flag(fd, SO_REUSEPORT, plan->rp);
 	return 0;
@@ -579,7 +608,8 @@ int apply_listen(int fd, int backlog)
 		if (k->exclusive)
 			sock_excl_add(fd, k);
 	} else if ((r = sock_rule(k)) && !dry(r)) {
-		plan_for(r, k, &plan);
+		if (!plan_kept(k, &plan))
+			plan_for(r, k, &plan);
 		if ((plan.ra >= 0 && sys_getflag(fd, SO_REUSEADDR) != plan.ra) ||
 		    (plan.rp >= 0 && sys_getflag(fd, SO_REUSEPORT) != plan.rp)) {
 			set_flag(fd, SO_REUSEADDR, plan.ra);
@@ -625,8 +655,10 @@ int apply_listen(int fd, int backlog)
 		note = both;
 		need = REUSE_LOG_DECISIONS;
 	}
-	if (!local_addr(fd, &ss))
-		memset(&ss, 0, sizeof ss);
+	/* the address is for the explanation and the log line only */
+	ss.ss_family = 0;
+	if ((err || wants(k->log, REUSE_LOG_DECISIONS)) && !local_addr(fd, &ss))
+		ss.ss_family = 0;
 	if (err == EADDRINUSE && ss.ss_family) {
 		int retried;
 		subject_from(&ss, k->proto, &subj);
@@ -695,14 +727,20 @@ int apply_setsockopt(int fd, int level, int name, const void *val, socklen_t len
 	int v = 0, ret, err, saved;
 	char note[160];
 
-	if (!k || len < (socklen_t)sizeof(int) || !safe_copy(&v, val, sizeof v))
+	if (!k || len < (socklen_t)sizeof(int))
 		return real_setsockopt(fd, level, name, val, len);
 	if (k->rule == SOCK_UNDECIDED) {
+		/* the kernel reads the int first (a bad pointer gets its EFAULT);
+		 * once it has, the value is there to read without a copy */
 		ret = real_setsockopt(fd, level, name, val, len);
-		if (ret == 0)
+		if (ret == 0) {
+			memcpy(&v, val, sizeof v);
 			*(is_rp ? &k->asked_rp : &k->asked_ra) = v != 0;
+		}
 		return ret;
 	}
+	if (!safe_copy(&v, val, sizeof v))
+		return real_setsockopt(fd, level, name, val, len);
 	r = sock_rule(k);
 	err = reuse_decide_setopt(r, is_rp, v != 0, &to_kernel);
 	if (dry(r)) {

@@ -67,6 +67,7 @@ struct reuse_sock {
 	uint8_t exclusive;           /* bound under an exclusive rule */
 	uint8_t keyed;               /* given REUSE_KEY_UID */
 	uint8_t tw_pass;             /* bound past TIME_WAIT with SO_REUSEADDR lent */
+	uint8_t plan;                /* the bind()'s plan, for listen(): see plan_keep */
 	uint32_t owner;              /* owner uid before keying */
 	int32_t rule;                /* rule index, SOCK_UNMATCHED or SOCK_UNDECIDED */
 };
@@ -161,6 +162,8 @@ void log_text(const char *fmt, ...) HIDDEN               /* keeps errno */
 	__attribute__((format(printf, 1, 2)));
 /* The policy source a rule came from, for FILE:LINE. */
 const char *log_rule_source(void) HIDDEN;
+/* The policy is loaded: build what every line repeats (init only). */
+void log_policy_ready(void) HIDDEN;
 
 /* ---- subject.c: pure helpers shared by apply.c and the supervisor ---- */
 struct reuse_words {

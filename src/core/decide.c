@@ -12,21 +12,17 @@
  * Kernel value an option must have when the socket binds, given the rule's
  * action and what the program asked; -1 leaves it alone. *err is set to
  * EPERM when the action is `refuse` and the program asked for the option.
+ * A table, not a switch: this runs at every bind().
  */
 static int8_t option_at_bind(unsigned act, bool asked, int *err)
 {
-	switch (act) {
-	case REUSE_FORCE:
-		return 1;
-	case REUSE_STRIP:
-		return 0;
-	case REUSE_REFUSE:
-		if (asked)
-			*err = EPERM;
-		return -1;
-	default:
-		return -1;
-	}
+	static const int8_t value[] = {
+		[REUSE_KEEP] = -1, [REUSE_FORCE] = 1, [REUSE_STRIP] = 0, [REUSE_REFUSE] = -1,
+	};
+
+	if (act == REUSE_REFUSE && asked)
+		*err = EPERM;
+	return act < sizeof value ? value[act] : -1;
 }
 
 /*
@@ -81,13 +77,10 @@ static void decide_shared(const struct reuse_ask *ask, struct reuse_plan *out)
 void reuse_decide_bind(const struct reuse_rule *r, const struct reuse_ask *ask,
 		       struct reuse_plan *out)
 {
-	out->rule = r;
-	out->ra = out->rp = -1;
-	out->err = 0;
-	out->log = r ? r->log : REUSE_LOG_OFF;
-	out->key = out->joinable = out->exclusive = false;
+	*out = (struct reuse_plan){ .rule = r, .ra = -1, .rp = -1 };
 	if (!r)
 		return;
+	out->log = r->log;
 	if (r->deny) {
 		out->err = EACCES;
 		return;

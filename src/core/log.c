@@ -384,53 +384,63 @@ static const char *errno_name(int e)
 	return n ? n : "EUNKNOWN";
 }
 
-/* Dotted quad, as inet_ntop writes it, without its sprintf. */
-static void ipv4_text(const struct in_addr *a, char *out, size_t len)
+/* Dotted quad, as inet_ntop writes it, without its sprintf; out holds 16
+ * bytes. Returns the length. */
+static size_t ipv4_text(const uint8_t *b, char *out)
 {
-	const uint8_t *b = (const uint8_t *)a;
-	struct line t = { .len = 0 };
+	size_t n = 0;
 
 	for (int i = 0; i < 4; i++) {
+		unsigned v = b[i];
 		if (i)
-			put(&t, ".", 1);
-		put_u(&t, b[i], 0);
+			out[n++] = '.';
+		if (v >= 100) {
+			out[n++] = (char)('0' + v / 100);
+			v %= 100;
+			out[n++] = (char)('0' + v / 10);
+			v %= 10;
+		} else if (v >= 10) {
+			out[n++] = (char)('0' + v / 10);
+			v %= 10;
+		}
+		out[n++] = (char)('0' + v);
 	}
-	if (len) {
-		size_t n = t.len < len - 1 ? t.len : len - 1;
-		memcpy(out, t.buf, n);
-		out[n] = '\0';
-	}
+	out[n] = '\0';
+	return n;
 }
 
-/* Numeric address and port of a sockaddr (v4-mapped shown as IPv4). */
-static void addr_text(const struct sockaddr *sa, char *host, size_t hlen,
-		      unsigned *port, const char **family)
+/* Numeric address and port of a sockaddr (v4-mapped shown as IPv4);
+ * returns the address text's length. */
+static size_t addr_text(const struct sockaddr *sa, char *host, size_t hlen,
+			unsigned *port, const char **family)
 {
 	strcpy(host, "-");
 	*port = 0;
 	*family = "-";
 	if (!sa)
-		return;
+		return 1;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const void *)sa;
-		ipv4_text(&in->sin_addr, host, hlen);
 		*port = ntohs(in->sin_port);
 		*family = "ipv4";
+		return ipv4_text((const uint8_t *)&in->sin_addr, host);
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const void *)sa;
 		inet_ntop(AF_INET6, &in6->sin6_addr, host, (socklen_t)hlen);
 		*port = ntohs(in6->sin6_port);
 		*family = "ipv6";
 	}
+	return strlen(host);
 }
 
 /* "FILE:LINE" of a rule, "default:LINE" for the embedded policy, or "none". */
 static void rule_text(const struct reuse_rule *r, const char *text, char *out,
 		      size_t len)
 {
-	struct line t = { .len = 0 };
+	struct line t;
 	size_t n;
 
+	t.len = 0;
 	if (text) {
 		puts_(&t, text);
 	} else if (!r) {
@@ -445,40 +455,164 @@ static void rule_text(const struct reuse_rule *r, const char *text, char *out,
 	out[n] = '\0';
 }
 
+/*
+ * What every line of this process repeats, built once the policy is
+ * loaded (log_policy_ready), as neither it nor the program's name changes
+ * afterwards: the name as a JSON string, and the policy source as the
+ * start of the rule field, JSON ("\"FILE:) and text (FILE:). A line then
+ * only adds the rule's number. Before that, for a source too long to fit
+ * (a rule field is cut at 599 bytes), and for lines the supervisor writes
+ * about other processes, lines are built in full.
+ */
+#define PRE_SOURCE_MAX 400
+static struct {
+	bool ready;
+	size_t prog_len, prog_json_len, src_json_len, src_text_len;
+	char prog_json[sizeof reuse_cfg.prog * 6 + 3];
+	char src_json[PRE_SOURCE_MAX * 6 + 3];
+	char src_text[PRE_SOURCE_MAX + 2];
+} pre;
+
+/* The pid's decimal text, per thread, rebuilt when getpid() differs (fork). */
+static __thread struct {
+	long pid;
+	size_t len;
+	char text[24];
+} pid_cache __attribute__((tls_model("initial-exec")));
+
+static void put_pid(struct line *l, long pid)
+{
+	if (pid_cache.pid != pid || !pid_cache.len) {
+		struct line t;
+		t.len = 0;
+		put_i(&t, pid);
+		memcpy(pid_cache.text, t.buf, t.len);
+		pid_cache.len = t.len;
+		pid_cache.pid = pid;
+	}
+	put(l, pid_cache.text, pid_cache.len);
+}
+
+/*
+ * log_policy_ready - the policy is loaded: build the pieces every line
+ * repeats (above). Called once, by the constructor, before any other
+ * thread can log.
+ */
+void log_policy_ready(void)
+{
+	const char *src = log_rule_source();
+	size_t n = strlen(src);
+	struct line t;
+
+	if (n > PRE_SOURCE_MAX)
+		return;
+	t.len = 0;
+	put_json_str(&t, reuse_cfg.prog, JSON_TAIL);
+	memcpy(pre.prog_json, t.buf, t.len);
+	pre.prog_json_len = t.len;
+	pre.prog_len = strlen(reuse_cfg.prog);
+	t.len = 0;
+	put_json_str(&t, src, JSON_TAIL);
+	memcpy(pre.src_json, t.buf, t.len - 1);       /* without the closing quote */
+	pre.src_json[t.len - 1] = ':';
+	pre.src_json_len = t.len;
+	memcpy(pre.src_text, src, n);
+	pre.src_text[n] = ':';
+	pre.src_text_len = n + 1;
+	pre.ready = true;
+}
+
 const char *log_rule_source(void)
 {
 	const char *s = reuse_cfg.policy.source;
 	return s ? s : "default";
 }
 
-static const char *onoff(int v)
+/* "on", "off", or "-" (unknown), as a piece of known length. */
+static inline void put_onoff(struct line *l, int v)
 {
-	return v < 0 ? "-" : v ? "on" : "off";
+	if (v < 0)
+		PUT_LIT(l, "-");
+	else if (v)
+		PUT_LIT(l, "on");
+	else
+		PUT_LIT(l, "off");
+}
+
+/* The rule field: "FILE:LINE" from the pieces built at start-up when it
+ * can, else in full (rule_text). */
+static void put_rule(struct line *l, const struct reuse_event *ev, bool js)
+{
+	char rule[600];
+
+	if (pre.ready && ev->rule && !ev->rule_text) {
+		if (js) {
+			put(l, pre.src_json, pre.src_json_len);
+			put_u(l, ev->rule->line, 0);
+			PUT_LIT(l, "\"");
+		} else {
+			put(l, pre.src_text, pre.src_text_len);
+			put_u(l, ev->rule->line, 0);
+		}
+		return;
+	}
+	rule_text(ev->rule, ev->rule_text, rule, sizeof rule);
+	if (js)
+		put_json_str(l, rule, JSON_TAIL);
+	else
+		puts_(l, rule);
+}
+
+/* The program's name, JSON-quoted or plain. */
+static void put_prog(struct line *l, const struct reuse_event *ev, bool js)
+{
+	if (pre.ready && !ev->prog) {
+		if (js)
+			put(l, pre.prog_json, pre.prog_json_len);
+		else
+			put(l, reuse_cfg.prog, pre.prog_len);
+		return;
+	}
+	if (js)
+		put_json_str(l, ev->prog ? ev->prog : reuse_cfg.prog, JSON_TAIL);
+	else
+		puts_(l, ev->prog ? ev->prog : reuse_cfg.prog);
+}
+
+static inline void put_proto(struct line *l, const struct reuse_sock *k)
+{
+	if (!k)
+		PUT_LIT(l, "-");
+	else if (k->proto == REUSE_P_TCP)
+		PUT_LIT(l, "tcp");
+	else
+		PUT_LIT(l, "udp");
 }
 
 /*
- * log_event - one decision, one line. Never changes errno.
+ * log_event - one decision, one line. Never changes errno. The line is
+ * built from pieces of known length where it can: a JSON decision line
+ * is about 320 bytes and is written on the program's bind() path.
  */
 void log_event(const struct reuse_event *ev)
 {
 	int saved = errno;
-	struct line l = { .len = 0 };
-	char host[INET6_ADDRSTRLEN] = "-", rule[600];
-	const char *family, *proto = "-";
+	struct line l;
+	char host[INET6_ADDRSTRLEN];
+	const char *family;
 	unsigned port;
+	size_t hlen;
 	bool dry = reuse_cfg.dry_run || (ev->rule && ev->rule->dry_run);
 	long pid = ev->pid ? ev->pid : (long)getpid();
-	const char *prog = ev->prog ? ev->prog : reuse_cfg.prog;
-	const char *result = ev->result_text ? ev->result_text : errno_name(ev->result);
+	const char *result = ev->result_text ? ev->result_text :
+			     ev->result ? errno_name(ev->result) : NULL;
 
+	l.len = 0;
 	if (atomic_load(&log_fd) < 0)
 		goto out;
-	addr_text(ev->addr, host, sizeof host, &port, &family);
-	if (ev->sock)
-		proto = ev->sock->proto == REUSE_P_TCP ? "tcp" : "udp";
+	hlen = addr_text(ev->addr, host, sizeof host, &port, &family);
 	if (ev->sock && !ev->addr)
 		family = ev->sock->family == AF_INET6 ? "ipv6" : "ipv4";
-	rule_text(ev->rule, ev->rule_text, rule, sizeof rule);
 
 	/* syslog/journald: daemon.info, daemon.warning on failure; identifier
 	 * "libreuse" (journalctl -t libreuse), no timestamp of our own (the
@@ -488,30 +622,30 @@ void log_event(const struct reuse_event *ev)
 			PUT_LIT(&l, "<28>libreuse[");
 		else
 			PUT_LIT(&l, "<30>libreuse[");
-		put_i(&l, pid);
+		put_pid(&l, pid);
 		PUT_LIT(&l, "]: ");
 	}
 	if (json) {
 		PUT_LIT(&l, "{\"ts\":\"");
 		put_ts(&l);
 		PUT_LIT(&l, "\",\"pid\":");
-		put_i(&l, pid);
+		put_pid(&l, pid);
 		PUT_LIT(&l, ",\"prog\":");
-		put_json_str(&l, prog, JSON_TAIL);
+		put_prog(&l, ev, true);
 		PUT_LIT(&l, ",\"call\":");
 		put_json_word(&l, ev->call);
 		PUT_LIT(&l, ",\"fd\":");
 		put_i(&l, ev->fd);
 		PUT_LIT(&l, ",\"proto\":\"");
-		puts_(&l, proto);
+		put_proto(&l, ev->sock);
 		PUT_LIT(&l, "\",\"family\":\"");
 		puts_(&l, family);
-		PUT_LIT(&l, "\",\"addr\":");
-		put_json_word(&l, host);
-		PUT_LIT(&l, ",\"port\":");
+		PUT_LIT(&l, "\",\"addr\":\"");
+		put(&l, host, hlen);
+		PUT_LIT(&l, "\",\"port\":");
 		put_u(&l, port, 0);
 		PUT_LIT(&l, ",\"rule\":");
-		put_json_str(&l, rule, JSON_TAIL);
+		put_rule(&l, ev, true);
 		PUT_LIT(&l, ",\"option\":");
 		put_json_word(&l, ev->option ? ev->option : "-");
 		PUT_LIT(&l, ",\"asked\":");
@@ -521,13 +655,16 @@ void log_event(const struct reuse_event *ev)
 		if (dry && ev->action)
 			PUT_LIT(&l, ",\"dry_run\":true");
 		PUT_LIT(&l, ",\"result\":\"");
-		puts_(&l, result);
+		if (result)
+			puts_(&l, result);
+		else
+			PUT_LIT(&l, "ok");
 		PUT_LIT(&l, "\",\"errno\":");
 		put_i(&l, ev->result);
 		PUT_LIT(&l, ",\"reuseaddr\":\"");
-		puts_(&l, onoff(ev->ra_now));
+		put_onoff(&l, ev->ra_now);
 		PUT_LIT(&l, "\",\"reuseport\":\"");
-		puts_(&l, onoff(ev->rp_now));
+		put_onoff(&l, ev->rp_now);
 		PUT_LIT(&l, "\"");
 		if (ev->msg) {
 			PUT_LIT(&l, ",\"msg\":");
@@ -540,12 +677,12 @@ void log_event(const struct reuse_event *ev)
 	} else {
 		if (dest != DEST_SYSLOG) {
 			PUT_LIT(&l, "libreuse[");
-			put_i(&l, pid);
+			put_pid(&l, pid);
 			PUT_LIT(&l, "]: ");
 			put_ts(&l);
 			PUT_LIT(&l, " ");
 		}
-		puts_(&l, prog);
+		put_prog(&l, ev, false);
 		PUT_LIT(&l, " ");
 		puts_(&l, ev->call);
 		if (ev->fd >= 0) {
@@ -553,16 +690,22 @@ void log_event(const struct reuse_event *ev)
 			put_i(&l, ev->fd);
 		}
 		if (ev->sock || ev->addr) {
+			bool v6 = memchr(host, ':', hlen) != NULL;
 			PUT_LIT(&l, " ");
-			puts_(&l, proto);
-			bool v6 = strchr(host, ':') != NULL;
-			puts_(&l, v6 ? " [" : " ");
-			puts_(&l, host);
-			puts_(&l, v6 ? "]:" : ":");
+			put_proto(&l, ev->sock);
+			if (v6)
+				PUT_LIT(&l, " [");
+			else
+				PUT_LIT(&l, " ");
+			put(&l, host, hlen);
+			if (v6)
+				PUT_LIT(&l, "]:");
+			else
+				PUT_LIT(&l, ":");
 			put_u(&l, port, 0);
 		}
 		PUT_LIT(&l, " rule=");
-		puts_(&l, rule);
+		put_rule(&l, ev, false);
 		if (ev->option) {
 			PUT_LIT(&l, " option=");
 			puts_(&l, ev->option);
@@ -576,12 +719,15 @@ void log_event(const struct reuse_event *ev)
 				PUT_LIT(&l, " dry-run");
 		}
 		PUT_LIT(&l, " result=");
-		puts_(&l, result);
+		if (result)
+			puts_(&l, result);
+		else
+			PUT_LIT(&l, "ok");
 		if (ev->ra_now >= 0 || ev->rp_now >= 0) {
 			PUT_LIT(&l, " now=reuseaddr:");
-			puts_(&l, onoff(ev->ra_now));
+			put_onoff(&l, ev->ra_now);
 			PUT_LIT(&l, ",reuseport:");
-			puts_(&l, onoff(ev->rp_now));
+			put_onoff(&l, ev->rp_now);
 		}
 		if (ev->msg) {
 			PUT_LIT(&l, " -- ");

@@ -103,8 +103,9 @@ static inline struct reuse_sock *slot_peek(int fd)
 	return c ? &c[fd & (CHUNK_SLOTS - 1)] : NULL;
 }
 
-/* Identity of fd's open socket: 0 when fd is not an open socket. */
-static uint64_t socket_ino(int fd, uint32_t *dev)
+/* Identity of fd's open socket: 0 when fd is not an open socket. Inline:
+ * every call on a tracked socket checks it once. */
+static inline __attribute__((always_inline)) uint64_t socket_ino(int fd, uint32_t *dev)
 {
 	struct stat st;
 
@@ -160,7 +161,10 @@ void sock_created(int fd, int family, int type, int protocol)
 	if ((family != AF_INET && family != AF_INET6) || !proto)
 		return;
 	ino = socket_ino(fd, &dev);
-	if (!ino || !(s = slot_get(fd, true)))
+	if (!ino)
+		return;
+	s = slot_peek(fd);                /* the chunk is there but for the first */
+	if (!s && !(s = slot_get(fd, true)))
 		return;
 	take_slot(s);
 	s->dev = dev;
@@ -217,20 +221,17 @@ static bool is_bound(int fd)
 }
 
 /*
- * sock_get_or_add - fd's record, learning the socket from the kernel when we
- * did not see it made (created before we were ready, inherited, received
- * over a Unix socket, or its record went stale). What the kernel holds now
- * is taken as what the program asked for.
+ * learn - a record for a socket we did not see made (created before we
+ * were ready, inherited, received over a Unix socket, or its record went
+ * stale). What the kernel holds now is taken as what the program asked for.
  */
-struct reuse_sock *sock_get_or_add(int fd)
+static __attribute__((noinline)) struct reuse_sock *learn(int fd)
 {
-	struct reuse_sock *s = lookup(fd);
+	struct reuse_sock *s;
 	int family, type, protocol;
 	socklen_t len;
 	int flag;
 
-	if (s)
-		return s;
 	len = sizeof family;
 	if (sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) < 0)
 		return NULL;
@@ -251,6 +252,16 @@ struct reuse_sock *sock_get_or_add(int fd)
 	s->bound = is_bound(fd);
 	s->listening = sys_getflag(fd, SO_ACCEPTCONN) > 0;
 	return s;
+}
+
+/* sock_get_or_add - fd's record, learned from the kernel if missing. */
+struct reuse_sock *sock_get_or_add(int fd)
+{
+	struct reuse_sock *s = lookup(fd);
+
+	if (__builtin_expect(s != NULL, 1))
+		return s;
+	return learn(fd);
 }
 
 /*

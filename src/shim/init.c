@@ -135,6 +135,7 @@ static void core_init(void)
 	read_level();
 	reuse_cfg.dry_run = env("REUSE_DRY_RUN") && strcmp(env("REUSE_DRY_RUN"), "1") == 0;
 	read_policy();
+	log_policy_ready();
 	reuse_lock_atfork();
 	handoff_init();
 	if (reuse_cfg.level == REUSE_LOG_ALL)

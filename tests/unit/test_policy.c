@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/core.h"
 #include "libreuse.h"
 #include "tap.h"
 #include "unit.h"
@@ -859,8 +860,9 @@ static const char *const directives[] = {
 	"deny", "reuseaddr=force", "reuseport=strip", "exclusive", "handoff log=all",
 };
 
-/* Shapes of the generated policies. */
-enum shape { MIXED, EXPLICIT, NESTED };
+/* Shapes of the generated policies. HOSTS: thousands of networks of every
+ * prefix length, both families and the v4-mapped form, mostly `*` ports. */
+enum shape { MIXED, EXPLICIT, NESTED, HOSTS };
 
 #define SPAN 5000                /* most generated ports are below this */
 
@@ -898,17 +900,113 @@ static bool gen_ports(struct buf *b, enum shape shape, unsigned i, bool specific
 	return false;
 }
 
+/* The HOSTS address space: 10.0-1.0-7.0-15 and 2001:db8::0-1:0:0:0-3:0-f,
+ * or (wide, for big policies) 10.*.*.* and 2001:db8::0-ff:0:0:0-ff:0-ff.
+ * Addresses rules were made from are kept, for sockets to fall in them. */
+static bool hosts_wide;
+static struct { int family; uint8_t a[16]; } host_pool[1024];
+static unsigned host_npool;
+
+static void gen_addr(int family, uint8_t a[16])
+{
+	unsigned w = hosts_wide;
+	memset(a, 0, 16);
+	if (family == AF_INET) {
+		a[0] = 10;
+		a[1] = (uint8_t)rnd(w ? 256 : 2);
+		a[2] = (uint8_t)rnd(w ? 256 : 8);
+		a[3] = (uint8_t)rnd(w ? 256 : 16);
+	} else {
+		a[0] = 0x20, a[1] = 0x01, a[2] = 0x0d, a[3] = 0xb8;
+		a[7] = (uint8_t)rnd(w ? 256 : 2);
+		a[13] = (uint8_t)rnd(w ? 256 : 4);
+		a[15] = (uint8_t)rnd(w ? 256 : 16);
+	}
+}
+
+/* A rule's address (before masking), for sockets to fall in its network. */
+static void pool_keep(int family, const uint8_t a[16])
+{
+	if (host_npool < COUNT(host_pool)) {
+		host_pool[host_npool].family = family;
+		memcpy(host_pool[host_npool++].a, a, 16);
+	}
+}
+
+/* Keep the first len bits of a. */
+static void mask_addr(uint8_t a[16], unsigned len)
+{
+	for (unsigned b = len; b < 128; b++)
+		a[b / 8] &= (uint8_t)~(0x80u >> (b % 8));
+}
+
+/*
+ * gen_host_rule - one HOSTS rule: `*` (5 %, explicit ports then), an IPv4
+ * network (45 %), the same written v4-mapped (10 %) or an IPv6 network; 70 %
+ * of the others take every port; program= and uid= now and then, and
+ * always on broad networks (/16 and /64 or shorter), so that not every
+ * socket matches.
+ */
+static void gen_host_rule(struct buf *b, unsigned i)
+{
+	static const unsigned len4[] = { 0, 8, 16, 20, 24, 28, 30, 31, 32, 32 };
+	static const unsigned len6[] = { 0, 32, 64, 100, 112, 120, 124, 127, 128, 128 };
+	unsigned h = rnd(100), len = 128;
+	uint8_t a[16];
+	char txt[INET6_ADDRSTRLEN];
+	bool broad;
+
+	if (h < 5) {
+		buf_add(b, "*:%u", rnd(SPAN));
+	} else if (h < 60) {
+		gen_addr(AF_INET, a);
+		pool_keep(AF_INET, a);
+		len = len4[rnd(COUNT(len4))];
+		mask_addr(a, len);
+		inet_ntop(AF_INET, a, txt, sizeof txt);
+		if (h < 50)
+			buf_add(b, "%s/%u:", txt, len);
+		else
+			buf_add(b, "[::ffff:%s]/%u:", txt, 96 + len);
+	} else {
+		gen_addr(AF_INET6, a);
+		pool_keep(AF_INET6, a);
+		len = len6[rnd(COUNT(len6))];
+		mask_addr(a, len);
+		inet_ntop(AF_INET6, a, txt, sizeof txt);
+		buf_add(b, "[%s]/%u:", txt, len);
+	}
+	if (h >= 5) {
+		if (rnd(100) < 70)
+			buf_add(b, "*");
+		else
+			buf_add(b, "%u-%u", rnd(SPAN), SPAN + rnd(100));
+	}
+	broad = h >= 5 && (h < 60 ? len <= 16 : len <= 64);
+	if (broad || rnd(100) < 15)
+		buf_add(b, " program=%s", globs[rnd(COUNT(globs))]);
+	if (broad || rnd(100) < 20)
+		buf_add(b, " uid=%u", rnd(4));
+	buf_add(b, " %s # %u\n", directives[rnd(COUNT(directives))], i);
+}
+
 /* gen_policy - n random rules, one per line. */
 static char *gen_policy(unsigned n, enum shape shape, size_t *len)
 {
 	static const char *const protos[] = { "tcp", "udp", "any" };
 	struct buf b = { 0 };
+	hosts_wide = n > 1000;
+	host_npool = 0;
 	for (unsigned i = 0; i < n; i++) {
 		unsigned h = rnd(100);
 		char host[32] = "*";
 		buf_add(&b, "%s ", protos[rnd(3)]);
-		if (shape == NESTED)
-			snprintf(host, sizeof host, "10.0.%u.%u", rnd(4), rnd(4));
+		if (shape == HOSTS) {
+			gen_host_rule(&b, i);
+			continue;
+		}
+		if (shape == NESTED)       /* two hosts: big groups, demoted rules */
+			snprintf(host, sizeof host, "10.0.0.%u", rnd(2));
 		else if (h < 6)
 			;
 		else if (h < 60)
@@ -927,6 +1025,52 @@ static char *gen_policy(unsigned n, enum shape shape, size_t *len)
 	return b.s;
 }
 
+/*
+ * host_subject - a socket in the HOSTS space, made the way the shim makes
+ * it (subject_from_addr): IPv4 given as such or v4-mapped, IPv6, and now
+ * and then an address no network holds.
+ */
+static struct reuse_subject host_subject(unsigned proto)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *in = (void *)&ss;
+	struct sockaddr_in6 *in6 = (void *)&ss;
+	struct reuse_subject s;
+	unsigned k = rnd(100);
+	uint8_t a[16];
+
+	memset(&ss, 0, sizeof ss);
+	if (rnd(2) && host_npool) {              /* in a rule's network */
+		unsigned i = rnd(host_npool);
+		memcpy(a, host_pool[i].a, 16);
+		k = host_pool[i].family == AF_INET ? 5 + rnd(55) : 65 + rnd(35);
+	} else if (k < 60) {
+		gen_addr(AF_INET, a);
+	} else {
+		gen_addr(AF_INET6, a);
+	}
+	if (k < 60) {
+		if (k < 5)
+			a[0] = 192;
+		if (k < 40) {
+			in->sin_family = AF_INET;
+			memcpy(&in->sin_addr, a, 4);
+		} else {
+			in6->sin6_family = AF_INET6;
+			in6->sin6_addr.s6_addr[10] = in6->sin6_addr.s6_addr[11] = 0xff;
+			memcpy(in6->sin6_addr.s6_addr + 12, a, 4);
+		}
+	} else {
+		if (k < 65)
+			a[0] = 0xfe;
+		in6->sin6_family = AF_INET6;
+		memcpy(in6->sin6_addr.s6_addr, a, 16);
+	}
+	in->sin_port = htons((uint16_t)rnd(SPAN + 200));   /* same offset in both */
+	subject_from_addr(&ss, proto, &s);
+	return s;
+}
+
 /* gen_subject - a random socket, near the generated rules most of the time. */
 static struct reuse_subject gen_subject(enum shape shape)
 {
@@ -934,15 +1078,23 @@ static struct reuse_subject gen_subject(enum shape shape)
 	unsigned k = rnd(100);
 	char a[32];
 	s.proto = rnd(2) ? REUSE_P_TCP : REUSE_P_UDP;
-	if (shape == NESTED) {
-		snprintf(a, sizeof a, "10.0.%u.%u", rnd(5), rnd(5));
+	if (shape == HOSTS) {
+		s = host_subject(s.proto);
+	} else if (shape == NESTED) {
+		snprintf(a, sizeof a, "10.0.0.%u", rnd(3));
 		s = subject(s.proto, a, rnd(65536), NULL, NULL, 0);
 	} else if (rnd(2)) {
 		s = subject(s.proto, v4_addrs[rnd(COUNT(v4_addrs))], 0, NULL, NULL, 0);
 	} else {
 		s = subject(s.proto, v6_addrs[rnd(COUNT(v6_addrs))], 0, NULL, NULL, 0);
 	}
-	if (shape != NESTED)
+	if (shape == HOSTS) {                    /* half of them: no uid= can match */
+		s.prog = names[rnd(COUNT(names))];
+		s.exe = names[rnd(COUNT(names))];
+		s.uid = rnd(8);
+		return s;
+	}
+	if (shape == MIXED || shape == EXPLICIT)
 		s.port = (uint16_t)(k < 70 ? rnd(SPAN + 60) : k < 80 ? (rnd(2) ? 65535 : rnd(2))
 							: rnd(65536));
 	s.prog = names[rnd(COUNT(names))];
@@ -1037,5 +1189,7 @@ void test_policy(void)
 	check_index("mixed", 0x5eed0001, 2000, MIXED, 100000);
 	check_index("explicit ports", 0x5eed0002, 2000, EXPLICIT, 100000);
 	check_index("nested wide ranges", 0x5eed0003, 3000, NESTED, 20000);
+	check_index("many hosts", 0x5eed0004, 4000, HOSTS, 30000);
+	check_index("few hosts", 0x5eed0005, 60, HOSTS, 20000);
 	test_big_policy();
 }
