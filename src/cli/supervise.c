@@ -885,18 +885,6 @@ out:
 		close(c.dup);
 }
 
-/* Log a diagnostics buffer one line at a time. */
-static void log_diag(const struct reuse_diag *d)
-{
-	const char *p = d->text, *nl;
-
-	while (p && *p) {
-		nl = strchr(p, '\n');
-		log_text("%.*s", nl ? (int)(nl - p) : (int)strlen(p), p);
-		p = nl ? nl + 1 : NULL;
-	}
-}
-
 /*
  * supervise_init - the configuration the library would read, from the
  * same variables (`reuse run` has set them from its options): log level,

@@ -158,6 +158,7 @@ struct reuse_event {
 };
 void log_init(void) HIDDEN;
 void log_event(const struct reuse_event *ev) HIDDEN;     /* keeps errno */
+void log_diag(const struct reuse_diag *d) HIDDEN;       /* one line each */
 void log_text(const char *fmt, ...) HIDDEN               /* keeps errno */
 	__attribute__((format(printf, 1, 2)));
 /* The policy source a rule came from, for FILE:LINE. */

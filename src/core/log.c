@@ -745,6 +745,18 @@ out:
 	errno = saved;
 }
 
+/* log_diag - a diagnostics buffer (policy errors), one line each. */
+void log_diag(const struct reuse_diag *d)
+{
+	const char *p = d->text, *nl;
+
+	while (p && *p) {
+		nl = strchr(p, '\n');
+		log_text("%.*s", nl ? (int)(nl - p) : (int)strlen(p), p);
+		p = nl ? nl + 1 : NULL;
+	}
+}
+
 /*
  * log_text - a line that is not about one socket (start-up, policy errors).
  * It still carries every key of the JSON format.

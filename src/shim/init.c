@@ -76,18 +76,6 @@ static void read_level(void)
 		log_text("REUSE_LOG_LEVEL='%.40s' is not off, decisions or all; using decisions", v);
 }
 
-/* Log a diagnostics buffer one line at a time. */
-static void log_diag(const struct reuse_diag *d)
-{
-	const char *p = d->text, *nl;
-
-	while (p && *p) {
-		nl = strchr(p, '\n');
-		log_text("%.*s", nl ? (int)(nl - p) : (int)strlen(p), p);
-		p = nl ? nl + 1 : NULL;
-	}
-}
-
 /*
  * read_policy - REUSE_POLICY, else /etc/libreuse/policy, else the embedded
  * default. A policy that does not parse is reported once and replaced by
