@@ -493,7 +493,8 @@ int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
 	}
 	handoff = plan.rule && plan.rule->handoff && !dry(plan.rule);
 	/* handoff.c: a socket passed by socket activation holds the address */
-	if (!dry(plan.rule) && (nk = handoff_adopt(fd, k, &ss, hmsg, sizeof hmsg))) {
+	if (__atomic_load_n(&handoff_nact, __ATOMIC_RELAXED) && !dry(plan.rule) &&
+	    (nk = handoff_adopt(fd, k, &ss, hmsg, sizeof hmsg))) {
 		k = nk;
 		ret = err = 0;
 		saved = entry_errno;       /* a success leaves errno as it was */

@@ -20,6 +20,9 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <netinet/in.h>
+#include <string.h>
+
 #include "libreuse.h"
 
 #define HIDDEN __attribute__((visibility("hidden")))
@@ -118,7 +121,13 @@ void sock_forget(int fd) HIDDEN;
 void sock_dup(int oldfd, int newfd) HIDDEN;
 /* Forget every fd in [lo, hi]. */
 void sock_forget_range(unsigned lo, unsigned hi) HIDDEN;
-const struct reuse_rule *sock_rule(const struct reuse_sock *s) HIDDEN;
+/* The rule a record points at, or NULL (undecided or no rule matched). */
+static inline const struct reuse_rule *sock_rule(const struct reuse_sock *s)
+{
+	if (!s || s->rule < 0 || (size_t)s->rule >= reuse_cfg.policy.nrules)
+		return NULL;
+	return &reuse_cfg.policy.rules[s->rule];
+}
 /* The process's exclusive sockets, remembered for its own later binds
  * (apply.c lends them options). */
 void sock_excl_add(int fd, const struct reuse_sock *s) HIDDEN;
@@ -170,9 +179,37 @@ void log_policy_ready(void) HIDDEN;
 struct reuse_words {
 	char option[32], asked[16], action[24];
 };
-/* Address part of a decision subject (v4-mapped -> IPv4); uid set to -1. */
-void subject_from_addr(const struct sockaddr_storage *ss, unsigned proto,
-		       struct reuse_subject *s) HIDDEN;
+/*
+ * subject_from_addr - the address part of a subject from an INET/INET6
+ * address; an IPv4-mapped IPv6 address becomes the IPv4 one (the policy
+ * matches it as IPv4). The caller fills prog, exe and uid.
+ */
+static inline void subject_from_addr(const struct sockaddr_storage *ss, unsigned proto,
+		       struct reuse_subject *s)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	memset(s, 0, sizeof *s);
+	s->proto = proto;
+	s->uid = -1;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ss;
+		s->family = AF_INET;
+		memcpy(s->addr, &in->sin_addr, 4);
+		s->port = ntohs(in->sin_port);
+	} else {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+		s->port = ntohs(in6->sin6_port);
+		if (memcmp(in6->sin6_addr.s6_addr, mapped, 12) == 0) {
+			s->family = AF_INET;
+			memcpy(s->addr, in6->sin6_addr.s6_addr + 12, 4);
+		} else {
+			s->family = AF_INET6;
+			memcpy(s->addr, in6->sin6_addr.s6_addr, 16);
+		}
+	}
+}
+
 /* The option/asked/action words of a log line for a socket's rule. */
 void describe_rule(const struct reuse_rule *r, bool asked_ra, bool asked_rp,
 		   bool fail_closed, struct reuse_words *w) HIDDEN;
@@ -196,6 +233,9 @@ void handoff_serve(int fd, const struct reuse_sock *k) HIDDEN;
 struct reuse_sock *handoff_take(int fd, struct reuse_sock *k,
 				const struct sockaddr_storage *ss, char *msg,
 				size_t mlen) HIDDEN;
+/* Sockets passed by socket activation not yet adopted (a hint, read
+ * without the lock: bind() skips handoff_adopt when it is 0). */
+extern int handoff_nact HIDDEN;
 /* Before bind(): a LISTEN_FDS socket holding ss is installed at fd. */
 struct reuse_sock *handoff_adopt(int fd, struct reuse_sock *k,
 				 const struct sockaddr_storage *ss, char *msg,

@@ -90,7 +90,7 @@ static struct {
 	uint8_t proto;
 	struct sockaddr_storage ss;
 } act[ACT_MAX];
-static int nact;                      /* under reuse_lock after init */
+int handoff_nact;                      /* under reuse_lock after init; read unlocked as a hint */
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -811,15 +811,15 @@ static void read_activation(void)
 	n = strtol(fds, &end, 10);
 	if (*end || n <= 0)
 		return;
-	for (int fd = 3; fd < 3 + n && nact < ACT_MAX; fd++) {
+	for (int fd = 3; fd < 3 + n && handoff_nact < ACT_MAX; fd++) {
 		int family = 0;
 		unsigned proto = proto_of_fd(fd, &family);
-		if (!proto || !local_of(fd, &act[nact].ss))
+		if (!proto || !local_of(fd, &act[handoff_nact].ss))
 			continue;
-		act[nact].fd = fd;
-		act[nact].ino = ino_of(fd);
-		act[nact].proto = (uint8_t)proto;
-		nact++;
+		act[handoff_nact].fd = fd;
+		act[handoff_nact].ino = ino_of(fd);
+		act[handoff_nact].proto = (uint8_t)proto;
+		handoff_nact++;
 	}
 }
 
@@ -836,20 +836,20 @@ struct reuse_sock *handoff_adopt(int fd, struct reuse_sock *k,
 	char key[96], note[160];
 	int saved = errno, family = 0, from = -1;
 
-	if (!__atomic_load_n(&nact, __ATOMIC_RELAXED))
+	if (!__atomic_load_n(&handoff_nact, __ATOMIC_RELAXED))
 		return NULL;
 	reuse_lock();
-	for (int i = 0; i < nact; i++) {
+	for (int i = 0; i < handoff_nact; i++) {
 		if (act[i].proto != k->proto || !same_addr(&act[i].ss, ss))
 			continue;
 		if (ino_of(act[i].fd) != act[i].ino ||
 		    proto_of_fd(act[i].fd, &family) != k->proto || family != k->family) {
-			act[i] = act[--nact];            /* closed by the program */
+			act[i] = act[--handoff_nact];            /* closed by the program */
 			i--;
 			continue;
 		}
 		from = act[i].fd;
-		act[i] = act[--nact];
+		act[i] = act[--handoff_nact];
 		break;
 	}
 	reuse_unlock();

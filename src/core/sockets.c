@@ -353,14 +353,6 @@ void sock_forget_range(unsigned lo, unsigned hi)
 	reuse_unlock();
 }
 
-/* The rule a record points at, or NULL (undecided or no rule matched). */
-const struct reuse_rule *sock_rule(const struct reuse_sock *s)
-{
-	if (!s || s->rule < 0 || (size_t)s->rule >= reuse_cfg.policy.nrules)
-		return NULL;
-	return &reuse_cfg.policy.rules[s->rule];
-}
-
 /*
  * The exclusive sockets of this process: a short list (a daemon has a few
  * listening sockets), consulted only when one of its own binds fails with

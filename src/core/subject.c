@@ -12,37 +12,6 @@
 #include "core/core.h"
 
 /*
- * subject_from_addr - the address part of a subject from an INET/INET6
- * address; an IPv4-mapped IPv6 address becomes the IPv4 one (the policy
- * matches it as IPv4). The caller fills prog, exe and uid.
- */
-void subject_from_addr(const struct sockaddr_storage *ss, unsigned proto,
-		       struct reuse_subject *s)
-{
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-	memset(s, 0, sizeof *s);
-	s->proto = proto;
-	s->uid = -1;
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)ss;
-		s->family = AF_INET;
-		memcpy(s->addr, &in->sin_addr, 4);
-		s->port = ntohs(in->sin_port);
-	} else {
-		const struct sockaddr_in6 *in6 = (const void *)ss;
-		s->port = ntohs(in6->sin6_port);
-		if (memcmp(in6->sin6_addr.s6_addr, mapped, 12) == 0) {
-			s->family = AF_INET;
-			memcpy(s->addr, in6->sin6_addr.s6_addr + 12, 4);
-		} else {
-			s->family = AF_INET6;
-			memcpy(s->addr, in6->sin6_addr.s6_addr, 16);
-		}
-	}
-}
-
-/*
  * describe_rule - the option/asked/action words of a log line: the one
  * option a rule acts on when it acts on one, both otherwise; `deny` when
  * the policy is broken and closed.
