@@ -555,7 +555,8 @@ int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
 		log_call("bind", fd, k, &ss, err, note);
 	if (ret < 0)
 		k->rule = SOCK_UNDECIDED;
-	errno = saved;
+	/* a success leaves errno as the program had it, whatever ran inside */
+	errno = ret == 0 ? entry_errno : saved;
 	return ret;
 }
 
