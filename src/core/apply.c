@@ -462,7 +462,94 @@ static int rebind(int fd, const struct reuse_sock *k, const struct sockaddr *add
 }
 
 /*
- * apply_bind - match the address, prepare the options, bind, explain.
+ * bind_done - the rest of apply_bind, out of line: adopt a socket passed by
+ * socket activation (when `tried` is false, the real bind() has not been
+ * made yet), lend options for the program's own overlapping binds, take a
+ * running instance's socket, explain an EADDRINUSE, keep what the plan
+ * asked for, log.
+ */
+static __attribute__((noinline)) int
+bind_done(int fd, struct reuse_sock *k, const struct sockaddr *addr, socklen_t len,
+	  const struct sockaddr_storage *ss, const struct reuse_subject *subj,
+	  struct reuse_plan *plan, bool tried, int ret, int saved, int entry_errno)
+{
+	char msg[1600], hmsg[600];
+	const char *note = NULL;
+	struct reuse_sock *nk;
+	int err, retried;
+	bool handoff = plan->rule && plan->rule->handoff && !dry(plan->rule);
+
+	/* handoff.c: a socket passed by socket activation holds the address */
+	if (!tried && (nk = handoff_adopt(fd, k, ss, hmsg, sizeof hmsg))) {
+		k = nk;
+		ret = 0;
+		saved = entry_errno;       /* a success leaves errno as it was */
+		note = hmsg;
+	} else if (!tried) {
+		ret = real_bind(fd, addr, len);
+		saved = errno;
+	}
+	err = ret < 0 ? saved : 0;
+	if (err == EADDRINUSE && plan->rule && !dry(plan->rule)) {
+		retried = lend_and_bind(fd, k, addr, len, subj, plan, &err, msg,
+					sizeof msg);
+		if (retried != -2) {
+			ret = retried;
+			saved = err ? err : saved;
+			note = msg;
+		}
+	}
+	/* handoff.c: a running instance of this uid holds it: take its socket */
+	if (err == EADDRINUSE && handoff && (nk = handoff_take(fd, k, ss, hmsg, sizeof hmsg))) {
+		k = nk;
+		ret = err = 0;
+		saved = entry_errno;
+		note = hmsg;
+	}
+	if (err == EADDRINUSE) {
+		explain_in_use(fd, k, addr, len, subj, plan, msg, sizeof msg,
+			       &retried, &err);
+		if (retried >= 0) {
+			ret = retried;
+			saved = err ? err : saved;
+		}
+		if (err == EADDRINUSE)
+			explain_detail(fd, subj, msg, sizeof msg);
+		if (err == EADDRINUSE && handoff)
+			snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " | %s", hmsg);
+		note = msg;
+	}
+	if (ret == 0) {
+		k->bound = 1;
+		k->exclusive = plan->exclusive;
+		if (plan->exclusive)
+			sock_excl_add(fd, k);
+		if (plan->joinable && !note)
+			note = plan->exclusive ?
+			       "exclusive, but the program shares this port through SO_REUSEPORT: same-uid processes can join (give the process CAP_CHOWN to key the group)" :
+			       "SO_REUSEPORT forced: instances share the port, and so can any process of this uid (give the process CAP_CHOWN to key the group)";
+		else if (plan->key && !note)
+			note = plan->exclusive ?
+			       "exclusive; SO_REUSEPORT kept for the program's own sockets, keyed (owner uid 2147483646): no other process can join" :
+			       "SO_REUSEPORT forced, keyed (owner uid 2147483646): instances under libreuse with CAP_CHOWN share the port, no other process can join";
+		if (handoff)
+			handoff_serve(fd, k);
+	} else {
+		undo_options(fd, k);
+	}
+	if (wants(k->log, REUSE_LOG_DECISIONS))
+		log_call("bind", fd, k, ss, err, note);
+	if (ret < 0)
+		k->rule = SOCK_UNDECIDED;
+	/* a success leaves errno as the program had it, whatever ran inside */
+	errno = ret == 0 ? entry_errno : saved;
+	return ret;
+}
+
+/*
+ * apply_bind - match the address, prepare the options, bind. A plain
+ * success with nothing to log or keep returns here; everything else
+ * (failures, exclusive, keyed, handoff, logging) is bind_done's.
  */
 int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
@@ -470,11 +557,7 @@ int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
 	struct sockaddr_storage ss, mine;
 	struct reuse_subject subj;
 	struct reuse_plan plan;
-	struct reuse_sock *nk;
-	char msg[1600], hmsg[600];
-	const char *note = NULL;
-	int ret, err, retried, saved, entry_errno = errno;
-	bool handoff;
+	int ret, err, entry_errno = errno;
 
 	if (!k || !read_addr(k, addr, len, &ss))
 		return real_bind(fd, addr, len);
@@ -491,84 +574,70 @@ int apply_bind(int fd, const struct sockaddr *addr, socklen_t len)
 		errno = err;
 		return -1;
 	}
-	handoff = plan.rule && plan.rule->handoff && !dry(plan.rule);
-	/* handoff.c: a socket passed by socket activation holds the address */
-	if (__atomic_load_n(&handoff_nact, __ATOMIC_RELAXED) && !dry(plan.rule) &&
-	    (nk = handoff_adopt(fd, k, &ss, hmsg, sizeof hmsg))) {
-		k = nk;
-		ret = err = 0;
-		saved = entry_errno;       /* a success leaves errno as it was */
-		note = hmsg;
-	} else {
-		ret = real_bind(fd, addr, len);
-		saved = errno;
-		err = ret < 0 ? saved : 0;
-	}
-	if (err == EADDRINUSE && plan.rule && !dry(plan.rule)) {
-		retried = lend_and_bind(fd, k, addr, len, &subj, &plan, &err, msg,
-					sizeof msg);
-		if (retried != -2) {
-			ret = retried;
-			saved = err ? err : saved;
-			note = msg;
-		}
-	}
-	/* handoff.c: a running instance of this uid holds it: take its socket */
-	if (err == EADDRINUSE && handoff && (nk = handoff_take(fd, k, &ss, hmsg, sizeof hmsg))) {
-		k = nk;
-		ret = err = 0;
-		saved = entry_errno;
-		note = hmsg;
-	}
-	if (err == EADDRINUSE) {
-		explain_in_use(fd, k, addr, len, &subj, &plan, msg, sizeof msg,
-			       &retried, &err);
-		if (retried >= 0) {
-			ret = retried;
-			saved = err ? err : saved;
-		}
-		if (err == EADDRINUSE)
-			explain_detail(fd, &subj, msg, sizeof msg);
-		if (err == EADDRINUSE && handoff)
-			snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " | %s", hmsg);
-		note = msg;
-	}
-	if (ret == 0) {
+	if (__atomic_load_n(&handoff_nact, __ATOMIC_RELAXED) && !dry(plan.rule))
+		return bind_done(fd, k, addr, len, &ss, &subj, &plan, false, 0, 0,
+				 entry_errno);
+	ret = real_bind(fd, addr, len);
+	if (ret == 0 && !plan.exclusive && !plan.joinable && !plan.key &&
+	    !(plan.rule && plan.rule->handoff) && !wants(k->log, REUSE_LOG_DECISIONS)) {
 		k->bound = 1;
-		k->exclusive = plan.exclusive;
-		if (plan.exclusive)
-			sock_excl_add(fd, k);
-		if (plan.joinable && !note)
-			note = plan.exclusive ?
-			       "exclusive, but the program shares this port through SO_REUSEPORT: same-uid processes can join (give the process CAP_CHOWN to key the group)" :
-			       "SO_REUSEPORT forced: instances share the port, and so can any process of this uid (give the process CAP_CHOWN to key the group)";
-		else if (plan.key && !note)
-			note = plan.exclusive ?
-			       "exclusive; SO_REUSEPORT kept for the program's own sockets, keyed (owner uid 2147483646): no other process can join" :
-			       "SO_REUSEPORT forced, keyed (owner uid 2147483646): instances under libreuse with CAP_CHOWN share the port, no other process can join";
-		if (handoff)
-			handoff_serve(fd, k);
-	} else {
-		undo_options(fd, k);
+		k->exclusive = 0;
+		errno = entry_errno;
+		return 0;
 	}
-	if (wants(k->log, REUSE_LOG_DECISIONS))
-		log_call("bind", fd, k, &ss, err, note);
-	if (ret < 0)
-		k->rule = SOCK_UNDECIDED;
-	/* a success leaves errno as the program had it, whatever ran inside */
-	errno = ret == 0 ? entry_errno : saved;
-	return ret;
+	return bind_done(fd, k, addr, len, &ss, &subj, &plan, true, ret, errno,
+			 entry_errno);
 }
 
 /*
- * apply_listen - decide now for a socket never decided (unbound, or bound
- * before we saw it), re-assert the rule's options on one that was (clearing
- * SO_REUSEPORT after listen() is too late: the bind bucket caches it), then
- * listen.
+ * options_hold - the kernel still holds what k's bind() plan set. A
+ * setsockopt() since then that changed what was asked, or anything behind
+ * our back, makes it false.
  */
-int apply_listen(int fd, int backlog)
+static inline bool options_hold(int fd, const struct reuse_sock *k)
 {
-	struct reuse_sock *k = sock_get_or_add(fd);
+	struct reuse_plan plan;
+
+	return plan_kept(k, &plan) &&
+	       (plan.ra < 0 || sys_getflag(fd, SO_REUSEADDR) == plan.ra) &&
+	       (plan.rp < 0 || sys_getflag(fd, SO_REUSEPORT) == plan.rp);
+}
+
+/*
+ * listen_done - after the real listen(): explain an EADDRINUSE, log at
+ * `need` (a failure always at decisions), leave errno as the call did.
+ */
+static int listen_done(int fd, struct reuse_sock *k, int ret, int saved,
+		       const char *note, unsigned need)
+{
+	struct reuse_subject subj;
+	struct sockaddr_storage ss;
+	char msg[1600];
+	int err = ret < 0 ? saved : 0;
+
+	/* the address is for the explanation and the log line only */
+	ss.ss_family = 0;
+	if ((err || wants(k->log, REUSE_LOG_DECISIONS)) && !local_addr(fd, &ss))
+		ss.ss_family = 0;
+	if (err == EADDRINUSE && ss.ss_family) {
+		int retried;
+		subject_from(&ss, k->proto, &subj);
+		explain_in_use(fd, k, NULL, 0, &subj, NULL, msg, sizeof msg,
+			       &retried, &err);
+		explain_detail(fd, &subj, msg, sizeof msg);
+		note = msg;
+	}
+	if (err)
+		need = REUSE_LOG_DECISIONS;
+	if (wants(k->log, need))
+		log_call("listen", fd, k, ss.ss_family ? &ss : NULL, err, note);
+	errno = saved;
+	return ret;
+}
+
+/* listen_slow - apply_listen for everything but the common case. */
+static __attribute__((noinline)) int listen_slow(int fd, struct reuse_sock *k, int backlog)
+{
 	struct sockaddr_storage ss;
 	struct reuse_subject subj;
 	struct reuse_plan plan;
@@ -580,8 +649,6 @@ int apply_listen(int fd, int backlog)
 	struct timespec t0;
 	bool excl;
 
-	if (!k || k->listening || k->proto != REUSE_P_TCP)
-		return real_listen(fd, backlog);
 	if (k->rule == SOCK_UNDECIDED) {
 		if (!k->bound) {
 			/* the kernel would bind the wildcard, port 0: do it first,
@@ -657,24 +724,39 @@ int apply_listen(int fd, int backlog)
 		note = both;
 		need = REUSE_LOG_DECISIONS;
 	}
-	/* the address is for the explanation and the log line only */
-	ss.ss_family = 0;
-	if ((err || wants(k->log, REUSE_LOG_DECISIONS)) && !local_addr(fd, &ss))
-		ss.ss_family = 0;
-	if (err == EADDRINUSE && ss.ss_family) {
-		int retried;
-		subject_from(&ss, k->proto, &subj);
-		explain_in_use(fd, k, NULL, 0, &subj, NULL, msg, sizeof msg,
-			       &retried, &err);
-		explain_detail(fd, &subj, msg, sizeof msg);
-		note = msg;
+	return listen_done(fd, k, ret, saved, note, need);
+}
+
+/*
+ * apply_listen - decide now for a socket never decided (unbound, or bound
+ * before we saw it), re-assert the rule's options on one that was (clearing
+ * SO_REUSEPORT after listen() is too late: the bind bucket caches it), then
+ * listen.
+ *
+ * The common case, a socket decided at bind() whose options still hold,
+ * under a rule that neither keeps exclusive state nor shares the port, with
+ * nothing to log for a success, only listens: the rest (and a failure,
+ * which is explained and logged) is listen_slow's, out of line.
+ */
+int apply_listen(int fd, int backlog)
+{
+	struct reuse_sock *k = sock_get_or_add(fd);
+	const struct reuse_rule *r;
+
+	if (!k || k->listening || k->proto != REUSE_P_TCP)
+		return real_listen(fd, backlog);
+	r = sock_rule(k);
+	if (k->rule != SOCK_UNDECIDED && !k->exclusive && !wants(k->log, REUSE_LOG_ALL) &&
+	    (!r || (r->reuseport != REUSE_FORCE && (dry(r) || options_hold(fd, k))))) {
+		int ret = real_listen(fd, backlog);
+
+		if (ret == 0) {
+			k->listening = 1;
+			return 0;
+		}
+		return listen_done(fd, k, ret, errno, NULL, REUSE_LOG_DECISIONS);
 	}
-	if (err)
-		need = REUSE_LOG_DECISIONS;
-	if (wants(k->log, need))
-		log_call("listen", fd, k, ss.ss_family ? &ss : NULL, err, note);
-	errno = saved;
-	return ret;
+	return listen_slow(fd, k, backlog);
 }
 
 /*
