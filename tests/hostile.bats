@@ -78,6 +78,36 @@ force_policy() {
   assert_output "$W/empty: ok (0 rules)"
 }
 
+@test "a policy FIFO no writer opens: start-up waits at most 5 s, then fails open and says why" {
+  # opening a FIFO for reading blocks until a writer comes: the program
+  # must start anyway (before this was bounded, it hung for good)
+  mkfifo "$W/fifo"
+  start=$(date +%s%N)
+  shim "$W/fifo" -- "$PROBES/bindprobe" -r 127.0.0.1 0
+  ms=$(( ($(date +%s%N) - start) / 1000000 ))
+  [ "$status" -eq 0 ]
+  assert_output --partial 'bind=ok seen_ra=1 seen_rp=0 kernel_ra=1'
+  [ "$ms" -ge 4500 ] && [ "$ms" -lt 15000 ]
+  grep -q "$W/fifo:1:1: error: cannot read policy: nothing arrived within 5 s" "$LOGF"
+  grep -q 'fail open' "$LOGF"
+}
+
+@test "a policy FIFO whose writer comes late, and a pipe (<(...)) written slowly: the rule applies" {
+  mkfifo "$W/fifo"
+  (sleep 1; printf 'tcp 127.0.0.1:* reuseaddr=force\n' >"$W/fifo") &
+  shim "$W/fifo" -- "$PROBES/bindprobe" 127.0.0.1 0
+  wait
+  [ "$status" -eq 0 ]
+  assert_output --partial 'bind=ok seen_ra=0 seen_rp=0 kernel_ra=1'
+  run timeout 20 env REUSE_LOG="$LOGF" LD_PRELOAD="$LIB" \
+    REUSE_POLICY=<(printf 'tcp 127.0.0.1:* '; sleep 1; printf 'reuseaddr=force\n') \
+    "$PROBES/bindprobe" 127.0.0.1 0
+  [ "$status" -eq 0 ]
+  assert_output --partial 'bind=ok seen_ra=0 seen_rp=0 kernel_ra=1'
+  run grep -c 'error' "$LOGF"
+  assert_output 0
+}
+
 @test "binary policy (100 KB of random bytes): errors capped at 100, the program runs untouched" {
   head -c 100000 /dev/urandom >"$W/bin"
   run "$REUSE" check "$W/bin"

@@ -74,3 +74,24 @@ run_stress() {
   run jq -s 'length' "$LOGF"
   [ "$status" -eq 0 ]
 }
+
+@test "fork while another thread runs the library's start-up: the child finishes it, no 5 s waits" {
+  # tests/fixtures/initfork.c: preloaded after the library, its constructor
+  # starts a thread whose socket() runs libreuse's init (slowed 500 ms) and
+  # forks meanwhile. The child's calls must be decided at once, by an init
+  # of its own: without that each call waited 5 s and passed undecided.
+  gcc -shared -fPIC -O1 -o "$BATS_TEST_TMPDIR/initfork.so" "$ROOT/tests/fixtures/initfork.c" -ldl -lpthread
+  POL=$(policy_file 'tcp 127.0.0.1:* reuseaddr=force')
+  run timeout -s KILL 60 env REUSE_POLICY="$POL" REUSE_LOG="$LOGF" REUSE_LOG_LEVEL=all \
+    LD_PRELOAD="$LIB $BATS_TEST_TMPDIR/initfork.so" /bin/true
+  echo "# $output" >&3
+  [ "$status" -eq 0 ]
+  [[ "$output" =~ child\ pid=([0-9]+)\ ms=([0-9]+)\ bind=ok ]]
+  child=${BASH_REMATCH[1]} ms=${BASH_REMATCH[2]}
+  [ "$ms" -lt 2000 ]
+  # the child ran init itself (the parent's thread finished its own too)
+  run cat "$LOGF"
+  assert_line --regexp "^libreuse\[$child\]: .* init .* ready: policy $POL, 1 rule"
+  assert_line --regexp "^libreuse\[$child\]: .* bind fd=[0-9]+ tcp 127\.0\.0\.1:0 .*action=force result=ok"
+  [ "$(grep -c 'ready: policy' "$LOGF")" -eq 2 ]
+}

@@ -2,6 +2,7 @@
  * lock.c - all locking in one place (the socket_wrapper habit).
  */
 #include <pthread.h>
+#include <stdbool.h>
 
 #include "core/lock.h"
 
@@ -36,7 +37,12 @@ static void child(void)
 	the_lock = fresh;
 }
 
+/* Once per process image: init may run again in a child forked while it
+ * was running (init.c), and a second prepare() would lock twice. */
 void reuse_lock_atfork(void)
 {
-	pthread_atfork(prepare, parent, child);
+	static bool done;
+
+	if (!__atomic_exchange_n(&done, true, __ATOMIC_SEQ_CST))
+		pthread_atfork(prepare, parent, child);
 }

@@ -22,10 +22,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "libreuse.h"
@@ -1849,21 +1851,57 @@ static const char *strict_modes(const char *path, const struct stat *st,
 	return bad;
 }
 
+/* How long a policy that is a pipe or FIFO may take to arrive: the
+ * program's start waits for it, so the wait is bounded. */
+#define POLICY_WAIT_MS 5000
+
+static long now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/*
+ * await_text - a pipe, FIFO or device has something to read (or its writer
+ * is gone) before `deadline`; ETIMEDOUT if not. A FIFO no writer ever
+ * opened would otherwise block the program's start for good.
+ */
+static int await_text(int fd, long deadline)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	long left;
+	int r;
+
+	do {
+		left = deadline - now_ms();
+		if (left <= 0)
+			return ETIMEDOUT;
+		r = poll(&p, 1, (int)left);
+	} while (r < 0 && errno == EINTR);
+	return r > 0 ? 0 : r == 0 ? ETIMEDOUT : errno;
+}
+
 /*
  * read_all - the whole file into a malloc'd buffer. Uses raw system calls:
  * the library interposes close() and must not re-enter itself. Returns 0,
- * an errno (EFBIG over MAX_POLICY_SIZE), or ERR_UNSAFE with the reason in
- * `why` when running as root and strict_modes() refuses the file.
+ * an errno (EFBIG over MAX_POLICY_SIZE, ETIMEDOUT for a pipe that stayed
+ * silent POLICY_WAIT_MS), or ERR_UNSAFE with the reason in `why` when
+ * running as root and strict_modes() refuses the file.
  */
 static int read_all(const char *path, char **buf, size_t *len, char *why,
 		    size_t whylen)
 {
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO waits for a writer otherwise */
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path,
+			      O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return errno;
 	struct stat st;
 	size_t cap = 4096, n = 0;
 	int err = 0;
+	long deadline = now_ms() + POLICY_WAIT_MS;
 	if (sys_fstat(fd, &st) < 0)
 		err = errno;
 	else if (strict_modes(path, &st, why, whylen))
@@ -1890,8 +1928,10 @@ static int read_all(const char *path, char **buf, size_t *len, char *why,
 			b = nb;
 			cap = ncap;
 		}
+		if (!S_ISREG(st.st_mode) && (err = await_text(fd, deadline)))
+			break;
 		ssize_t r = syscall(SYS_read, fd, b + n, cap - n);
-		if (r < 0 && errno == EINTR)
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (r < 0)
 			err = errno;
@@ -1932,6 +1972,11 @@ int reuse_policy_load(const char *path, struct reuse_policy *out,
 		else if (err == EFBIG)
 			reuse_diag_add(diag, "%s:1:1: error: cannot read policy: "
 				       "larger than 64 MiB", path);
+		else if (err == ETIMEDOUT)
+			reuse_diag_add(diag, "%s:1:1: error: cannot read policy: "
+				       "nothing arrived within %d s (a pipe or FIFO "
+				       "whose writer never wrote and closed it)", path,
+				       POLICY_WAIT_MS / 1000);
 		else
 			reuse_diag_add(diag, "%s:1:1: error: cannot read policy: %s",
 				       path ? path : "(null)", strerror(err));

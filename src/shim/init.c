@@ -5,6 +5,10 @@
  * call that re-enters from inside init (dlsym, malloc, fopen reaching a
  * shim) sees "not ready" and passes straight through; another thread waits
  * a bounded time. Before init is done nothing allocates or logs.
+ *
+ * "Busy" names the process whose thread runs init (the state is minus its
+ * pid), so a child forked meanwhile, where that thread does not exist,
+ * sees that nobody will finish and runs init itself.
  */
 #include <errno.h>
 #include <limits.h>
@@ -17,11 +21,13 @@
 
 #include "core/core.h"
 #include "core/lock.h"
+#include "core/sys.h"
 #include "shim/real.h"
 
 struct reuse_config reuse_cfg;
 
-enum { INIT_NONE, INIT_BUSY, INIT_DONE };   /* INIT_DONE is 2 in core.h */
+/* INIT_DONE is 2 in core.h; below 0: -pid of the process running init */
+enum { INIT_NONE, INIT_DONE = 2 };
 _Static_assert(INIT_DONE == 2, "reuse_ready() in core.h tests for 2");
 int reuse_init_state = INIT_NONE;           /* __atomic_* only */
 static __thread bool in_init __attribute__((tls_model("initial-exec")));
@@ -133,27 +139,45 @@ static void core_init(void)
 	errno = saved;
 }
 
+/* run_init - this thread won the guard (its state says -pid): do it. */
+static bool run_init(void)
+{
+	in_init = true;
+	core_init();
+	in_init = false;
+	__atomic_store_n(&reuse_init_state, INIT_DONE, __ATOMIC_RELEASE);
+	return true;
+}
+
+/* Whether the guard now belongs to this thread: it held `state` (none, or
+ * busy in another process) and now says busy in this one. */
+static bool claim(int state)
+{
+	return __atomic_compare_exchange_n(&reuse_init_state, &state,
+					   -(int)sys_getpid(), false,
+					   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
 static bool init_slow(int state)
 {
-	int expect = INIT_NONE;
 	struct timespec ms = { 0, 1000000 };
 	int saved;
 
-	if (state == INIT_NONE &&
-	    __atomic_compare_exchange_n(&reuse_init_state, &expect, INIT_BUSY, false,
-					__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-		in_init = true;
-		core_init();
-		in_init = false;
-		__atomic_store_n(&reuse_init_state, INIT_DONE, __ATOMIC_RELEASE);
-		return true;
-	}
+	if (state == INIT_NONE && claim(INIT_NONE))
+		return run_init();
 	if (in_init)
 		return false;
 	saved = errno;
 	for (int i = 0; i < 5000; i++) {     /* another thread: at most 5 s */
-		if (__atomic_load_n(&reuse_init_state, __ATOMIC_ACQUIRE) == INIT_DONE)
+		state = __atomic_load_n(&reuse_init_state, __ATOMIC_ACQUIRE);
+		if (state == INIT_DONE)
 			break;
+		/* forked while a thread of the parent ran init: finish it here
+		 * (what it had done is overwritten; its allocations leak) */
+		if ((state == INIT_NONE || state != -(int)sys_getpid()) && claim(state)) {
+			errno = saved;
+			return run_init();
+		}
 		nanosleep(&ms, NULL);
 	}
 	errno = saved;
