@@ -186,6 +186,15 @@ tsan:
 	$(MAKE) --no-print-directory B=build-tsan CFLAGS="$(TSAN_CFLAGS)" \
 		build-tsan/libreuse.so
 
+# build-smallfd/: the fd table's first level holds fds 0-255 and the deeper
+# one the rest up to 65535 (2^20 and up in the real build); close()'s watch
+# map covers 128 fds. The suite's fds then reach every path of the table.
+SMALLFD_CPPFLAGS := -DREUSE_FD_CHUNK_BITS=6 -DREUSE_FD_DIR_BITS=2 -DREUSE_FD_LIMIT=0x10000u \
+	-DREUSE_WATCH_FDS=128u
+smallfd:
+	$(MAKE) --no-print-directory B=build-smallfd CPPFLAGS="$(SMALLFD_CPPFLAGS)" \
+		build-smallfd/libreuse.so
+
 build-fuzz/%: tests/fuzz/%.c src/core/policy.c include/libreuse.h src/core/sys.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $<
@@ -199,10 +208,10 @@ fuzz-smoke: $(FUZZERS)
 	scripts/fuzz $(FUZZ_SMOKE_SECONDS)
 
 # `make check` needs the sanitized builds and the fuzzers built first.
-check: asan tsan fuzz-build
+check: asan tsan smallfd fuzz-build
 
 clean: clean-robust
 clean-robust:
-	rm -rf build-asan build-tsan build-fuzz
+	rm -rf build-asan build-tsan build-smallfd build-fuzz
 
-.PHONY: asan tsan fuzz fuzz-build fuzz-smoke clean-robust
+.PHONY: asan tsan smallfd fuzz fuzz-build fuzz-smoke clean-robust

@@ -82,7 +82,10 @@ struct reuse_sock {
  * reason is gone (then close() merely looks closer); a clear byte is a
  * promise. 64 KiB of zero pages, touched only where fds are watched.
  */
-#define SOCK_WATCH_MAX 65536u
+#ifndef REUSE_WATCH_FDS
+#define REUSE_WATCH_FDS 65536u     /* smaller in `make smallfd` */
+#endif
+#define SOCK_WATCH_MAX REUSE_WATCH_FDS
 enum { WATCH_SOCK = 1, WATCH_OURS = 2 };
 extern uint8_t reuse_watch[SOCK_WATCH_MAX] HIDDEN;
 

@@ -1,12 +1,12 @@
 /*
  * sockets.c - per-socket records, indexed by fd.
  *
- * A two-level table: 1024 chunk pointers of 1024 slots each cover every fd
- * below 2^20 (the kernel's default nr_open). Chunks come from mmap, are
- * installed with a compare-and-swap and never freed, so lookups and
- * close() need no lock, no allocation, and are safe in a signal handler.
- * The rare fds above that (nr_open raised) live in a uthash table under the
- * shim's lock, consulted only while it holds something (a counter says).
+ * Fds below 2^20 (the kernel's default nr_open) index `table`: 1024 chunk
+ * pointers of 1024 slots each. Larger fds (nr_open raised) go one level
+ * deeper: `high` holds, per 2^20 fds, a directory of 1024 chunk pointers.
+ * Directories and chunks come from mmap, are installed with a compare-and-
+ * swap and never freed, so lookups and close() need no lock, no allocation,
+ * and are safe in a signal handler, for every fd number.
  *
  * A slot is owned by its fd: only calls on that fd write it. An fd can be
  * closed behind our back (raw syscall, glibc internals) and its number
@@ -19,77 +19,80 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <uthash.h>
 
 #include "core/core.h"
 #include "core/lock.h"
 #include "core/sys.h"
 
-#define CHUNK_BITS 10
+/* `make smallfd` shrinks the levels (and core.h's watch map) so the test
+ * suite reaches the deeper level with the fds a container allows. */
+#ifndef REUSE_FD_CHUNK_BITS
+#define REUSE_FD_CHUNK_BITS 10
+#endif
+#ifndef REUSE_FD_DIR_BITS
+#define REUSE_FD_DIR_BITS 10
+#endif
+#ifndef REUSE_FD_LIMIT
+#define REUSE_FD_LIMIT 0x80000000u           /* every int fd */
+#endif
+#define CHUNK_BITS REUSE_FD_CHUNK_BITS
 #define CHUNK_SLOTS (1u << CHUNK_BITS)
-#define TOP_SLOTS 1024u
-#define DIRECT_MAX (CHUNK_SLOTS * TOP_SLOTS)
+#define DIR_BITS (CHUNK_BITS + REUSE_FD_DIR_BITS)
+#define TOP_SLOTS (1u << REUSE_FD_DIR_BITS)   /* chunks per directory */
+#define DIRECT_MAX (1u << DIR_BITS)           /* fds in `table` */
+#define HIGH_SLOTS (REUSE_FD_LIMIT >> DIR_BITS)
 
-static struct reuse_sock *_Atomic table[TOP_SLOTS];
+typedef struct reuse_sock *_Atomic chunk_ptr;
+static chunk_ptr table[TOP_SLOTS];
+static chunk_ptr *_Atomic high[HIGH_SLOTS];   /* [0] unused: that is `table` */
 uint8_t reuse_watch[SOCK_WATCH_MAX];
 
-struct overflow {
-	int fd;
-	struct reuse_sock rec;
-	UT_hash_handle hh;
-};
-static struct overflow *overflow;            /* under reuse_lock */
-static atomic_uint overflow_count;
-
-/* Slot for fd, allocating its chunk when `create`. */
-static struct reuse_sock *direct_slot(unsigned fd, bool create)
+/* install - *where, or a fresh zeroed mapping of `size` put there first
+ * (another thread may win the race: then its mapping is used). */
+static void *install(void *_Atomic *where, size_t size)
 {
-	struct reuse_sock *c, *fresh = NULL;
-	size_t size = CHUNK_SLOTS * sizeof *c;
+	void *cur = atomic_load_explicit(where, memory_order_acquire), *fresh;
 
-	c = atomic_load_explicit(&table[fd >> CHUNK_BITS], memory_order_acquire);
-	if (c || !create)
-		return c ? &c[fd & (CHUNK_SLOTS - 1)] : NULL;
-	fresh = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (cur)
+		return cur;
+	fresh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (fresh == MAP_FAILED)
 		return NULL;
-	if (!atomic_compare_exchange_strong(&table[fd >> CHUNK_BITS], &c, fresh))
-		munmap(fresh, size);          /* another thread won; c is theirs */
-	else
-		c = fresh;
-	return &c[fd & (CHUNK_SLOTS - 1)];
+	if (atomic_compare_exchange_strong(where, &cur, fresh))
+		return fresh;
+	munmap(fresh, size);                  /* cur is the winner's */
+	return cur;
 }
 
-/*
- * Overflow slot for a large fd. Entries are never freed (a closed fd's entry
- * is only marked free and reused), so a pointer handed out stays valid
- * after the lock is dropped, as direct slots do.
- */
-static struct reuse_sock *overflow_slot(int fd, bool create)
+/* The chunk pointer that covers fd, or NULL: fd past the limit, or its
+ * directory missing and not `create`d. */
+static chunk_ptr *chunk_ref(unsigned fd, bool create)
 {
-	struct overflow *o;
+	chunk_ptr *dir;
 
-	if (!create && !atomic_load(&overflow_count))
+	if (fd < DIRECT_MAX)
+		return &table[fd >> CHUNK_BITS];
+	if (fd >= REUSE_FD_LIMIT)
 		return NULL;
-	reuse_lock();
-	HASH_FIND_INT(overflow, &fd, o);
-	if (!o && create && (o = calloc(1, sizeof *o))) {
-		o->fd = fd;
-		HASH_ADD_INT(overflow, fd, o);
-		atomic_fetch_add(&overflow_count, 1);
-	}
-	reuse_unlock();
-	return o ? &o->rec : NULL;
+	dir = atomic_load_explicit(&high[fd >> DIR_BITS], memory_order_acquire);
+	if (!dir && create)
+		dir = install((void *_Atomic *)&high[fd >> DIR_BITS],
+			      TOP_SLOTS * sizeof *dir);
+	return dir ? &dir[(fd >> CHUNK_BITS) & (TOP_SLOTS - 1)] : NULL;
 }
 
+/* Slot for fd, allocating its directory and chunk when `create`. */
 static struct reuse_sock *slot_get(int fd, bool create)
 {
-	if (fd < 0)
+	chunk_ptr *ref = fd < 0 ? NULL : chunk_ref((unsigned)fd, create);
+	struct reuse_sock *c;
+
+	if (!ref)
 		return NULL;
-	if ((unsigned)fd < DIRECT_MAX)
-		return direct_slot((unsigned)fd, create);
-	return overflow_slot(fd, create);
+	c = atomic_load_explicit(ref, memory_order_acquire);
+	if (!c && create)
+		c = install((void *_Atomic *)ref, CHUNK_SLOTS * sizeof *c);
+	return c ? &c[fd & (CHUNK_SLOTS - 1)] : NULL;
 }
 
 /* slot_peek - slot_get(fd, false), inlined: the path every call takes. */
@@ -282,10 +285,10 @@ void sock_forget(int fd)
 		}
 		return;
 	}
-	if (fd >= 0 && atomic_load_explicit(&overflow_count, memory_order_relaxed)) {
-		c = overflow_slot(fd, false);
-		if (c)
-			drop_slot(c);
+	c = slot_get(fd, false);
+	if (c) {
+		drop_slot(c);
+		sock_watch_clear(fd, WATCH_SOCK);
 	}
 }
 
@@ -323,34 +326,27 @@ void sock_dup(int oldfd, int newfd)
 	sock_watch_set(newfd, WATCH_SOCK);
 }
 
-/* sock_forget_range - close_range()/closefrom() over [lo, hi]. */
+/* sock_forget_range - close_range()/closefrom() over [lo, hi]: every fd
+ * of a chunk that exists, skipping whole missing chunks and directories
+ * (closefrom(3) reaches UINT_MAX). */
 void sock_forget_range(unsigned lo, unsigned hi)
 {
-	struct overflow *o, *tmp;
-	unsigned fd;
+	unsigned fd = lo, last;
 
-	for (fd = lo; fd <= hi && fd < DIRECT_MAX; fd++) {
-		if (!(fd & (CHUNK_SLOTS - 1)) || fd == lo) {
-			/* skip whole chunks that were never allocated */
-			while (fd <= hi && fd < DIRECT_MAX &&
-			       !atomic_load(&table[fd >> CHUNK_BITS])) {
-				fd = (fd | (CHUNK_SLOTS - 1)) + 1;
-				if (fd == 0)
-					return;
-			}
-			if (fd > hi || fd >= DIRECT_MAX)
-				break;
-		}
-		sock_forget((int)fd);
+	while (fd <= hi && fd < REUSE_FD_LIMIT) {
+		chunk_ptr *ref = chunk_ref(fd, false);
+
+		if (!ref)                           /* no directory here */
+			last = fd | (DIRECT_MAX - 1);
+		else if (!atomic_load_explicit(ref, memory_order_acquire))
+			last = fd | (CHUNK_SLOTS - 1);
+		else
+			for (last = fd | (CHUNK_SLOTS - 1); fd <= last && fd <= hi; fd++)
+				sock_forget((int)fd);
+		if (last >= hi)
+			return;
+		fd = last + 1;
 	}
-	if (hi < DIRECT_MAX || !atomic_load(&overflow_count))
-		return;
-	reuse_lock();
-	HASH_ITER(hh, overflow, o, tmp) {
-		if ((unsigned)o->fd >= lo && (unsigned)o->fd <= hi)
-			drop_slot(&o->rec);
-	}
-	reuse_unlock();
 }
 
 /*

@@ -5,8 +5,11 @@ Each SPEC is PROTO,HOST,PORT,FLAGS (FLAGS none|ra|rp|rarp, as attacker.py);
 the sockets are made and bound in order and kept open, TCP ones listening.
 Prints "N bind=ok|ENAME" per SPEC, then "ready", then holds them for SECS
 seconds (bounded) so another process can try the port meanwhile.
+OWNBINDS_FD_BASE=N moves socket i to fd N+i (dup2) before anything else,
+to reach high fd numbers.
 """
 import errno
+import os
 import socket
 import sys
 import time
@@ -15,11 +18,16 @@ import time
 def main():
     secs = float(sys.argv[1])
     keep = []
+    base = int(os.environ.get("OWNBINDS_FD_BASE", "0"))
     for i, spec in enumerate(sys.argv[2:]):
         proto, host, port, flags = spec.split(",")
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
         s = socket.socket(family, kind)
+        if base:
+            fd = os.dup2(s.fileno(), base + i, inheritable=False)
+            s.close()
+            s = socket.socket(family, kind, fileno=fd)
         if family == socket.AF_INET6:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         if flags in ("ra", "rarp"):
