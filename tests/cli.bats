@@ -232,6 +232,30 @@ build_c() {
   [ ! -e ran ]
 }
 
+@test "run --policy <(...): the program and the processes it starts all get the piped rules" {
+  # reuse run reads the pipe to check it; it keeps a copy named by the text's
+  # hash in the uid's private directory and points REUSE_POLICY there
+  # (before, the program found the pipe drained and ran with no rule)
+  run --separate-stderr "$REUSE" run --log "$T/log" \
+    --policy <(printf 'tcp 127.0.0.1:* reuseaddr=force\n') -- \
+    sh -c '"$1" 127.0.0.1 0; "$1" 127.0.0.1 0; printf "%s\n" "$REUSE_POLICY"' sh "$PROBES/bindprobe"
+  assert_success
+  assert_equal "$(grep -c 'bind=ok seen_ra=0 seen_rp=0 kernel_ra=1' <<<"$output")" 2
+  copy=${lines[2]}
+  [[ $copy == */policy-[0-9a-f]* ]]
+  run cat "$copy"
+  assert_output 'tcp 127.0.0.1:* reuseaddr=force'
+  [ "$(stat -c %a "$copy")" = 400 ]
+  [ "$(stat -c %a "$(dirname "$copy")")" = 700 ]
+  [ "$(grep -c "action=force result=ok" "$T/log")" -eq 2 ]
+  run grep -c error "$T/log"
+  assert_output 0
+  # a broken piped policy is reported under the name given, and not kept
+  run -1 --separate-stderr "$REUSE" run --policy <(printf 'tcp *:* bogus\n') -- touch ran
+  assert_regex "${stderr_lines[0]}" '^/dev/fd/[0-9]+:1:9: error: unknown directive'
+  [ ! -e ran ]
+}
+
 @test "run: options after CMD are CMD's" {
   run --separate-stderr "$REUSE" run sh -c 'printf "%s %s\n" "${REUSE_LOG_FORMAT:-unset}" "$1"' _ --json
   assert_success

@@ -108,6 +108,17 @@ force_policy() {
   assert_output 0
 }
 
+@test "a pipe policy read by a parent is empty for its children: they fail open and say why" {
+  # sh reads <(...) first; the probe it starts inherits the drained pipe
+  run timeout 20 env REUSE_LOG="$LOGF" LD_PRELOAD="$LIB" \
+    REUSE_POLICY=<(printf 'tcp 127.0.0.1:* reuseaddr=force\n') \
+    sh -c "\"$PROBES/bindprobe\" 127.0.0.1 0"
+  [ "$status" -eq 0 ]
+  assert_output --partial 'bind=ok seen_ra=0 seen_rp=0 kernel_ra=0'
+  grep -q ":1:1: error: cannot read policy: the pipe or FIFO was empty (a pipe is read once" "$LOGF"
+  grep -q 'fail open' "$LOGF"
+}
+
 @test "binary policy (100 KB of random bytes): errors capped at 100, the program runs untouched" {
   head -c 100000 /dev/urandom >"$W/bin"
   run "$REUSE" check "$W/bin"

@@ -81,6 +81,8 @@ const char *policy_in_force(void);
 /* Parse path (NULL: the embedded default) into *out, printing every
  * problem on stderr. Returns 0 if it parsed cleanly, -1 otherwise. */
 int policy_load_report(const char *path, struct reuse_policy *out);
+int policy_text_report(const char *name, const char *text, size_t len,
+		       struct reuse_policy *out);
 /* How the policy at path (NULL: default) is named in messages. */
 const char *policy_name(const char *path);
 

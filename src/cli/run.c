@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "core/core.h"
 
 /* ld.so splits LD_PRELOAD on these (ld.so(8)). */
 #define PRELOAD_SEP " :"
@@ -323,6 +324,83 @@ static void inspect_library(const char *lib, struct elf_info *info)
 }
 
 /*
+ * stable_policy - a policy given as a pipe or FIFO (--policy <(...)) can be
+ * read once, and reuse run reads it first to check it: the program, and
+ * every process it starts, would then find it empty. Its text is copied
+ * once into uid's private directory (handoff.c's), named by a hash of the
+ * text, so the same policy is the same file and nothing piles up; the
+ * program is pointed there. It is checked first, under the name given, and
+ * a broken one is never copied. A regular file or a device is used as named.
+ * Returns a malloc'd path, or NULL after saying why.
+ */
+static char *stable_policy(const char *path)
+{
+	char dir[PATH_MAX], name[PATH_MAX + 64], tmp[PATH_MAX + 96], *text = NULL;
+	size_t len = 0, cap = 0;
+	uint64_t hash = 1469598103934665603ull;       /* FNV-1a */
+	struct reuse_policy p;
+	struct stat st;
+	ssize_t n;
+	int fd, err;
+
+	if (stat(path, &st) < 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+		return strdup(path);          /* the loader reports what is wrong */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		cli_error("%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	do {
+		if (len == cap) {
+			char *t = cap >= (64u << 20) ? NULL : realloc(text, cap ? cap * 2 : 4096);
+			if (!t) {
+				cli_error("%s: %s", path, cap ? "larger than 64 MiB" : strerror(ENOMEM));
+				goto fail;
+			}
+			text = t;
+			cap = cap ? cap * 2 : 4096;
+		}
+		n = read(fd, text + len, cap - len);
+		if (n > 0)
+			len += (size_t)n;
+	} while (n > 0 || (n < 0 && errno == EINTR));
+	if (n < 0) {
+		cli_error("%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	close(fd);
+	/* checked here, under the name the operator gave */
+	if (policy_text_report(path, text, len, &p) < 0) {
+		free(text);
+		return NULL;
+	}
+	reuse_policy_free(&p);
+	for (size_t i = 0; i < len; i++)
+		hash = (hash ^ (unsigned char)text[i]) * 1099511628211ull;
+	if ((err = reuse_user_dir((uint32_t)geteuid(), dir, sizeof dir))) {
+		cli_error("%s: cannot keep a copy of the piped policy: %s", dir, strerror(err));
+		free(text);
+		return NULL;
+	}
+	snprintf(name, sizeof name, "%s/policy-%016llx", dir, (unsigned long long)hash);
+	snprintf(tmp, sizeof tmp, "%s.%d", name, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0400);
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len || close(fd) < 0 ||
+	    rename(tmp, name) < 0) {
+		cli_error("%s: cannot keep a copy of the piped policy: %s", name, strerror(errno));
+		unlink(tmp);
+		free(text);
+		return NULL;
+	}
+	free(text);
+	return strdup(name);
+fail:
+	close(fd);
+	free(text);
+	return NULL;
+}
+
+/*
  * Check, set up, exec. Returns only on failure: 1 for our own errors, 2 for
  * usage, and as env(1) does 127 when CMD is not found and 126 when it
  * cannot be run.
@@ -333,7 +411,7 @@ int cmd_run(int argc, char **argv)
 	struct reuse_policy p;
 	struct elf_info lib_info;
 	const char *cmd;
-	char *lib;
+	char *lib, *stable = NULL;
 	int status, err;
 
 	status = parse(argc, argv, &o);
@@ -343,9 +421,15 @@ int cmd_run(int argc, char **argv)
 
 	/* A broken policy never reaches CMD. */
 	if (o.policy) {
-		if (policy_load_report(o.policy, &p) < 0)
+		if (!(stable = stable_policy(o.policy)))
 			return 1;
-		reuse_policy_free(&p);
+		if (strcmp(stable, o.policy) != 0) {
+			o.policy = stable;        /* the copy, checked already */
+		} else {
+			if (policy_load_report(o.policy, &p) < 0)
+				return 1;
+			reuse_policy_free(&p);
+		}
 	}
 	if (o.seccomp && o.supervise)
 		return cli_usage_error("run", "run: --seccomp and --supervise do not combine "

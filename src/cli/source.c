@@ -39,12 +39,23 @@ const char *policy_name(const char *path)
  */
 int policy_load_report(const char *path, struct reuse_policy *out)
 {
+	return policy_text_report(path, NULL, 0, out);
+}
+
+/* policy_load_report for text already read (text NULL: read path, or the
+ * embedded default when path is NULL too); name is used in diagnostics. */
+int policy_text_report(const char *name, const char *text, size_t len,
+		       struct reuse_policy *out)
+{
+	const char *path = name;
 	struct reuse_diag diag = { 0 };
 	int rc, saved;
 
 	memset(out, 0, sizeof *out);
 	errno = 0;
-	if (path)
+	if (text)
+		rc = reuse_policy_parse(name, text, len, out, &diag);
+	else if (path)
 		rc = reuse_policy_load(path, out, &diag);
 	else
 		rc = reuse_policy_parse("default", reuse_default_policy,

@@ -246,6 +246,10 @@ struct reuse_sock *handoff_adopt(int fd, struct reuse_sock *k,
 /* listen() of a SO_REUSEPORT-shared TCP socket: the tcp_migrate_req
  * warning, or NULL. */
 const char *handoff_migrate_note(void) HIDDEN;
+/* uid's private directory (0700, owned by uid), created if missing: the
+ * handoff sockets' home, and `reuse run`'s copies of piped policies.
+ * 0, or an errno; out names the path. */
+int reuse_user_dir(uint32_t uid, char *out, size_t len) HIDDEN;
 
 /* ---- explain.c: sock_diag ------------------------------------------- */
 struct reuse_holders {

@@ -171,13 +171,13 @@ static void endpoint_name(unsigned proto, const struct sockaddr_storage *ss,
 }
 
 /*
- * handoff_dir - the directory of uid's handoff sockets, created if
- * missing: $REUSE_HANDOFF_DIR/UID, else /run/libreuse/0 for root, else
+ * reuse_user_dir - uid's private directory (handoff sockets, reuse run's
+ * policy copies), created if missing: $REUSE_HANDOFF_DIR/UID, else /run/libreuse/0 for root, else
  * /run/user/UID/libreuse when the login manager made /run/user/UID, else
  * /tmp/libreuse-UID. It must be a real directory owned by uid with no
  * access for group or others. 0, or an errno (out names the path).
  */
-static int handoff_dir(uint32_t uid, char *out, size_t len)
+int reuse_user_dir(uint32_t uid, char *out, size_t len)
 {
 	const char *base = reuse_cfg.secure ? NULL : getenv("REUSE_HANDOFF_DIR");
 	char user[64];
@@ -556,7 +556,7 @@ void handoff_serve(int fd, const struct reuse_sock *k)
 	if (!local_of(fd, &e.ss))
 		goto out;
 	endpoint_name(k->proto, &e.ss, key, sizeof key);
-	if ((err = handoff_dir(e.uid, dir, sizeof dir))) {
+	if ((err = reuse_user_dir(e.uid, dir, sizeof dir))) {
 		snprintf(msg, sizeof msg, "cannot serve %s to a next instance: directory %s: %s",
 			 key, dir, err == EPERM ? "not a 0700 directory of this uid" : strerror(err));
 		goto fail;
@@ -754,7 +754,7 @@ struct reuse_sock *handoff_take(int fd, struct reuse_sock *k,
 
 	endpoint_name(k->proto, ss, key, sizeof key);
 	msg[0] = '\0';
-	if ((err = handoff_dir((uint32_t)geteuid(), dir, sizeof dir))) {
+	if ((err = reuse_user_dir((uint32_t)geteuid(), dir, sizeof dir))) {
 		snprintf(msg, mlen, "handoff: directory %s: %s", dir,
 			 err == EPERM ? "not a 0700 directory of this uid, refused" : strerror(err));
 		errno = saved;

@@ -1943,6 +1943,10 @@ static int read_all(const char *path, char **buf, size_t *len, char *why,
 			err = EFBIG;
 	}
 	sys_close(fd);
+	/* a pipe is read once: an empty one was most likely drained by
+	 * another process (<(...) inherited by a program's children) */
+	if (!err && n == 0 && S_ISFIFO(st.st_mode))
+		err = ENODATA;
 	if (err) {
 		free(b);
 		return err;
@@ -1972,6 +1976,10 @@ int reuse_policy_load(const char *path, struct reuse_policy *out,
 		else if (err == EFBIG)
 			reuse_diag_add(diag, "%s:1:1: error: cannot read policy: "
 				       "larger than 64 MiB", path);
+		else if (err == ENODATA)
+			reuse_diag_add(diag, "%s:1:1: error: cannot read policy: the "
+				       "pipe or FIFO was empty (a pipe is read once: "
+				       "was it read by another process?)", path);
 		else if (err == ETIMEDOUT)
 			reuse_diag_add(diag, "%s:1:1: error: cannot read policy: "
 				       "nothing arrived within %d s (a pipe or FIFO "
