@@ -126,6 +126,11 @@ int reuse_policy_parse(const char *name, const char *text, size_t len,
 		       struct reuse_policy *out, struct reuse_diag *diag);
 int reuse_policy_load(const char *path, struct reuse_policy *out,
 		      struct reuse_diag *diag);
+/* The text of a policy file, as reuse_policy_load reads it (limits, the
+ * wait for a pipe, root's checks): 0 and a malloc'd *text, or 1 with one
+ * error in diag. */
+int reuse_policy_read(const char *path, char **text, size_t *len,
+		      struct reuse_diag *diag);
 void reuse_policy_free(struct reuse_policy *p);
 const struct reuse_rule *reuse_policy_match(const struct reuse_policy *p,
 					    const struct reuse_subject *s);

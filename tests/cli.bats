@@ -254,6 +254,13 @@ build_c() {
   run -1 --separate-stderr "$REUSE" run --policy <(printf 'tcp *:* bogus\n') -- touch ran
   assert_regex "${stderr_lines[0]}" '^/dev/fd/[0-9]+:1:9: error: unknown directive'
   [ ! -e ran ]
+  # an empty pipe, and a FIFO no writer opens (bounded: 5 s), are errors too
+  run -1 --separate-stderr "$REUSE" run --policy <(:) -- touch ran
+  assert_regex "${stderr_lines[0]}" '^/dev/fd/[0-9]+:1:1: error: cannot read policy: the pipe or FIFO was empty'
+  mkfifo "$T/fifo"
+  run -1 --separate-stderr timeout 20 "$REUSE" run --policy "$T/fifo" -- touch ran
+  assert_regex "${stderr_lines[0]}" 'fifo:1:1: error: cannot read policy: its writer did not finish in time'
+  [ ! -e ran ]
 }
 
 @test "run: options after CMD are CMD's" {

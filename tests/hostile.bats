@@ -88,7 +88,7 @@ force_policy() {
   [ "$status" -eq 0 ]
   assert_output --partial 'bind=ok seen_ra=1 seen_rp=0 kernel_ra=1'
   [ "$ms" -ge 4500 ] && [ "$ms" -lt 15000 ]
-  grep -q "$W/fifo:1:1: error: cannot read policy: nothing arrived within 5 s" "$LOGF"
+  grep -q "$W/fifo:1:1: error: cannot read policy: its writer did not finish in time (5 s without data, 30 s in all" "$LOGF"
   grep -q 'fail open' "$LOGF"
 }
 

@@ -95,3 +95,19 @@ run_stress() {
   assert_line --regexp "^libreuse\[$child\]: .* bind fd=[0-9]+ tcp 127\.0\.0\.1:0 .*action=force result=ok"
   [ "$(grep -c 'ready: policy' "$LOGF")" -eq 2 ]
 }
+
+@test "vfork while another thread runs the library's start-up: the child waits for it, init runs once" {
+  # a vfork()ed child shares the parent's memory: it must not start init
+  # over there while the parent's thread is inside it
+  gcc -shared -fPIC -O1 -o "$BATS_TEST_TMPDIR/initfork.so" "$ROOT/tests/fixtures/initfork.c" -ldl -lpthread
+  POL=$(policy_file 'tcp 127.0.0.1:* reuseaddr=force')
+  run timeout -s KILL 60 env INITFORK_VFORK=1 REUSE_POLICY="$POL" REUSE_LOG="$LOGF" \
+    REUSE_LOG_LEVEL=all LD_PRELOAD="$LIB $BATS_TEST_TMPDIR/initfork.so" /bin/true
+  echo "# $output" >&3
+  [ "$status" -eq 0 ]
+  [[ "$output" =~ vfork\ child\ pid=([0-9]+)\ ms=([0-9]+)\ fd=ok ]]
+  child=${BASH_REMATCH[1]}
+  run cat "$LOGF"
+  [ "$(grep -c 'ready: policy' "$LOGF")" -eq 1 ]
+  refute_line --regexp "^libreuse\[$child\]: .* ready: policy"
+}

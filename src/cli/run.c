@@ -336,39 +336,26 @@ static void inspect_library(const char *lib, struct elf_info *info)
 static char *stable_policy(const char *path)
 {
 	char dir[PATH_MAX], name[PATH_MAX + 64], tmp[PATH_MAX + 96], *text = NULL;
-	size_t len = 0, cap = 0;
 	uint64_t hash = 1469598103934665603ull;       /* FNV-1a */
+	struct reuse_diag diag = { 0 };
 	struct reuse_policy p;
 	struct stat st;
+	size_t len = 0;
 	ssize_t n;
 	int fd, err;
 
-	if (stat(path, &st) < 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+	if (stat(path, &st) < 0 || !S_ISFIFO(st.st_mode))
 		return strdup(path);          /* the loader reports what is wrong */
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		cli_error("%s: %s", path, strerror(errno));
+	/* read as the library reads: bounded wait, size cap, empty is an error */
+	if (reuse_policy_read(path, &text, &len, &diag)) {
+		if (diag.len) {
+			fwrite(diag.text, 1, diag.len, stderr);
+			if (diag.text[diag.len - 1] != '\n')
+				fputc('\n', stderr);
+		}
+		reuse_diag_free(&diag);
 		return NULL;
 	}
-	do {
-		if (len == cap) {
-			char *t = cap >= (64u << 20) ? NULL : realloc(text, cap ? cap * 2 : 4096);
-			if (!t) {
-				cli_error("%s: %s", path, cap ? "larger than 64 MiB" : strerror(ENOMEM));
-				goto fail;
-			}
-			text = t;
-			cap = cap ? cap * 2 : 4096;
-		}
-		n = read(fd, text + len, cap - len);
-		if (n > 0)
-			len += (size_t)n;
-	} while (n > 0 || (n < 0 && errno == EINTR));
-	if (n < 0) {
-		cli_error("%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	close(fd);
 	/* checked here, under the name the operator gave */
 	if (policy_text_report(path, text, len, &p) < 0) {
 		free(text);
@@ -384,9 +371,12 @@ static char *stable_policy(const char *path)
 	}
 	snprintf(name, sizeof name, "%s/policy-%016llx", dir, (unsigned long long)hash);
 	snprintf(tmp, sizeof tmp, "%s.%d", name, (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0400);
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len || close(fd) < 0 ||
-	    rename(tmp, name) < 0) {
+	unlink(tmp);                          /* left by a run that died here */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
+	n = fd < 0 ? -1 : write(fd, text, len);
+	if (n >= 0 && (size_t)n != len)
+		errno = EIO;                  /* a short write to a local file */
+	if (fd < 0 || (size_t)n != len || close(fd) < 0 || rename(tmp, name) < 0) {
 		cli_error("%s: cannot keep a copy of the piped policy: %s", name, strerror(errno));
 		unlink(tmp);
 		free(text);
@@ -394,10 +384,6 @@ static char *stable_policy(const char *path)
 	}
 	free(text);
 	return strdup(name);
-fail:
-	close(fd);
-	free(text);
-	return NULL;
 }
 
 /*

@@ -1851,9 +1851,10 @@ static const char *strict_modes(const char *path, const struct stat *st,
 	return bad;
 }
 
-/* How long a policy that is a pipe or FIFO may take to arrive: the
- * program's start waits for it, so the wait is bounded. */
+/* How long a policy that is a pipe or FIFO may stay silent, and take in
+ * all: the program's start waits for it, so the wait is bounded. */
 #define POLICY_WAIT_MS 5000
+#define POLICY_CAP_MS 30000
 
 static long now_ms(void)
 {
@@ -1901,7 +1902,7 @@ static int read_all(const char *path, char **buf, size_t *len, char *why,
 	struct stat st;
 	size_t cap = 4096, n = 0;
 	int err = 0;
-	long deadline = now_ms() + POLICY_WAIT_MS;
+	long start = now_ms(), deadline = start + POLICY_WAIT_MS;
 	if (sys_fstat(fd, &st) < 0)
 		err = errno;
 	else if (strict_modes(path, &st, why, whylen))
@@ -1939,6 +1940,9 @@ static int read_all(const char *path, char **buf, size_t *len, char *why,
 			break;
 		else
 			n += (size_t)r;
+		/* a pipe that keeps sending gets another wait, up to a cap */
+		if (r > 0 && now_ms() + POLICY_WAIT_MS < start + POLICY_CAP_MS)
+			deadline = now_ms() + POLICY_WAIT_MS;
 		if (n > MAX_POLICY_SIZE)
 			err = EFBIG;
 	}
@@ -1960,15 +1964,12 @@ static int read_all(const char *path, char **buf, size_t *len, char *why,
  * reuse_policy_load - read and parse a policy file. A file that cannot be
  * read is one error at PATH:1:1; out is then an empty, broken policy.
  */
-int reuse_policy_load(const char *path, struct reuse_policy *out,
+int reuse_policy_read(const char *path, char **text, size_t *len,
 		      struct reuse_diag *diag)
 {
-	char *buf = NULL, why[PATH_MAX + 80];
-	size_t len = 0;
-	int err = path ? read_all(path, &buf, &len, why, sizeof why) : EINVAL;
+	char why[PATH_MAX + 80];
+	int err = path ? read_all(path, text, len, why, sizeof why) : EINVAL;
 	if (err) {
-		memset(out, 0, sizeof *out);
-		out->source = path ? strdup(path) : NULL;
 		if (err == ERR_UNSAFE)
 			reuse_diag_add(diag, "%s:1:1: error: refusing policy: %s, and the "
 				       "process runs as root (only root may be able "
@@ -1982,12 +1983,27 @@ int reuse_policy_load(const char *path, struct reuse_policy *out,
 				       "was it read by another process?)", path);
 		else if (err == ETIMEDOUT)
 			reuse_diag_add(diag, "%s:1:1: error: cannot read policy: "
-				       "nothing arrived within %d s (a pipe or FIFO "
-				       "whose writer never wrote and closed it)", path,
-				       POLICY_WAIT_MS / 1000);
+				       "its writer did not finish in time (%d s "
+				       "without data, %d s in all, for a pipe or "
+				       "FIFO)", path, POLICY_WAIT_MS / 1000,
+				       POLICY_CAP_MS / 1000);
 		else
 			reuse_diag_add(diag, "%s:1:1: error: cannot read policy: %s",
 				       path ? path : "(null)", strerror(err));
+		return 1;
+	}
+	return 0;
+}
+
+int reuse_policy_load(const char *path, struct reuse_policy *out,
+		      struct reuse_diag *diag)
+{
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (reuse_policy_read(path, &buf, &len, diag)) {
+		memset(out, 0, sizeof *out);
+		out->source = path ? strdup(path) : NULL;
 		return 1;
 	}
 	int n = reuse_policy_parse(path, buf, len, out, diag);

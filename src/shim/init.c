@@ -6,12 +6,15 @@
  * shim) sees "not ready" and passes straight through; another thread waits
  * a bounded time. Before init is done nothing allocates or logs.
  *
- * "Busy" names the process whose thread runs init (the state is minus its
- * pid), so a child forked meanwhile, where that thread does not exist,
- * sees that nobody will finish and runs init itself.
+ * A child forked while another thread was inside init has no such thread:
+ * an atfork child handler, registered before anyone claims the guard, sets
+ * it back to "not started", so the child's first call runs init itself.
+ * A vfork()ed child runs no atfork handler: it shares the parent's memory,
+ * where init goes on, and waits for it like any thread.
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +24,11 @@
 
 #include "core/core.h"
 #include "core/lock.h"
-#include "core/sys.h"
 #include "shim/real.h"
 
 struct reuse_config reuse_cfg;
 
-/* INIT_DONE is 2 in core.h; below 0: -pid of the process running init */
-enum { INIT_NONE, INIT_DONE = 2 };
+enum { INIT_NONE, INIT_BUSY, INIT_DONE };   /* INIT_DONE is 2 in core.h */
 _Static_assert(INIT_DONE == 2, "reuse_ready() in core.h tests for 2");
 int reuse_init_state = INIT_NONE;           /* __atomic_* only */
 static __thread bool in_init __attribute__((tls_model("initial-exec")));
@@ -95,6 +96,8 @@ static void read_policy(void)
 	struct stat st;
 	bool closed;
 
+	/* init may run again in a child forked during the parent's */
+	reuse_cfg.policy_broken = reuse_cfg.fail_closed = false;
 	if ((!path || !*path) && stat(REUSE_SYSTEM_POLICY, &st) == 0)
 		path = REUSE_SYSTEM_POLICY;
 	if (path && *path)
@@ -139,32 +142,36 @@ static void core_init(void)
 	errno = saved;
 }
 
-/* run_init - this thread won the guard (its state says -pid): do it. */
-static bool run_init(void)
+/* In a forked child only the forking thread exists: an init another
+ * thread had begun will never finish there, so it starts afresh. */
+static void init_child(void)
 {
-	in_init = true;
-	core_init();
-	in_init = false;
-	__atomic_store_n(&reuse_init_state, INIT_DONE, __ATOMIC_RELEASE);
-	return true;
-}
+	int busy = INIT_BUSY;
 
-/* Whether the guard now belongs to this thread: it held `state` (none, or
- * busy in another process) and now says busy in this one. */
-static bool claim(int state)
-{
-	return __atomic_compare_exchange_n(&reuse_init_state, &state,
-					   -(int)sys_getpid(), false,
-					   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	__atomic_compare_exchange_n(&reuse_init_state, &busy, INIT_NONE, false,
+				    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
 static bool init_slow(int state)
 {
+	static bool atfork_done;
 	struct timespec ms = { 0, 1000000 };
+	int expect = INIT_NONE;
 	int saved;
 
-	if (state == INIT_NONE && claim(INIT_NONE))
-		return run_init();
+	if (state == INIT_NONE) {
+		/* before the guard can say busy, so no fork escapes it */
+		if (!__atomic_exchange_n(&atfork_done, true, __ATOMIC_SEQ_CST))
+			pthread_atfork(NULL, NULL, init_child);
+		if (__atomic_compare_exchange_n(&reuse_init_state, &expect, INIT_BUSY,
+						false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+			in_init = true;
+			core_init();
+			in_init = false;
+			__atomic_store_n(&reuse_init_state, INIT_DONE, __ATOMIC_RELEASE);
+			return true;
+		}
+	}
 	if (in_init)
 		return false;
 	saved = errno;
@@ -172,11 +179,9 @@ static bool init_slow(int state)
 		state = __atomic_load_n(&reuse_init_state, __ATOMIC_ACQUIRE);
 		if (state == INIT_DONE)
 			break;
-		/* forked while a thread of the parent ran init: finish it here
-		 * (what it had done is overwritten; its allocations leak) */
-		if ((state == INIT_NONE || state != -(int)sys_getpid()) && claim(state)) {
+		if (state == INIT_NONE) {         /* reset by init_child: ours now */
 			errno = saved;
-			return run_init();
+			return init_slow(INIT_NONE);
 		}
 		nanosleep(&ms, NULL);
 	}
