@@ -224,7 +224,9 @@ EOF
   stop "$LAST"
   run cat "$LOGF"
   # root: the program's own SO_REUSEPORT is kept, keyed to REUSE_KEY_UID
-  assert_output --regexp "goserver bind fd=[0-9]+ tcp 127.0.0.1:$port rule=$p:1 option=SO_REUSEADDR,SO_REUSEPORT asked=on,on action=exclusive result=ok now=reuseaddr:off,reuseport:on$"
+  assert_line --regexp "goserver bind fd=[0-9]+ tcp 127.0.0.1:$port rule=$p:1 option=SO_REUSEADDR,SO_REUSEPORT asked=on,on action=exclusive result=ok now=reuseaddr:off,reuseport:on$"
+  # and, as under the library, SO_REUSEADDR on from listen() on
+  assert_line --regexp "goserver listen fd=[0-9]+ .*now=reuseaddr:on,reuseport:on -- exclusive: SO_REUSEADDR on from listen\(\) on"
 }
 
 @test "exclusive: held setsockopt succeeds without reaching the kernel, getsockopt shows the program its own values" {
@@ -241,7 +243,10 @@ EOF
   # root: SO_REUSEPORT kept for the program's own sharing, keyed
   assert_line --regexp "bindprobe bind fd=[0-9]+ tcp 127.0.0.1:$port .*asked=off,on action=exclusive result=ok now=reuseaddr:off,reuseport:on$"
   assert_line --regexp "bindprobe setsockopt fd=[0-9]+ .*action=exclusive result=ok now=reuseaddr:off,reuseport:on -- program set SO_REUSEADDR=1 after bind\(\): held by the rule$"
-  assert_line --regexp "bindprobe getsockopt fd=[0-9]+ .*now=reuseaddr:off,reuseport:on -- answered SO_REUSEADDR as the program asked$"
+  # listen() turns SO_REUSEADDR on (the exclusive listener's own); the
+  # program still sees what it asked
+  assert_line --regexp "bindprobe listen fd=[0-9]+ .*now=reuseaddr:on,reuseport:on -- exclusive: SO_REUSEADDR on from listen\(\) on"
+  assert_line --regexp "bindprobe getsockopt fd=[0-9]+ .*now=reuseaddr:on,reuseport:on -- answered SO_REUSEADDR as the program asked$"
 }
 
 @test "refuse: SO_REUSEPORT asked before bind gets EPERM at bind, after bind at setsockopt" {

@@ -43,6 +43,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 #include <uthash.h>
 
@@ -689,13 +690,20 @@ static void on_bind(struct call *c)
 	ret = bind(c->dup, (struct sockaddr *)&ss, len);
 	err = ret < 0 ? errno : 0;
 	if (err == EADDRINUSE) {
+		bool passed = false;
+
+		/* an exclusive socket passes the TIME_WAIT its own last run left,
+		 * with SO_REUSEADDR lent to this bind (and to its listen) */
 		explain_in_use_msg(c->dup, k->s.proto, (struct sockaddr *)&ss, len,
-				   &subj, plan.rule ? EXPLAIN_CLEAR : 0, msg, sizeof msg,
-				   &retried, &err, NULL);
+				   &subj, plan.rule ? EXPLAIN_CLEAR |
+				   (plan.exclusive ? EXPLAIN_EXCL : 0) : 0, msg,
+				   sizeof msg, &retried, &err, &passed);
+		k->s.tw_pass = passed;
 		note = msg;
 	}
 	if (!err) {
 		k->s.bound = 1;
+		k->s.exclusive = plan.exclusive;
 	} else {
 		set_flag(c->dup, SO_REUSEADDR, k->s.asked_ra);
 		set_flag(c->dup, SO_REUSEPORT, k->s.asked_rp);
@@ -724,6 +732,8 @@ static void on_listen(struct call *c)
 	char msg[768];
 	unsigned need = REUSE_LOG_ALL;
 	int ret, err, retried;
+	struct timespec t0 = { 0, 0 };
+	bool excl;
 
 	if (!k->s.listening && k->s.rule == SOCK_UNDECIDED)
 		k->s.listening = sys_getflag(c->dup, SO_ACCEPTCONN) > 0;
@@ -751,6 +761,7 @@ static void on_listen(struct call *c)
 				log_call(c, "listen", &ss, err, NULL, note);
 			return answer(c, err);
 		}
+		k->s.exclusive = plan.exclusive;
 	} else if ((r = rule_of(k))) {
 		plan_of(r, k, &plan);
 		if ((plan.ra >= 0 && sys_getflag(c->dup, SO_REUSEADDR) != plan.ra) ||
@@ -767,8 +778,35 @@ static void on_listen(struct call *c)
 			log_call(c, "listen", NULL, 0, "continued", continued_msg);
 		return proceed(c);
 	}
+	/* as the shim's apply_listen: an exclusive listener holds SO_REUSEADDR
+	 * from listen() on (nobody can bind over a listening socket on Linux,
+	 * and its TIME_WAIT entries will let the next exclusive run bind); one
+	 * that passed such entries needs it for listen() itself */
+	excl = k->s.exclusive && (r = rule_of(k)) && r->exclusive;
+	if (excl && k->s.tw_pass) {
+		sys_setflag(c->dup, SO_REUSEADDR, 1);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+	}
 	ret = listen(c->dup, (int)c->req->data.args[1]);
 	err = ret < 0 ? errno : 0;
+	if (excl) {
+		struct timespec t1;
+		long us = 0;
+
+		if (k->s.tw_pass) {
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			us = (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
+		}
+		sys_setflag(c->dup, SO_REUSEADDR, ret == 0);
+		if (ret == 0 && !note) {
+			snprintf(msg, sizeof msg, k->s.tw_pass ?
+				 "exclusive: SO_REUSEADDR lent for listen() past TIME_WAIT (%ld us) and kept: a listening socket's SO_REUSEADDR lets nobody bind over it, and its TIME_WAIT entries will let the next exclusive run bind" :
+				 "exclusive: SO_REUSEADDR on from listen() on: a listening socket's SO_REUSEADDR lets nobody bind over it, and its TIME_WAIT entries will let the next exclusive run bind",
+				 us);
+			note = msg;
+			need = REUSE_LOG_DECISIONS;
+		}
+	}
 	if (!err)
 		k->s.listening = 1;
 	if (!local_addr(c->dup, &ss))
