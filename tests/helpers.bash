@@ -49,3 +49,18 @@ policy_file() {
   printf '%s\n' "$@" >"$f"
   echo "$f"
 }
+
+# nested_suite LABEL CMD... : CMD runs a test file (it ends in `bats --tap
+# FILE`, maybe under a wrapper); every test of it must pass. Shows the
+# failures and says on fd 3 how many passed.
+# shellcheck disable=SC2154  # bats' run sets $output and $status
+nested_suite() {
+  local label=$1
+  shift
+  run "$@"
+  echo "$output" | grep -E '^(not ok|#|sanitize|==)' | head -80
+  [ "$status" -eq 0 ]
+  [ "$(grep -c '^ok ' <<<"$output")" -gt 0 ]
+  [ "$(grep -c '^not ok ' <<<"$output")" -eq 0 ]
+  echo "# $label: $(grep -c '^ok ' <<<"$output") passed" >&3
+}

@@ -135,14 +135,23 @@ shim() { echo env REUSE_LOG="$T/log" LD_PRELOAD="$LIB"; }
   assert_output --partial "fix: start once with CAP_NET_ADMIN"
 }
 
-@test "exclusive TCP: the next exclusive run passes its own TIME_WAIT entries, unprivileged, and still refuses joiners" {
-  local pol
+# exclusive_restart HOW : an exclusive TCP listener restarted over its own
+# TIME_WAIT, unprivileged, under the library (HOW=lib) or reuse run
+# --seccomp (HOW=seccomp): SO_REUSEADDR on from listen() on, the entries
+# passed with SO_REUSEADDR lent, joiners still refused; the control fails.
+exclusive_restart() {
+  local pol under
   pol=$T/policy
   echo "tcp 127.0.0.1:$P exclusive" >"$pol"
   chmod 644 "$pol"
   : >"$T/log"
   chmod 666 "$T/log"
-  start "${NOBODY[@]}" env REUSE_POLICY="$pol" REUSE_LOG="$T/log" LD_PRELOAD="$LIB"
+  if [[ $1 == lib ]]; then
+    under=(env REUSE_POLICY="$pol" REUSE_LOG="$T/log" LD_PRELOAD="$LIB")
+  else
+    under=("$REUSE" run --seccomp --policy "$pol" --log "$T/log" --)
+  fi
+  start "${NOBODY[@]}" "${under[@]}"
   assert_equal "$RC" 0
   serve 3
   stop
@@ -151,7 +160,7 @@ shim() { echo env REUSE_LOG="$T/log" LD_PRELOAD="$LIB"; }
   # control: without libreuse the same user cannot bind over those entries
   start "${NOBODY[@]}"
   assert_equal "$RC" 1
-  start "${NOBODY[@]}" env REUSE_POLICY="$pol" REUSE_LOG="$T/log" LD_PRELOAD="$LIB"
+  start "${NOBODY[@]}" "${under[@]}"
   assert_equal "$RC" 0
   run cat "$T/log"
   assert_output --regexp "passed [0-9]+ TIME_WAIT entr(y|ies) on 127\.0\.0\.1:$P left by an exclusive run, with SO_REUSEADDR lent to this bind\(\) only"
@@ -164,32 +173,12 @@ shim() { echo env REUSE_LOG="$T/log" LD_PRELOAD="$LIB"; }
   serve 1
 }
 
+@test "exclusive TCP: the next exclusive run passes its own TIME_WAIT entries, unprivileged, and still refuses joiners" {
+  exclusive_restart lib
+}
+
 @test "exclusive TCP under reuse run --seccomp: the same restart over its own TIME_WAIT, unprivileged" {
   # the seccomp supervisor makes listen() itself: it turns SO_REUSEADDR on
   # after it, and lends it past the entries at the next run, as the library
-  local pol
-  pol=$T/policy
-  echo "tcp 127.0.0.1:$P exclusive" >"$pol"
-  chmod 644 "$pol"
-  : >"$T/log"
-  chmod 666 "$T/log"
-  start "${NOBODY[@]}" "$REUSE" run --seccomp --policy "$pol" --log "$T/log" --
-  assert_equal "$RC" 0
-  serve 3
-  stop
-  [[ $(timewait) -ge 3 ]]
-  grep -q 'exclusive: SO_REUSEADDR on from listen() on' "$T/log"
-  # control: without libreuse the same user cannot bind over those entries
-  start "${NOBODY[@]}"
-  assert_equal "$RC" 1
-  start "${NOBODY[@]}" "$REUSE" run --seccomp --policy "$pol" --log "$T/log" --
-  assert_equal "$RC" 0
-  run cat "$T/log"
-  assert_output --regexp "passed [0-9]+ TIME_WAIT entr(y|ies) on 127\.0\.0\.1:$P left by an exclusive run, with SO_REUSEADDR lent to this bind\(\) only"
-  assert_output --regexp "SO_REUSEADDR lent for listen\(\) past TIME_WAIT \([0-9]+ us\)"
-  run "$BATS_TEST_DIRNAME/daemons/attacker.py" tcp 127.0.0.1 "$P" rarp 0
-  assert_output --partial 'EADDRINUSE'
-  run "${NOBODY[@]}" "$BATS_TEST_DIRNAME/daemons/attacker.py" tcp 0.0.0.0 "$P" ra 0
-  assert_output --partial 'EADDRINUSE'
-  serve 1
+  exclusive_restart seccomp
 }
