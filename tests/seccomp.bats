@@ -249,6 +249,28 @@ EOF
   assert_line --regexp "bindprobe getsockopt fd=[0-9]+ .*now=reuseaddr:on,reuseport:on -- answered SO_REUSEADDR as the program asked$"
 }
 
+@test "exclusive: the program's own overlapping sockets coexist under --seccomp (options lent); another uid is refused" {
+  local port p i
+  port=$(free_port)
+  p=$(pol "any *:$port exclusive")
+  # wildcard, specific and dual-stack UDP sockets of one process, all asking
+  # SO_REUSEADDR: the second and third bind need it lent to the first ones
+  start "$W/own.out" "$REUSE" run --seccomp --policy "$p" --log "$LOGF" -- \
+    "$ROOT/tests/daemons/ownbinds.py" 3 udp,0.0.0.0,"$port",ra udp,127.0.0.1,"$port",ra \
+    udp,::,"$port",ra
+  for ((i = 0; i < 200; i++)); do grep -q '^ready' "$W/own.out" && break; sleep 0.05; done
+  run cat "$W/own.out"
+  assert_line '0 bind=ok'
+  assert_line '1 bind=ok'
+  assert_line '2 bind=ok'
+  run timeout 10 "${NOBODY[@]}" "$ROOT/tests/daemons/attacker.py" udp 127.0.0.1 "$port" rarp
+  assert_line 'bind=EADDRINUSE'
+  stop "$LAST"
+  run cat "$LOGF"
+  assert_line --regexp " bind fd=[0-9]+ udp 127\.0\.0\.1:$port .*action=exclusive result=ok .*lent SO_REUSEADDR to 2 sockets for this bind\(\) only, [0-9]+ us"
+  assert_line --regexp " bind fd=[0-9]+ udp6? \[?::\]?:$port .*action=exclusive result=ok .*lent SO_REUSEADDR to 3 sockets for this bind\(\) only"
+}
+
 @test "refuse: SO_REUSEPORT asked before bind gets EPERM at bind, after bind at setsockopt" {
   local port p
   port=$(free_port)

@@ -634,6 +634,110 @@ static int decide(struct call *c, struct reuse_subject *subj,
 	return 0;
 }
 
+static bool v6only(int fd)
+{
+	int v = 0;
+	socklen_t l = sizeof v;
+
+	return getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &l) == 0 && v;
+}
+
+/*
+ * lend_own - as the library's lend_and_bind: a bind() that failed
+ * EADDRINUSE where the calling process's own exclusive sockets overlap the
+ * address, all having asked the option this one asked (SO_REUSEADDR; for
+ * UDP SO_REUSEPORT too), is made again with that option lent to them (and
+ * to this socket when it is exclusive too) for that one bind(). They are
+ * found among the decided sockets, then in the caller's fd table
+ * (/proc/TID/fd), and taken with pidfd_getfd: the supervisor serves one
+ * call at a time, so the window is that one bind(), measured. Returns the
+ * retried bind's result, or -2 when there was nothing to lend.
+ */
+static int lend_own(struct call *c, const struct sockaddr_storage *ss, socklen_t len,
+		    const struct reuse_subject *s, const struct reuse_plan *plan,
+		    int *err, char *msg, size_t mlen)
+{
+	struct tracked *k = c->k, *t, *tmp, *cand[LEND_MAX];
+	int dups[LEND_MAX + 1], nc = 0, m = 0, ret = -2;
+	bool ra = k->s.asked_ra, rp = k->s.asked_rp && k->s.proto == REUSE_P_UDP;
+	bool me_v6only = k->s.family == AF_INET6 && v6only(c->dup);
+	char path[64], link[64];
+	struct timespec t0, t1;
+	struct dirent *e;
+	uint64_t ino;
+	DIR *d;
+
+	HASH_ITER(hh, table, t, tmp) {
+		if (t != k && t->s.exclusive && t->s.proto == k->s.proto && nc < LEND_MAX)
+			cand[nc++] = t;
+	}
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)c->t.tid);
+	if (!nc || !(d = opendir(path)))
+		return -2;
+	while ((e = readdir(d)) && m < LEND_MAX) {
+		ssize_t l = readlinkat(dirfd(d), e->d_name, link, sizeof link - 1);
+		struct sockaddr_storage os;
+		struct reuse_subject osub;
+		uint64_t cookie;
+		socklen_t cl = sizeof cookie;
+		int i, dup;
+
+		if (l <= 0)
+			continue;
+		link[l] = '\0';
+		if (sscanf(link, "socket:[%" SCNu64 "]", &ino) != 1)
+			continue;
+		for (i = 0; i < nc && cand[i]->ino != ino; i++)
+			;
+		if (i == nc || (dup = take_fd(&c->t, atoi(e->d_name))) < 0)
+			continue;
+		/* the same socket (cookie), bound on this port, overlapping */
+		if (getsockopt(dup, SOL_SOCKET, SO_COOKIE, &cookie, &cl) < 0 ||
+		    cookie != cand[i]->cookie || !local_addr(dup, &os) ||
+		    port_of(&os) != port_of(ss)) {
+			close(dup);
+			continue;
+		}
+		subject_from_addr(&os, cand[i]->s.proto, &osub);
+		if (!explain_overlap(s->family, s->addr, me_v6only, osub.family, osub.addr,
+				     osub.family == AF_INET6 && v6only(dup))) {
+			close(dup);
+			continue;
+		}
+		ra &= cand[i]->s.asked_ra;
+		rp &= cand[i]->s.asked_rp && !cand[i]->s.keyed;
+		dups[m++] = dup;
+	}
+	closedir(d);
+	if (m && (ra || rp)) {
+		if (plan->exclusive)
+			dups[m++] = c->dup;       /* this one borrows too */
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (int i = 0; i < m; i++) {
+			if (ra)
+				setsockopt(dups[i], SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
+			if (rp)
+				setsockopt(dups[i], SOL_SOCKET, SO_REUSEPORT, &(int){ 1 }, sizeof(int));
+		}
+		ret = bind(c->dup, (const struct sockaddr *)ss, len);
+		*err = ret < 0 ? errno : 0;
+		for (int i = 0; i < m; i++) {
+			if (ra)
+				setsockopt(dups[i], SOL_SOCKET, SO_REUSEADDR, &(int){ 0 }, sizeof(int));
+			if (rp)
+				setsockopt(dups[i], SOL_SOCKET, SO_REUSEPORT, &(int){ 0 }, sizeof(int));
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (plan->exclusive)
+			m--;
+		explain_lent(msg, mlen, m, plan->exclusive, ra, rp,
+			     (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000);
+	}
+	for (int i = 0; i < m; i++)
+		close(dups[i]);
+	return ret;
+}
+
 static const char continued_msg[] =
 	"its credentials differ from the supervisor's: the call continued in the target, result not seen";
 
@@ -689,6 +793,11 @@ static void on_bind(struct call *c)
 	}
 	ret = bind(c->dup, (struct sockaddr *)&ss, len);
 	err = ret < 0 ? errno : 0;
+	if (err == EADDRINUSE && plan.rule &&
+	    (retried = lend_own(c, &ss, len, &subj, &plan, &err, msg, sizeof msg)) != -2) {
+		ret = retried;
+		note = msg;
+	}
 	if (err == EADDRINUSE) {
 		bool passed = false;
 

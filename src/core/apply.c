@@ -361,8 +361,6 @@ static int dup_checked(int fd, uint64_t ino)
 	return d;
 }
 
-#define LEND_MAX 16
-
 /*
  * lend_and_bind - the program's own sockets may overlap one another as it
  * asked, even under `exclusive` (spec). The kernel sees neither option on
@@ -428,10 +426,7 @@ static int lend_and_bind(int fd, struct reuse_sock *k, const struct sockaddr *ad
 		reuse_unlock();
 		if (plan->exclusive)
 			m--;
-		snprintf(msg, mlen, "this process's own exclusive socket%s overlap%s: lent %s%s%s to %d socket%s for this bind() only, %ld us",
-			 m == 1 ? "" : "s", m == 1 ? "s" : "", ra ? "SO_REUSEADDR" : "",
-			 ra && rp ? "," : "", rp ? "SO_REUSEPORT" : "", m + plan->exclusive,
-			 m + plan->exclusive == 1 ? "" : "s", us);
+		explain_lent(msg, mlen, m, plan->exclusive, ra, rp, us);
 	}
 	for (int i = 0; i < m; i++)
 		sys_close(dups[i]);

@@ -272,6 +272,12 @@ int explain_clear_timewait(int family, const uint8_t addr[16], uint16_t port,
 bool explain_have_net_admin(void) HIDDEN;
 bool explain_overlap(int fa, const uint8_t a[16], bool v6only_a,
 		     int fb, const uint8_t b[16], bool v6only_b) HIDDEN;
+/* The log note of a bind made with options lent to the program's own
+ * overlapping exclusive sockets (the library's and the supervisor's). */
+void explain_lent(char *msg, size_t mlen, int own, bool self, bool ra, bool rp,
+		  long us) HIDDEN;
+/* At most this many of the program's own sockets are lent an option. */
+#define LEND_MAX 16
 
 /* One socket on a port, as sock_diag and /proc tell it (explain.c). */
 struct reuse_holder {

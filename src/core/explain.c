@@ -1031,6 +1031,20 @@ out:
 	errno = saved;
 }
 
+/*
+ * explain_lent - the note of a bind() made with options lent to `own`
+ * overlapping exclusive sockets of the program's (and to the binding
+ * socket itself when `self`), shared by the library and the supervisor.
+ */
+void explain_lent(char *msg, size_t mlen, int own, bool self, bool ra, bool rp,
+		  long us)
+{
+	snprintf(msg, mlen, "this process's own exclusive socket%s overlap%s: lent %s%s%s to %d socket%s for this bind() only, %ld us",
+		 own == 1 ? "" : "s", own == 1 ? "s" : "", ra ? "SO_REUSEADDR" : "",
+		 ra && rp ? "," : "", rp ? "SO_REUSEPORT" : "", own + self,
+		 own + self == 1 ? "" : "s", us);
+}
+
 /* explain_overlap - whether two local addresses overlap on one port
  * (addresses as libreuse.h: network order, IPv4 in the first 4 bytes). */
 bool explain_overlap(int fa, const uint8_t a[16], bool v6only_a,
