@@ -99,6 +99,7 @@ run_stress() {
 @test "vfork while another thread runs the library's start-up: the child waits for it, init runs once" {
   # a vfork()ed child shares the parent's memory: it must not start init
   # over there while the parent's thread is inside it
+  [[ $LIB == *libtsan* ]] && skip "ThreadSanitizer runs vfork() as fork()"
   gcc -shared -fPIC -O1 -o "$BATS_TEST_TMPDIR/initfork.so" "$ROOT/tests/fixtures/initfork.c" -ldl -lpthread
   POL=$(policy_file 'tcp 127.0.0.1:* reuseaddr=force')
   run timeout -s KILL 60 env INITFORK_VFORK=1 REUSE_POLICY="$POL" REUSE_LOG="$LOGF" \
