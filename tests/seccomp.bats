@@ -271,6 +271,32 @@ EOF
   assert_line --regexp " bind fd=[0-9]+ udp6? \[?::\]?:$port .*action=exclusive result=ok .*lent SO_REUSEADDR to 3 sockets for this bind\(\) only"
 }
 
+@test "--dry-run and the dry-run modifier under --seccomp: decided and logged, nothing changed" {
+  local port p
+  port=$(free_port)
+  p=$(pol "udp 127.0.0.1:$port deny" "tcp 127.0.0.1:$port reuseaddr=force reuseport=strip")
+  # the log's now= is read on the supervisor's duplicate: the kernel's truth
+  run timeout 10 "$REUSE" run --seccomp --dry-run --policy "$p" --log "$LOGF" -- \
+    "$PROBES/bindprobe" -p -l 127.0.0.1 "$port"
+  assert_output --partial 'bind=ok listen=ok'
+  run timeout 10 "$REUSE" run --seccomp --dry-run --policy "$p" --log "$LOGF" -- \
+    "$PROBES/bindprobe" -u 127.0.0.1 "$port"
+  assert_output --partial 'bind=ok'
+  run cat "$LOGF"
+  assert_line --regexp "bindprobe bind fd=[0-9]+ tcp 127.0.0.1:$port rule=$p:2 .*asked=off,on action=force,strip dry-run result=ok now=reuseaddr:off,reuseport:on$"
+  assert_line --regexp "bindprobe bind fd=[0-9]+ udp 127.0.0.1:$port rule=$p:1 .*action=deny dry-run result=ok"
+  # control: without --dry-run the same policy acts
+  run timeout 10 "$REUSE" run --seccomp --policy "$p" --log "$LOGF" -- "$PROBES/bindprobe" -u 127.0.0.1 "$port"
+  assert_output --partial 'bind=EACCES'
+  # the modifier: one rule tried while the next acts
+  : >"$LOGF"
+  p=$(pol "tcp 127.0.0.1:$port reuseport=force dry-run" "tcp *:* reuseaddr=force")
+  run timeout 10 "$REUSE" run --seccomp --policy "$p" --log "$LOGF" -- "$PROBES/bindprobe" -l 127.0.0.1 "$port"
+  assert_output --partial 'bind=ok'
+  run cat "$LOGF"
+  assert_line --regexp "bindprobe bind fd=[0-9]+ tcp 127.0.0.1:$port rule=$p:1 .*action=force dry-run result=ok now=reuseaddr:off,reuseport:off$"
+}
+
 @test "refuse: SO_REUSEPORT asked before bind gets EPERM at bind, after bind at setsockopt" {
   local port p
   port=$(free_port)

@@ -527,6 +527,13 @@ static const struct reuse_rule *rule_of(const struct tracked *k)
 	return &reuse_cfg.policy.rules[k->s.rule];
 }
 
+/* A dry run (REUSE_DRY_RUN=1, or the rule's dry-run) decides and logs, and
+ * changes nothing: the kernel sees exactly what the program asked. */
+static bool dry(const struct reuse_rule *r)
+{
+	return reuse_cfg.dry_run || (r && r->dry_run);
+}
+
 /*
  * log_call - one line in the shim's format, about the target: its pid and
  * name, its fd number, the kernel's options read through our duplicate.
@@ -611,6 +618,18 @@ static int decide(struct call *c, struct reuse_subject *subj,
 	if (!reuse_cfg.fail_closed)
 		r = reuse_policy_match(&reuse_cfg.policy, subj);
 	plan_of(r, k, plan);
+	k->s.rule = r ? (int32_t)(r - reuse_cfg.policy.rules) : SOCK_UNMATCHED;
+	k->s.log = r ? r->log : reuse_cfg.level == REUSE_LOG_ALL ? REUSE_LOG_ALL
+								 : REUSE_LOG_OFF;
+	if (reuse_cfg.fail_closed) {
+		plan->err = EACCES;
+		k->s.log = REUSE_LOG_DECISIONS;
+	}
+	if (dry(r)) {
+		plan->err = 0;
+		plan->ra = plan->rp = -1;
+		plan->key = plan->exclusive = false;
+	}
 	/* an exclusive socket that shares among its own: keyed, as the shim does */
 	if (plan->key && !k->s.keyed) {
 		if (sys_fchown(c->dup, REUSE_KEY_UID, (gid_t)-1) == 0) {
@@ -619,13 +638,6 @@ static int decide(struct call *c, struct reuse_subject *subj,
 			struct reuse_ask ask = { k->s.asked_ra, k->s.asked_rp, k->s.proto, false };
 			reuse_decide_bind(r, &ask, plan);
 		}
-	}
-	k->s.rule = r ? (int32_t)(r - reuse_cfg.policy.rules) : SOCK_UNMATCHED;
-	k->s.log = r ? r->log : reuse_cfg.level == REUSE_LOG_ALL ? REUSE_LOG_ALL
-								 : REUSE_LOG_OFF;
-	if (reuse_cfg.fail_closed) {
-		plan->err = EACCES;
-		k->s.log = REUSE_LOG_DECISIONS;
 	}
 	if (plan->err)
 		return plan->err;
@@ -793,7 +805,7 @@ static void on_bind(struct call *c)
 	}
 	ret = bind(c->dup, (struct sockaddr *)&ss, len);
 	err = ret < 0 ? errno : 0;
-	if (err == EADDRINUSE && plan.rule &&
+	if (err == EADDRINUSE && plan.rule && !dry(plan.rule) &&
 	    (retried = lend_own(c, &ss, len, &subj, &plan, &err, msg, sizeof msg)) != -2) {
 		ret = retried;
 		note = msg;
@@ -804,7 +816,7 @@ static void on_bind(struct call *c)
 		/* an exclusive socket passes the TIME_WAIT its own last run left,
 		 * with SO_REUSEADDR lent to this bind (and to its listen) */
 		explain_in_use_msg(c->dup, k->s.proto, (struct sockaddr *)&ss, len,
-				   &subj, plan.rule ? EXPLAIN_CLEAR |
+				   &subj, plan.rule && !dry(plan.rule) ? EXPLAIN_CLEAR |
 				   (plan.exclusive ? EXPLAIN_EXCL : 0) : 0, msg,
 				   sizeof msg, &retried, &err, &passed);
 		k->s.tw_pass = passed;
@@ -871,7 +883,7 @@ static void on_listen(struct call *c)
 			return answer(c, err);
 		}
 		k->s.exclusive = plan.exclusive;
-	} else if ((r = rule_of(k))) {
+	} else if ((r = rule_of(k)) && !dry(r)) {
 		plan_of(r, k, &plan);
 		if ((plan.ra >= 0 && sys_getflag(c->dup, SO_REUSEADDR) != plan.ra) ||
 		    (plan.rp >= 0 && sys_getflag(c->dup, SO_REUSEPORT) != plan.rp)) {
@@ -953,6 +965,10 @@ static void on_setsockopt(struct call *c)
 	if (!still_valid(c))
 		return;
 	err = reuse_decide_setopt(rule_of(k), is_rp, v != 0, &to_kernel);
+	if (dry(rule_of(k))) {
+		err = 0;
+		to_kernel = true;
+	}
 	if (!err && to_kernel) {
 		ret = sys_setflag(c->dup, name, v != 0);
 		err = ret < 0 ? errno : 0;
@@ -1052,6 +1068,7 @@ void supervise_init(void)
 		my_userns = ns.st_ino;
 	read_label("self", my_label, sizeof my_label);
 	log_init();
+	reuse_cfg.dry_run = getenv("REUSE_DRY_RUN") && strcmp(getenv("REUSE_DRY_RUN"), "1") == 0;
 	reuse_cfg.level = !lv || !*lv || !strcmp(lv, "decisions") ? REUSE_LOG_DECISIONS :
 			  !strcmp(lv, "off") ? REUSE_LOG_OFF :
 			  !strcmp(lv, "all") ? REUSE_LOG_ALL : REUSE_LOG_DECISIONS;
