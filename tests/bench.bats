@@ -43,7 +43,8 @@ cell() {
   [[ "$(cell 'VmRSS holding' 3)" =~ ^[0-9]+$ ]]
   [[ "$(cell 'bytes per tracked socket, record size' 3)" =~ ^[0-9]+$ ]]
   for r in 'new connection per request' 'keep-alive'; do
-    [[ "$(cell "$r" 2)" =~ ^[0-9.]+$ ]] && [[ "$(cell "$r" 3)" =~ ^[0-9.]+$ ]] ||
-      { echo "$r: $(cell "$r" 2) / $(cell "$r" 3)"; false; }
+    [[ "$(cell "$r" 2)" =~ ^[0-9.]+$ ]] && [[ "$(cell "$r" 3)" =~ ^[0-9.]+$ ]] &&
+      [[ "$(cell "$r" 5)" =~ ^[0-9]+\.[0-9]+$ ]] ||
+      { echo "$r: $(cell "$r" 2) / $(cell "$r" 3), pair ratio $(cell "$r" 5)"; false; }
   done
 }
