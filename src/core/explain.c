@@ -349,6 +349,31 @@ static int count_holder(const struct inet_diag_msg *m, bool v6only, void *arg)
 }
 
 /*
+ * dump_overlapping - one sock_diag dump of proto's sockets whose local
+ * address overlaps (family, addr, v6only) on port, each given to fn (its
+ * ctx points at *q, filled here). 0, or the errno to report as diag_errno
+ * (what fn saw before a failure stands). errno is the caller's to keep.
+ */
+static int dump_overlapping(unsigned proto, int family, const uint8_t addr[16],
+			    uint16_t port, bool v6only, struct endpoint *q,
+			    diag_fn fn, void *ctx)
+{
+	uint8_t p = diag_proto(proto);
+	int fd, rc;
+
+	if (!p)
+		return EPROTONOSUPPORT;
+	if ((family != AF_INET && family != AF_INET6) || !addr)
+		return EAFNOSUPPORT;
+	endpoint_set(q, family, addr, v6only);
+	if ((fd = nl_open()) < 0)
+		return -fd;
+	rc = diag_dump_overlapping(fd, p, q, port, fn, ctx);
+	sys_close(fd);
+	return rc < 0 ? -rc : 0;
+}
+
+/*
  * Why did a bind fail? Count who holds an overlapping local address on the
  * port: live sockets (any state; for UDP every bound socket), listeners
  * among them, and TCP TIME_WAIT entries. diag_errno says when sock_diag
@@ -359,30 +384,11 @@ void explain_holders(unsigned proto, int family, const uint8_t addr[16],
 {
 	int saved = errno;
 	struct endpoint q;
-	uint8_t p = diag_proto(proto);
+	struct holders_ctx c = { .q = &q, .out = out };
 
 	memset(out, 0, sizeof *out);
-	if (!p) {
-		out->diag_errno = EPROTONOSUPPORT;
-		goto done;
-	}
-	if ((family != AF_INET && family != AF_INET6) || !addr) {
-		out->diag_errno = EAFNOSUPPORT;
-		goto done;
-	}
-	endpoint_set(&q, family, addr, v6only);
-
-	int fd = nl_open();
-	if (fd < 0) {
-		out->diag_errno = -fd;
-		goto done;
-	}
-	struct holders_ctx c = { .q = &q, .out = out };
-	int rc = diag_dump_overlapping(fd, p, &q, port, count_holder, &c);
-	if (rc < 0)
-		out->diag_errno = -rc;
-	sys_close(fd);
-done:
+	out->diag_errno = dump_overlapping(proto, family, addr, port, v6only, &q,
+					   count_holder, &c);
 	errno = saved;
 }
 
@@ -596,25 +602,11 @@ void explain_list(unsigned proto, int family, const uint8_t addr[16],
 {
 	int saved = errno;
 	struct endpoint q;
-	uint8_t p = diag_proto(proto);
+	struct list_ctx c = { .q = &q, .out = out, .proto = diag_proto(proto) };
 
 	memset(out, 0, sizeof *out);
-	if (!p || (family != AF_INET && family != AF_INET6) || !addr) {
-		out->diag_errno = p ? EAFNOSUPPORT : EPROTONOSUPPORT;
-		goto done;
-	}
-	endpoint_set(&q, family, addr, v6only);
-	int fd = nl_open();
-	if (fd < 0) {
-		out->diag_errno = -fd;
-		goto done;
-	}
-	struct list_ctx c = { .q = &q, .out = out, .proto = p };
-	int rc = diag_dump_overlapping(fd, p, &q, port, list_one, &c);
-	if (rc < 0)
-		out->diag_errno = -rc;
-	sys_close(fd);
-done:
+	out->diag_errno = dump_overlapping(proto, family, addr, port, v6only, &q,
+					   list_one, &c);
 	errno = saved;
 }
 
