@@ -180,7 +180,16 @@ static int decide_at_bind(int fd, struct reuse_sock *k,
 			  const struct reuse_subject *subj, struct reuse_plan *plan)
 {
 	const struct reuse_rule *r = NULL;
+	/* Until a rule is chosen the shim leaves the options alone, so the
+	 * kernel holds exactly what the program asked, through any of the
+	 * socket's fds (a setsockopt() through a dup() updates only that fd's
+	 * record): take it from there. */
+	int ra = sys_getflag(fd, SO_REUSEADDR), rp = sys_getflag(fd, SO_REUSEPORT);
 
+	if (ra >= 0)
+		k->asked_ra = (uint8_t)ra;
+	if (rp >= 0)
+		k->asked_rp = (uint8_t)rp;
 	if (!reuse_cfg.fail_closed)
 		r = reuse_policy_match(&reuse_cfg.policy, subj);
 	plan_for(r, k, plan);
@@ -203,8 +212,10 @@ static int decide_at_bind(int fd, struct reuse_sock *k,
 	if (plan->err)
 		return plan->err;
 	plan_keep(k, plan);
-	set_flag(fd, SO_REUSEADDR, plan->ra);
-	set_flag(fd, SO_REUSEPORT, plan->rp);
+	if (plan->ra >= 0 && plan->ra != ra)
+		sys_setflag(fd, SO_REUSEADDR, plan->ra);
+	if (plan->rp >= 0 && plan->rp != rp)
+		sys_setflag(fd, SO_REUSEPORT, plan->rp);
 	return 0;
 }
 

@@ -56,7 +56,8 @@ static inline bool reuse_ready(void)
 enum { SOCK_UNMATCHED = -1, SOCK_UNDECIDED = -2 };
 
 struct reuse_sock {
-	/* identity: sockfs inode, 0 = free slot. Atomic: a slot passes from
+	/* identity: sockfs inode, 0 = free slot. First: sock_dup copies every
+	 * field after it in one piece. Atomic: a slot passes from
 	 * thread to thread when the kernel reuses an fd number; storing 0
 	 * (release) and reading it (acquire) orders the old owner's accesses
 	 * before the new one's (sockets.c). */

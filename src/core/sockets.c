@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -177,6 +178,7 @@ void sock_created(int fd, int family, int type, int protocol)
 	s->bound = s->listening = 0;
 	s->log = 0;
 	s->exclusive = s->keyed = s->tw_pass = 0;
+	s->plan = 0;                      /* none: plan_kept() never matches it */
 	s->owner = 0;
 	s->rule = SOCK_UNDECIDED;
 	atomic_store_explicit(&s->ino, ino, memory_order_release);
@@ -292,6 +294,10 @@ void sock_forget(int fd)
 	}
 }
 
+_Static_assert(offsetof(struct reuse_sock, ino) == 0 &&
+	       offsetof(struct reuse_sock, dev) == sizeof(uint64_t),
+	       "sock_dup copies everything after ino, which comes first");
+
 /* sock_dup - newfd now names oldfd's socket; it inherits the record. */
 void sock_dup(int oldfd, int newfd)
 {
@@ -309,19 +315,9 @@ void sock_dup(int oldfd, int newfd)
 	if (!n)
 		return;
 	take_slot(n);
-	n->dev = o->dev;
-	n->family = o->family;
-	n->proto = o->proto;
-	n->asked_ra = o->asked_ra;
-	n->asked_rp = o->asked_rp;
-	n->bound = o->bound;
-	n->listening = o->listening;
-	n->log = o->log;
-	n->rule = o->rule;
-	n->exclusive = o->exclusive;
-	n->keyed = o->keyed;
-	n->tw_pass = o->tw_pass;
-	n->owner = o->owner;
+	/* every field after the identity (ino, first), which is published
+	 * last; copying them one by one once missed the bind()'s plan */
+	memcpy(&n->dev, &o->dev, sizeof *n - offsetof(struct reuse_sock, dev));
 	atomic_store_explicit(&n->ino, ino, memory_order_release);
 	sock_watch_set(newfd, WATCH_SOCK);
 }

@@ -27,6 +27,12 @@
  *       socket made before fork(); the child binds 127.0.0.1:PORT and
  *       exits. Prints parent= child= child_bind= (the child's result,
  *       passed back through its exit status).
+ *   fdlife stale PORT1 PORT2
+ *       socket A, SO_REUSEADDR=1, bound to 127.0.0.1:PORT1 at number N
+ *       and closed; a pipe takes N; socket B, SO_REUSEADDR=1, bound to
+ *       127.0.0.1:PORT2, is dup2()ed onto N (the slot A's record used)
+ *       and listens through N. Prints a= b= listen= kernel_ra= (B's
+ *       option after listen(), raw): what B's rule set, not A's.
  *   fdlife threads NTHREADS CYCLES
  *       NTHREADS threads each do CYCLES x socket/bind(127.0.0.1:0)/close.
  *       Prints binds=N (successful binds) failures=N.
@@ -207,6 +213,21 @@ static int story_fork(int port)
 	return WEXITSTATUS(st) == 0 ? 0 : 1;
 }
 
+static int story_stale(int port1, int port2)
+{
+	int a = socket(AF_INET, SOCK_STREAM, 0), b, p[2], rc;
+
+	if (a < 0 || set_ra(a) < 0 || bind_lo(a, port1) < 0 || close(a) < 0 ||
+	    pipe(p) < 0 || p[0] != a)
+		return 1;
+	b = socket(AF_INET, SOCK_STREAM, 0);
+	if (b < 0 || set_ra(b) < 0 || bind_lo(b, port2) < 0 || dup2(b, a) != a)
+		return 1;
+	rc = listen(a, 1);
+	printf("a=%d b=%d listen=%s kernel_ra=%d\n", a, b, ename(rc), flag(a, 1));
+	return rc == 0 ? 0 : 1;
+}
+
 static int cycles;
 
 static void *worker(void *arg)
@@ -248,7 +269,8 @@ static int story_threads(int n, int c)
 static void usage(void)
 {
 	fprintf(stderr, "usage: fdlife dup METHOD ASK PORT | dupset METHOD PORT |\n"
-			"       reuse CLOSE SOCKET PORT | fork PORT | threads N CYCLES\n");
+			"       reuse CLOSE SOCKET PORT | fork PORT | stale PORT1 PORT2 |\n"
+			"       threads N CYCLES\n");
 	exit(2);
 }
 
@@ -267,6 +289,8 @@ int main(int argc, char **argv)
 		r = story_reuse(argv[2], argv[3], atoi(argv[4]));
 	else if (strcmp(argv[1], "fork") == 0 && argc == 3)
 		r = story_fork(atoi(argv[2]));
+	else if (strcmp(argv[1], "stale") == 0 && argc == 4)
+		r = story_stale(atoi(argv[2]), atoi(argv[3]));
 	else if (strcmp(argv[1], "threads") == 0 && argc == 4)
 		r = story_threads(atoi(argv[2]), atoi(argv[3]));
 	else
