@@ -1057,9 +1057,7 @@ out:
 void supervise_init(void)
 {
 	const char *lv = getenv("REUSE_LOG_LEVEL"), *path = policy_in_force();
-	struct reuse_diag diag = { 0 };
 	struct stat ns;
-	bool closed;
 
 	snprintf(reuse_cfg.prog, sizeof reuse_cfg.prog, "reuse");
 	snprintf(reuse_cfg.exe, sizeof reuse_cfg.exe, "reuse");
@@ -1072,24 +1070,7 @@ void supervise_init(void)
 	reuse_cfg.level = !lv || !*lv || !strcmp(lv, "decisions") ? REUSE_LOG_DECISIONS :
 			  !strcmp(lv, "off") ? REUSE_LOG_OFF :
 			  !strcmp(lv, "all") ? REUSE_LOG_ALL : REUSE_LOG_DECISIONS;
-	if (path)
-		reuse_policy_load(path, &reuse_cfg.policy, &diag);
-	else
-		reuse_policy_parse("default", reuse_default_policy,
-				   strlen(reuse_default_policy), &reuse_cfg.policy, &diag);
+	config_load_policy(path);
 	for (size_t i = 0; i < reuse_cfg.policy.nrules; i++)
 		policy_names |= reuse_cfg.policy.rules[i].program != NULL;
-	if (!diag.errors)
-		return;
-	closed = reuse_cfg.policy.on_error_closed;
-	log_diag(&diag);
-	log_text("policy %s has %u error%s: %s", policy_name(path), diag.errors,
-		 diag.errors == 1 ? "" : "s", closed ?
-		 "on-error closed: every bind() is refused with EACCES" :
-		 "no rule applies (fail open); sockets are left as programs make them");
-	reuse_diag_free(&diag);
-	reuse_policy_free(&reuse_cfg.policy);
-	memset(&reuse_cfg.policy, 0, sizeof reuse_cfg.policy);
-	reuse_cfg.policy_broken = true;
-	reuse_cfg.fail_closed = closed;
 }

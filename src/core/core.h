@@ -179,6 +179,11 @@ const char *log_rule_source(void) HIDDEN;
 /* The policy is loaded: build what every line repeats (init only). */
 void log_policy_ready(void) HIDDEN;
 
+/* ---- config.c: the policy in force ------------------------------------ */
+/* path's policy (NULL or "": the embedded default) into reuse_cfg; one
+ * that does not parse is logged once and falls back as documented. */
+void config_load_policy(const char *path) HIDDEN;
+
 /* ---- subject.c: pure helpers shared by apply.c and the supervisor ---- */
 struct reuse_words {
 	char option[32], asked[16], action[24];

@@ -83,42 +83,16 @@ static void read_level(void)
 		log_text("REUSE_LOG_LEVEL='%.40s' is not off, decisions or all; using decisions", v);
 }
 
-/*
- * read_policy - REUSE_POLICY, else /etc/libreuse/policy, else the embedded
- * default. A policy that does not parse is reported once and replaced by
- * no rule at all (fail open), or by "refuse every bind" when its first
- * rule line is `on-error closed`.
- */
+/* read_policy - REUSE_POLICY, else /etc/libreuse/policy, else the
+ * embedded default (config.c loads it and handles a broken one). */
 static void read_policy(void)
 {
 	const char *path = env("REUSE_POLICY");
-	struct reuse_diag diag = { 0 };
 	struct stat st;
-	bool closed;
 
-	/* init may run again in a child forked during the parent's */
-	reuse_cfg.policy_broken = reuse_cfg.fail_closed = false;
 	if ((!path || !*path) && stat(REUSE_SYSTEM_POLICY, &st) == 0)
 		path = REUSE_SYSTEM_POLICY;
-	if (path && *path)
-		reuse_policy_load(path, &reuse_cfg.policy, &diag);
-	else
-		reuse_policy_parse("default", reuse_default_policy,
-				   strlen(reuse_default_policy), &reuse_cfg.policy, &diag);
-	if (!diag.errors)
-		return;
-	closed = reuse_cfg.policy.on_error_closed;
-	log_diag(&diag);
-	log_text("policy %s has %u error%s: %s", path ? path : "default", diag.errors,
-		 diag.errors == 1 ? "" : "s", closed ?
-		 "on-error closed: every bind() is refused with EACCES" :
-		 "no rule applies (fail open); sockets are left as programs make them");
-	reuse_diag_free(&diag);
-	reuse_policy_free(&reuse_cfg.policy);
-	memset(&reuse_cfg.policy, 0, sizeof reuse_cfg.policy);
-	reuse_cfg.policy.source = NULL;
-	reuse_cfg.policy_broken = true;
-	reuse_cfg.fail_closed = closed;
+	config_load_policy(path);
 }
 
 static void core_init(void)
@@ -161,8 +135,11 @@ static bool init_slow(int state)
 
 	if (state == INIT_NONE) {
 		/* before the guard can say busy, so no fork escapes it */
-		if (!__atomic_exchange_n(&atfork_done, true, __ATOMIC_SEQ_CST))
+		if (!__atomic_exchange_n(&atfork_done, true, __ATOMIC_SEQ_CST)) {
+			saved = errno;            /* it may allocate */
 			pthread_atfork(NULL, NULL, init_child);
+			errno = saved;
+		}
 		if (__atomic_compare_exchange_n(&reuse_init_state, &expect, INIT_BUSY,
 						false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
 			in_init = true;
