@@ -179,6 +179,10 @@ const char *log_rule_source(void) HIDDEN;
 /* The policy is loaded: build what every line repeats (init only). */
 void log_policy_ready(void) HIDDEN;
 
+/* ---- fdpass.c: a message and an fd over a Unix socket ---------------- */
+int fd_send(int sock, const void *data, size_t len, int fd) HIDDEN;
+ssize_t fd_recv(int sock, void *data, size_t len, int *fd, int flags) HIDDEN;
+
 /* ---- config.c: the policy in force ------------------------------------ */
 /* path's policy (NULL or "": the embedded default) into reuse_cfg; one
  * that does not parse is logged once and falls back as documented. */

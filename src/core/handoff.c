@@ -299,25 +299,7 @@ static bool find_served(const struct ho_msg *q, struct served *out)
 
 static int send_reply(int c, struct ho_msg *a, int fd)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { a, sizeof *a };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (fd >= 0) {
-		struct cmsghdr *cm;
-		memset(&u, 0, sizeof u);
-		m.msg_control = u.buf;
-		m.msg_controllen = sizeof u.buf;
-		cm = CMSG_FIRSTHDR(&m);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-	}
-	return sendmsg(c, &m, MSG_NOSIGNAL) == (ssize_t)sizeof *a ? 0 : -1;
+	return fd_send(c, a, sizeof *a, fd);
 }
 
 /*
@@ -643,23 +625,10 @@ static struct reuse_sock *install(int fd, int r, struct reuse_sock *k,
 /* Receive one reply and at most one fd. */
 static int recv_reply(int c, struct ho_msg *a, int *fd)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { a, sizeof *a };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			    .msg_controllen = sizeof u.buf };
-	struct cmsghdr *cm;
-	ssize_t n = recvmsg(c, &m, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+	ssize_t n = fd_recv(c, a, sizeof *a, fd, MSG_WAITALL);
 
-	*fd = -1;
 	if (n < 0)
 		return errno;
-	for (cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-		    cm->cmsg_len >= CMSG_LEN(sizeof(int)))
-			memcpy(fd, CMSG_DATA(cm), sizeof *fd);
 	if (n != (ssize_t)sizeof *a || a->magic != HO_MAGIC || a->version != HO_VERSION)
 		return EPROTO;
 	return 0;
