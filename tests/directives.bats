@@ -695,20 +695,26 @@ ADDR_TABLE=(
   done_cases
 }
 
-@test "connect() on an unbound socket: matched on the kernel's address and logged (spec)" {
+@test "connect() on an unbound socket: matched on the kernel's address, logged at log=all only" {
   local p pid
   p=$(free_port)
   "$PROBES/bindprobe" -l -a -h 10 127.0.0.1 "$p" >"$W/server" &
   pid=$!
   wait_listen "$p" || { kill "$pid"; fail "server did not listen"; }
+  # a client connection is no decision: nothing at the default level
   pol 'tcp 127.0.0.1:* reuseaddr=force'
   : >"$LOGF"
+  REUSE_POLICY=$POL REUSE_LOG=$LOGF LD_PRELOAD=$LIB timeout 10 \
+    bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && echo connected' "$p"
+  run cat "$LOGF"
+  refute_output --partial "connect"
+  pol 'tcp 127.0.0.1:* reuseaddr=force log=all'
   REUSE_POLICY=$POL REUSE_LOG=$LOGF LD_PRELOAD=$LIB timeout 10 \
     bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && echo connected' "$p"
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   run cat "$LOGF"
-  assert_output --regexp "bash connect fd=[0-9]+ tcp 127\.0\.0\.1:[0-9]+ rule=$POL:1 "
+  assert_output --regexp "bash connect fd=[0-9]+ tcp 127\.0\.0\.1:[0-9]+ rule=$POL:1 .* result=ok .*implicit bind by connect"
 }
 
 # ---- a failing call must not undo the rule ---------------------------------------------------

@@ -27,7 +27,10 @@ teardown() {
 # A holder in the background: hold [setpriv...] CMD ARG... (a bindprobe
 # holds 60 s at most; killed in teardown). Sets HPID; its stdout is $T/held.
 hold() {
-  "$@" >"$T/held" 2>&1 &
+  # emptied here, not by the background job's redirection: wait_held must
+  # never read the previous holder's line
+  : >"$T/held"
+  "$@" >>"$T/held" 2>&1 &
   HPID=$!
   PIDS+=("$HPID")
 }

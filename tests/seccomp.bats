@@ -224,7 +224,7 @@ EOF
   stop "$LAST"
   run cat "$LOGF"
   # root: the program's own SO_REUSEPORT is kept, keyed to REUSE_KEY_UID
-  assert_line --regexp "goserver bind fd=[0-9]+ tcp 127.0.0.1:$port rule=$p:1 option=SO_REUSEADDR,SO_REUSEPORT asked=on,on action=exclusive result=ok now=reuseaddr:off,reuseport:on$"
+  assert_line --regexp "goserver bind fd=[0-9]+ tcp 127.0.0.1:$port rule=$p:1 option=SO_REUSEADDR,SO_REUSEPORT asked=on,on action=exclusive result=ok now=reuseaddr:off,reuseport:on -- exclusive; SO_REUSEPORT kept for the program's own sockets, keyed \(owner uid 2147483646\): no other process can join$"
   # and, as under the library, SO_REUSEADDR on from listen() on
   assert_line --regexp "goserver listen fd=[0-9]+ .*now=reuseaddr:on,reuseport:on -- exclusive: SO_REUSEADDR on from listen\(\) on"
 }
@@ -241,7 +241,7 @@ EOF
   assert_output --partial "bind=ok set_after=ok listen=ok seen_ra=1 seen_rp=1"
   run cat "$LOGF"
   # root: SO_REUSEPORT kept for the program's own sharing, keyed
-  assert_line --regexp "bindprobe bind fd=[0-9]+ tcp 127.0.0.1:$port .*asked=off,on action=exclusive result=ok now=reuseaddr:off,reuseport:on$"
+  assert_line --regexp "bindprobe bind fd=[0-9]+ tcp 127.0.0.1:$port .*asked=off,on action=exclusive result=ok now=reuseaddr:off,reuseport:on -- exclusive; SO_REUSEPORT kept for the program's own sockets, keyed"
   assert_line --regexp "bindprobe setsockopt fd=[0-9]+ .*action=exclusive result=ok now=reuseaddr:off,reuseport:on -- program set SO_REUSEADDR=1 after bind\(\): held by the rule$"
   # listen() turns SO_REUSEADDR on (the exclusive listener's own); the
   # program still sees what it asked

@@ -8,22 +8,12 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "core/core.h"
 
-/*
- * The order of policy-language.md, "Where the policy comes from":
- * REUSE_POLICY, else the system file if it exists, else the embedded
- * default. An empty REUSE_POLICY counts as unset, as it does for the library.
- */
+/* The policy the library would load: core/config.c decides for both. */
 const char *policy_in_force(void)
 {
-	const char *env = getenv("REUSE_POLICY");
-	struct stat st;
-
-	if (env && *env)
-		return env;
-	if (stat(REUSE_SYSTEM_POLICY, &st) == 0)
-		return REUSE_SYSTEM_POLICY;
-	return NULL;
+	return config_policy_path();
 }
 
 /* The embedded policy is "default" in diagnostics and in the log's rule=. */

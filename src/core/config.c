@@ -1,10 +1,72 @@
 /*
- * config.c - the policy in force, for the library's init and the seccomp
- * supervisor alike.
+ * config.c - the core's configuration: the one reader of the REUSE_*
+ * environment, the one rule for which policy is in force, and loading it.
+ * Both hosts (the library's init, the seccomp supervisor) and the CLI use
+ * these, so they agree on every setting.
  */
+#include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
+#include <sys/stat.h>
 
 #include "core/core.h"
+
+struct reuse_config reuse_cfg;
+
+/* REUSE_* (and LISTEN_*) as the process sees them; NULL in a
+ * secure-execution process (setuid), whose environment is not trusted. */
+const char *config_env(const char *name)
+{
+	return reuse_cfg.secure ? NULL : getenv(name);
+}
+
+/*
+ * config_policy_path - REUSE_POLICY, else the system file if it exists,
+ * else NULL for the embedded default (reuse.policy(5), "Where the policy
+ * comes from"). An empty REUSE_POLICY counts as unset.
+ */
+const char *config_policy_path(void)
+{
+	const char *path = config_env("REUSE_POLICY");
+	struct stat st;
+
+	if (path && *path)
+		return path;
+	if (stat(REUSE_SYSTEM_POLICY, &st) == 0)
+		return REUSE_SYSTEM_POLICY;
+	return NULL;
+}
+
+static void read_level(void)
+{
+	const char *v = config_env("REUSE_LOG_LEVEL");
+
+	reuse_cfg.level = REUSE_LOG_DECISIONS;
+	if (!v || !*v || strcmp(v, "decisions") == 0)
+		return;
+	if (strcmp(v, "off") == 0)
+		reuse_cfg.level = REUSE_LOG_OFF;
+	else if (strcmp(v, "all") == 0)
+		reuse_cfg.level = REUSE_LOG_ALL;
+	else
+		log_text("REUSE_LOG_LEVEL='%.40s' is not off, decisions or all; using decisions", v);
+}
+
+/*
+ * config_init - everything but the policy, for a process named prog/exe
+ * (the library: the program; the supervisor: itself): whether the
+ * environment may be trusted, the log, its level, dry runs.
+ */
+void config_init(void)
+{
+	const char *dry;
+
+	reuse_cfg.secure = getauxval(AT_SECURE) != 0;
+	log_init();
+	read_level();
+	dry = config_env("REUSE_DRY_RUN");
+	reuse_cfg.dry_run = dry && strcmp(dry, "1") == 0;
+}
 
 /*
  * config_load_policy - path's policy, or the embedded default when path is
@@ -24,6 +86,9 @@ void config_load_policy(const char *path)
 	else
 		reuse_policy_parse("default", reuse_default_policy,
 				   strlen(reuse_default_policy), &reuse_cfg.policy, &diag);
+	reuse_cfg.match_names = false;
+	for (size_t i = 0; i < reuse_cfg.policy.nrules; i++)
+		reuse_cfg.match_names |= reuse_cfg.policy.rules[i].program != NULL;
 	if (!diag.errors)
 		return;
 	closed = reuse_cfg.policy.on_error_closed;

@@ -7,7 +7,7 @@
  *   apply.c    the only code that changes a socket's kernel state
  *   explain.c  sock_diag: who holds a port, TIME_WAIT clearing
  *   log.c      one line, one write(2)
- *   init.c     configuration, read once
+ *   config.c   configuration, read once
  *
  * The core never calls an interposed function by name (that would re-enter
  * the shim): its own kernel work goes through the sys_* helpers in sys.h.
@@ -35,6 +35,7 @@ struct reuse_config {
 	uint8_t level;               /* REUSE_LOG_LEVEL: for unmatched sockets */
 	bool secure;                 /* AT_SECURE: environment ignored */
 	bool dry_run;                /* REUSE_DRY_RUN=1: decide and log, change nothing */
+	bool match_names;            /* some rule says program=: decisions need names */
 	char prog[64];               /* basename of argv[0] */
 	char exe[64];                /* basename of /proc/self/exe */
 };
@@ -183,7 +184,14 @@ void log_policy_ready(void) HIDDEN;
 int fd_send(int sock, const void *data, size_t len, int fd) HIDDEN;
 ssize_t fd_recv(int sock, void *data, size_t len, int *fd, int flags) HIDDEN;
 
-/* ---- config.c: the policy in force ------------------------------------ */
+/* ---- config.c: the core's configuration ------------------------------- */
+/* REUSE_* from the environment; NULL when unset or not to be trusted. */
+const char *config_env(const char *name) HIDDEN;
+/* The policy file in force: REUSE_POLICY, the system file, or NULL for
+ * the embedded default. */
+const char *config_policy_path(void) HIDDEN;
+/* secure, the log and its level, dry runs (reuse_cfg.prog/exe first). */
+void config_init(void) HIDDEN;
 /* path's policy (NULL or "": the embedded default) into reuse_cfg; one
  * that does not parse is logged once and falls back as documented. */
 void config_load_policy(const char *path) HIDDEN;
@@ -227,32 +235,35 @@ static inline void subject_from_addr(const struct sockaddr_storage *ss, unsigned
 void describe_rule(const struct reuse_rule *r, bool asked_ra, bool asked_rp,
 		   bool fail_closed, struct reuse_words *w) HIDDEN;
 
-/* ---- apply.c: wrappers hand whole calls over ------------------------- */
-int apply_bind(int fd, const struct sockaddr *addr, socklen_t len) HIDDEN;
-int apply_listen(int fd, int backlog) HIDDEN;
-int apply_connect(int fd, const struct sockaddr *addr, socklen_t len) HIDDEN;
-int apply_setsockopt(int fd, int level, int name, const void *val,
-		     socklen_t len) HIDDEN;
-int apply_getsockopt(int fd, int level, int name, void *val,
-		     socklen_t *len) HIDDEN;
+/* ---- engine*.c: one call, decided and applied for any host (host.h) ----
+ * Each returns the call's result (0, or -1 and errno exactly as the
+ * program should see it), or REUSE_PASS: the host makes the program's own
+ * call untouched. */
+struct reuse_call;
+int engine_bind(struct reuse_call *c, uint64_t addr, socklen_t len) HIDDEN;
+int engine_listen(struct reuse_call *c, int backlog) HIDDEN;
+int engine_setsockopt(struct reuse_call *c, int level, int name, uint64_t val,
+		      socklen_t len) HIDDEN;
+int engine_getsockopt(struct reuse_call *c, int level, int name, uint64_t val,
+		      uint64_t lenp) HIDDEN;
+/* After the host made the program's connect() (ret, and err if it failed). */
+void engine_connected(struct reuse_call *c, int ret, int err) HIDDEN;
 
 /* ---- handoff.c: sharing, handoff between instances, socket activation -- */
 void handoff_init(void) HIDDEN;
 /* After a bind() (or take-over) under a handoff rule: serve fd's socket to
  * the next instance of this uid (starts the helper thread once). */
-void handoff_serve(int fd, const struct reuse_sock *k) HIDDEN;
+void handoff_serve(struct reuse_call *c) HIDDEN;
 /* bind() of fd to ss failed EADDRINUSE under a handoff rule: take the
  * running instance's socket; its new record, or NULL and msg says why. */
-struct reuse_sock *handoff_take(int fd, struct reuse_sock *k,
-				const struct sockaddr_storage *ss, char *msg,
-				size_t mlen) HIDDEN;
+struct reuse_sock *handoff_take(struct reuse_call *c, const struct sockaddr_storage *ss,
+				char *msg, size_t mlen) HIDDEN;
 /* Sockets passed by socket activation not yet adopted (a hint, read
  * without the lock: bind() skips handoff_adopt when it is 0). */
 extern int handoff_nact HIDDEN;
 /* Before bind(): a LISTEN_FDS socket holding ss is installed at fd. */
-struct reuse_sock *handoff_adopt(int fd, struct reuse_sock *k,
-				 const struct sockaddr_storage *ss, char *msg,
-				 size_t mlen) HIDDEN;
+struct reuse_sock *handoff_adopt(struct reuse_call *c, const struct sockaddr_storage *ss,
+				 char *msg, size_t mlen) HIDDEN;
 /* listen() of a SO_REUSEPORT-shared TCP socket: the tcp_migrate_req
  * warning, or NULL. */
 const char *handoff_migrate_note(void) HIDDEN;
@@ -359,14 +370,12 @@ void explain_addr_text(int family, const uint8_t addr[16], uint16_t port,
  * (or why none can). Costs a sock_diag dump and a /proc scan; errno kept. */
 void explain_detail(int fd, const struct reuse_subject *s, char *msg,
 		    size_t mlen) HIDDEN;
-/* Why bind()/listen() on fd said EADDRINUSE, as one sentence in msg; when
- * may_clear, only TIME_WAIT entries hold the address, fd holds SO_REUSEADDR
- * and this process has CAP_NET_ADMIN, clear them and bind addr once more:
- * *retried is then that bind's result (-1: not retried), *err its errno. */
-enum { EXPLAIN_CLEAR = 1, EXPLAIN_EXCL = 2 };   /* explain_in_use_msg's `how` */
-void explain_in_use_msg(int fd, unsigned proto, const struct sockaddr *addr,
-			socklen_t len, const struct reuse_subject *s,
-			unsigned how, char *msg, size_t mlen, int *retried,
-			int *err, bool *passed) HIDDEN;
+/* What the engine did about TIME_WAIT entries holding an address. */
+enum reuse_remedy { REMEDY_NONE, REMEDY_PASSED, REMEDY_CLEARED, REMEDY_CLEAR_FAILED };
+/* Why bind()/listen() said EADDRINUSE, as one sentence in msg, from the
+ * holders and the remedy tried (pure text). */
+void explain_in_use_text(const struct reuse_holders *h, const struct reuse_subject *s,
+			 int ra, bool excl, enum reuse_remedy done, int n, int err,
+			 char *msg, size_t mlen) HIDDEN;
 
 #endif

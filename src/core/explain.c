@@ -1059,83 +1059,44 @@ static void where_text(const struct reuse_subject *s, char *out, size_t len)
 }
 
 /*
- * explain_in_use_msg - why the kernel said EADDRINUSE, in one sentence, and
- * for a TCP bind() (addr given) the remedies for stale TIME_WAIT entries
- * when only those hold the address:
- *  - EXPLAIN_EXCL: an exclusive socket passes entries a previous exclusive
- *    run left (its listener held SO_REUSEADDR) with SO_REUSEADDR lent to
- *    this one bind() and taken back at once (*passed is set);
- *  - EXPLAIN_CLEAR: a socket holding SO_REUSEADDR, or an exclusive one,
- *    with CAP_NET_ADMIN destroys exactly those entries and binds again.
- * Shared by the shim and the seccomp supervisor (which passes its
- * duplicate of the target's socket), so both explain in the same words.
+ * explain_in_use_text - why the kernel said EADDRINUSE, in one sentence,
+ * from the holders found and the TIME_WAIT remedy the engine tried
+ * (engine_bind.c): pure text, no kernel state read or changed. `ra` is the
+ * socket's SO_REUSEADDR, `excl` whether it is exclusive under a rule that
+ * acts; n the entries cleared (or -errno), err the retried bind's errno.
  */
-void explain_in_use_msg(int fd, unsigned proto, const struct sockaddr *addr,
-			socklen_t len, const struct reuse_subject *s,
-			unsigned how, char *msg, size_t mlen, int *retried,
-			int *err, bool *passed)
+void explain_in_use_text(const struct reuse_holders *h, const struct reuse_subject *s,
+			 int ra, bool excl, enum reuse_remedy done, int n, int err,
+			 char *msg, size_t mlen)
 {
-	struct reuse_holders h;
+	const char *es = h->timewait == 1 ? "y" : "ies";
 	char where[64];
-	int v = 0, ra = sys_getflag(fd, SO_REUSEADDR);
-	socklen_t vl = sizeof v;
-	bool excl = how & EXPLAIN_EXCL;
-	bool v6only = s->family == AF_INET6 &&
-		sys_getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &vl) == 0 && v;
-	const char *es;
 
-	*retried = -1;
 	where_text(s, where, sizeof where);
-	explain_holders(proto, s->family, s->addr, s->port, v6only, &h);
-	es = h.timewait == 1 ? "y" : "ies";
-	if (h.diag_errno) {
+	if (h->diag_errno) {
 		snprintf(msg, mlen, "%s is in use; could not ask the kernel who holds it (%s)",
-			 where, strerror(h.diag_errno));
-		return;
-	}
-	if (h.live) {
+			 where, strerror(h->diag_errno));
+	} else if (h->live) {
 		snprintf(msg, mlen, "%s is held by %u live socket%s (%u listening, owner uid %u)%s",
-			 where, h.live, h.live == 1 ? "" : "s", h.listen, h.live_uid,
-			 h.timewait ? " and TIME_WAIT entries" : "");
-		return;
-	}
-	if (!h.timewait) {
+			 where, h->live, h->live == 1 ? "" : "s", h->listen, h->live_uid,
+			 h->timewait ? " and TIME_WAIT entries" : "");
+	} else if (!h->timewait) {
 		snprintf(msg, mlen, "%s is in use, but the kernel lists no holder now (a race, or another network namespace)",
 			 where);
-		return;
-	}
-	if (excl && proto == REUSE_P_TCP && addr) {
-		sys_setflag(fd, SO_REUSEADDR, 1);
-		*retried = sys_bind(fd, addr, len);
-		*err = *retried < 0 ? errno : 0;
-		sys_setflag(fd, SO_REUSEADDR, 0);
-		if (*retried == 0) {
-			if (passed)
-				*passed = true;
-			snprintf(msg, mlen, "passed %u TIME_WAIT entr%s on %s left by an exclusive run, with SO_REUSEADDR lent to this bind() only",
-				 h.timewait, es, where);
-			return;
-		}
-	}
-	if ((how & EXPLAIN_CLEAR) && addr && (ra > 0 || excl) && explain_have_net_admin()) {
-		int n = explain_clear_timewait(s->family, s->addr, s->port, v6only);
-		if (n > 0) {
-			*retried = sys_bind(fd, addr, len);
-			*err = *retried < 0 ? errno : 0;
-			snprintf(msg, mlen, "cleared %d TIME_WAIT entr%s on %s left by a listener without SO_REUSEADDR (CAP_NET_ADMIN, SOCK_DESTROY); bind retried: %s",
-				 n, n == 1 ? "y" : "ies", where,
-				 *retried == 0 ? "ok" : strerror(*err));
-			return;
-		}
+	} else if (done == REMEDY_PASSED) {
+		snprintf(msg, mlen, "passed %u TIME_WAIT entr%s on %s left by an exclusive run, with SO_REUSEADDR lent to this bind() only",
+			 h->timewait, es, where);
+	} else if (done == REMEDY_CLEARED) {
+		snprintf(msg, mlen, "cleared %d TIME_WAIT entr%s on %s left by a listener without SO_REUSEADDR (CAP_NET_ADMIN, SOCK_DESTROY); bind retried: %s",
+			 n, n == 1 ? "y" : "ies", where, err ? strerror(err) : "ok");
+	} else if (done == REMEDY_CLEAR_FAILED) {
 		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s; clearing them failed (%s)",
-			 h.timewait, es, where, strerror(-n));
-		return;
-	}
-	if (ra > 0 || excl) {
+			 h->timewait, es, where, strerror(-n));
+	} else if (ra > 0 || excl) {
 		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s, left by a listener that lacked SO_REUSEADDR (entries keep the old listener's flags, so SO_REUSEADDR here cannot pass them); fix: start once with CAP_NET_ADMIN (libreuse clears them), or wait up to 60 s, or as root: ss -K state time-wait sport = :%u; runs under reuseaddr=force or exclusive never leave such entries",
-			 h.timewait, es, where, s->port);
+			 h->timewait, es, where, s->port);
 	} else {
 		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s and this socket lacks SO_REUSEADDR; fix: a rule 'tcp %s reuseaddr=force' (entries left by a listener without it also need CAP_NET_ADMIN once, or up to 60 s)",
-			 h.timewait, es, where, where);
+			 h->timewait, es, where, where);
 	}
 }

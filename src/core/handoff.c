@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "core/host.h"
 #include "core/lock.h"
 #include "core/sys.h"
 
@@ -63,7 +64,8 @@ struct ho_msg {
 
 /* A handoff socket this process serves. */
 struct served {
-	int fd;
+	int fd;                       /* the program's fd number */
+	int pidfd;                    /* the program's pidfd (supervisor), or -1 */
 	uint64_t ino;
 	uint32_t uid;                 /* euid at bind(): who may receive it */
 	uint8_t proto;
@@ -99,6 +101,34 @@ static uint64_t ino_of(int fd)
 	struct stat st;
 
 	return sys_fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? (uint64_t)st.st_ino : 0;
+}
+
+/* A duplicate of the served socket, high and close-on-exec, if the
+ * program still holds it at its number; -1 otherwise. The supervisor
+ * serves for its targets: it takes the socket from the target when asked
+ * (keeping a duplicate would hold the port after the target closed it). */
+static int served_dup(const struct served *e)
+{
+	int d, t;
+
+	if (e->pidfd < 0)
+		d = sys_fcntl(e->fd, F_DUPFD_CLOEXEC, 512);
+	else if ((t = (int)syscall(SYS_pidfd_getfd, e->pidfd, e->fd, 0)) < 0)
+		d = -1;
+	else if ((d = sys_fcntl(t, F_DUPFD_CLOEXEC, 512)) >= 0 || (d = t) < 0)
+		sys_close(t);
+	if (d >= 0 && ino_of(d) != e->ino) {
+		sys_close(d);
+		d = -1;
+	}
+	return d;
+}
+
+static void served_drop(struct served *e)
+{
+	if (e->pidfd >= 0)
+		sys_close(e->pidfd);
+	e->pidfd = -1;
 }
 
 /* The same local address: family, address bytes and port. */
@@ -179,7 +209,7 @@ static void endpoint_name(unsigned proto, const struct sockaddr_storage *ss,
  */
 int reuse_user_dir(uint32_t uid, char *out, size_t len)
 {
-	const char *base = reuse_cfg.secure ? NULL : getenv("REUSE_HANDOFF_DIR");
+	const char *base = config_env("REUSE_HANDOFF_DIR");
 	char user[64];
 	struct stat st;
 
@@ -283,10 +313,14 @@ static bool find_served(const struct ho_msg *q, struct served *out)
 
 	reuse_lock();
 	for (size_t i = 0; i < nserved;) {
-		if (ino_of(served[i].fd) != served[i].ino) {
+		int d = served_dup(&served[i]);
+
+		if (d < 0) {
+			served_drop(&served[i]);
 			served[i] = served[--nserved];    /* closed by the program */
 			continue;
 		}
+		sys_close(d);
 		if (!found && served[i].proto == q->proto && same_addr(&served[i].ss, &q->ss)) {
 			*out = served[i];
 			found = true;
@@ -344,8 +378,7 @@ static void answer(int c)
 	} else if (cr.pid == sys_getpid()) {
 		a.status = EALREADY;
 		snprintf(msg, sizeof msg, "refused to hand %s to this process itself", key);
-	} else if ((d = sys_fcntl(e.fd, F_DUPFD_CLOEXEC, 512)) < 0 ||
-		   ino_of(d) != e.ino) {
+	} else if ((d = served_dup(&e)) < 0) {
 		a.status = ENOENT;
 		snprintf(msg, sizeof msg, "%s was closed before it could be handed to pid %d",
 			 key, (int)cr.pid);
@@ -368,7 +401,7 @@ static void answer(int c)
 	memset(&k, 0, sizeof k);
 	k.proto = e.proto;
 	k.family = (uint8_t)e.ss.ss_family;
-	log_handoff(e.fd, &k, &e.ss, e.rule, a.status, msg);
+	log_handoff(e.pidfd < 0 ? e.fd : -1, &k, &e.ss, e.rule, a.status, msg);
 }
 
 /* The helper thread: accept, answer, close; never returns while its
@@ -408,6 +441,8 @@ static void after_fork_child(void)
 	if (fd >= 0)
 		sys_close(fd);
 	serving = false;
+	for (size_t i = 0; i < nserved; i++)
+		served_drop(&served[i]);
 	nserved = 0;
 	atomic_store(&ho_conn, -1);
 	atomic_store(&ho_dup, -1);
@@ -523,16 +558,20 @@ static int publish(const char *dir, const char *key)
  * handoff_serve - fd was just bound (or taken over) under a handoff rule:
  * serve it to the next instance of this uid. Logged when it cannot be.
  */
-void handoff_serve(int fd, const struct reuse_sock *k)
+void handoff_serve(struct reuse_call *c)
 {
+	const struct reuse_sock *k = c->k;
 	struct served e;
 	char dir[160], key[96], msg[640];
-	int err = 0, saved = errno;
+	int err = 0, saved = errno, fd = c->sock;
 
 	memset(&e, 0, sizeof e);
-	e.fd = fd;
+	e.fd = c->fd;
+	e.pidfd = c->pidfd >= 0 ? sys_fcntl(c->pidfd, F_DUPFD_CLOEXEC, 512) : -1;
 	e.ino = k->ino;
-	e.uid = (uint32_t)geteuid();
+	e.uid = (uint32_t)call_euid(c);
+	if (e.pidfd >= 0)
+		fd_note_ours(e.pidfd);
 	e.proto = k->proto;
 	e.rule = k->rule;
 	if (!local_of(fd, &e.ss))
@@ -559,6 +598,8 @@ void handoff_serve(int fd, const struct reuse_sock *k)
 	if (!err)
 		served[nserved++] = e;
 	reuse_unlock();
+	if (err)
+		served_drop(&e);
 	if (!err)
 		err = publish(dir, key);
 	if (err) {
@@ -576,52 +617,6 @@ out:
 
 /* ---- the new instance's side ------------------------------------------- */
 
-/*
- * install - put the received socket r at the program's fd number (dup3,
- * keeping the program's close-on-exec choice) and give the program's
- * O_NONBLOCK choice to it. That flag lives on the open file, which both
- * instances share: a change is said in *note. The record is learned anew
- * and keeps the rule and what the program asked. Returns it, or NULL.
- */
-static struct reuse_sock *install(int fd, int r, struct reuse_sock *k,
-				  char *note, size_t nlen)
-{
-	struct reuse_sock was = *k, *nk;
-	int fdflags = sys_fcntl(fd, F_GETFD, 0), want = sys_fcntl(fd, F_GETFL, 0);
-	int fl;
-	struct stat st;
-
-	note[0] = '\0';
-	if (fdflags < 0 || want < 0 ||
-	    sys_dup3(r, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
-		int err = errno;
-		sys_close(r);
-		errno = err;
-		return NULL;
-	}
-	sys_close(r);
-	fl = sys_fcntl(fd, F_GETFL, 0);
-	if (fl >= 0 && (fl & O_NONBLOCK) != (want & O_NONBLOCK)) {
-		sys_fcntl(fd, F_SETFL, (fl & ~O_NONBLOCK) | (want & O_NONBLOCK));
-		snprintf(note, nlen, "; O_NONBLOCK %s as this program asked (the flag is shared with the other instance)",
-			 (want & O_NONBLOCK) ? "set" : "cleared");
-	}
-	sock_forget(fd);
-	nk = sock_get_or_add(fd);
-	if (!nk)
-		return NULL;
-	nk->rule = was.rule;
-	nk->log = was.log;
-	nk->asked_ra = was.asked_ra;
-	nk->asked_rp = was.asked_rp;
-	nk->bound = 1;
-	if (sys_fstat(fd, &st) == 0 && st.st_uid == REUSE_KEY_UID) {
-		nk->keyed = 1;
-		nk->owner = (uint32_t)geteuid();
-	}
-	return nk;
-}
-
 /* Receive one reply and at most one fd. */
 static int recv_reply(int c, struct ho_msg *a, int *fd)
 {
@@ -638,7 +633,7 @@ static int recv_reply(int c, struct ho_msg *a, int *fd)
  * ask - connect to the instance serving key and ask for the socket.
  * Returns the received fd, or -1 with msg saying why.
  */
-static int ask(const char *dir, const char *key, unsigned proto,
+static int ask(const char *dir, const char *key, unsigned proto, uint32_t uid,
 	       const struct sockaddr_storage *ss, int *from, char *msg, size_t mlen)
 {
 	struct sockaddr_un sun;
@@ -664,13 +659,13 @@ static int ask(const char *dir, const char *key, unsigned proto,
 		snprintf(msg, mlen, err == ENOENT || err == ECONNREFUSED ?
 			 "no running instance of uid %u serves it (%s: %s)" :
 			 "cannot reach the instance of uid %u serving it (%s: %s)",
-			 (unsigned)geteuid(), sun.sun_path, strerror(err));
+			 (unsigned)uid, sun.sun_path, strerror(err));
 		goto out;
 	}
 	if (sys_getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 ||
-	    cr.uid != geteuid()) {
+	    cr.uid != uid) {
 		snprintf(msg, mlen, "refused: %s is served by pid %d of uid %u, not this uid %u",
-			 sun.sun_path, (int)cr.pid, (unsigned)cr.uid, (unsigned)geteuid());
+			 sun.sun_path, (int)cr.pid, (unsigned)cr.uid, (unsigned)uid);
 		goto out;
 	}
 	*from = cr.pid;
@@ -713,24 +708,25 @@ out:
  * msg saying why (the program gets the EADDRINUSE). Logged either way by
  * the caller's bind line; the giving side logs its own.
  */
-struct reuse_sock *handoff_take(int fd, struct reuse_sock *k,
-				const struct sockaddr_storage *ss, char *msg, size_t mlen)
+struct reuse_sock *handoff_take(struct reuse_call *c, const struct sockaddr_storage *ss,
+				char *msg, size_t mlen)
 {
+	const struct reuse_sock *k = c->k;
 	char dir[160], key[96], note[160];
 	struct sockaddr_storage got;
 	struct reuse_sock *nk;
-	int r, from = 0, family = 0, err, saved = errno;
+	int r, from = 0, family = 0, err, saved = errno, fd = c->fd;
 
 	endpoint_name(k->proto, ss, key, sizeof key);
 	msg[0] = '\0';
-	if ((err = reuse_user_dir((uint32_t)geteuid(), dir, sizeof dir))) {
+	if ((err = reuse_user_dir((uint32_t)call_euid(c), dir, sizeof dir))) {
 		snprintf(msg, mlen, "handoff: directory %s: %s", dir,
 			 err == EPERM ? "not a 0700 directory of this uid, refused" : strerror(err));
 		errno = saved;
 		return NULL;
 	}
 	memset(&got, 0, sizeof got);
-	r = ask(dir, key, k->proto, ss, &from, msg, mlen);
+	r = ask(dir, key, k->proto, (uint32_t)c->euid, ss, &from, msg, mlen);
 	if (r >= 0 && (proto_of_fd(r, &family) != k->proto || family != k->family ||
 		       !local_of(r, &got) || !same_addr(&got, ss))) {
 		snprintf(msg, mlen, "pid %d sent a socket that is not %s: refused", from, key);
@@ -744,7 +740,7 @@ struct reuse_sock *handoff_take(int fd, struct reuse_sock *k,
 		errno = saved;
 		return NULL;
 	}
-	nk = install(fd, r, k, note, sizeof note);
+	nk = c->host->install(c, r, note, sizeof note);
 	if (!nk) {
 		snprintf(msg, mlen, "handoff: received %s from pid %d but could not install it at fd %d: %s",
 			 key, from, fd, strerror(errno));
@@ -752,7 +748,7 @@ struct reuse_sock *handoff_take(int fd, struct reuse_sock *k,
 		return NULL;
 	}
 	snprintf(msg, mlen, "handoff: took over %s from pid %d (same uid %u), installed at fd %d; both instances serve it until pid %d stops%s",
-		 key, from, (unsigned)geteuid(), fd, from, note);
+		 key, from, (unsigned)c->euid, fd, from, note);
 	report("taken", nk->proto, ss, from);
 	errno = saved;
 	return nk;
@@ -768,7 +764,7 @@ struct reuse_sock *handoff_take(int fd, struct reuse_sock *k,
  */
 static void read_activation(void)
 {
-	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	const char *pid = config_env("LISTEN_PID"), *fds = config_env("LISTEN_FDS");
 	char *end;
 	long n, p;
 
@@ -798,10 +794,12 @@ static void read_activation(void)
  * and its passed number closed (install closes it). Returns the new record, or NULL (bind as
  * usual). One compare when nothing was passed.
  */
-struct reuse_sock *handoff_adopt(int fd, struct reuse_sock *k,
-				 const struct sockaddr_storage *ss, char *msg, size_t mlen)
+struct reuse_sock *handoff_adopt(struct reuse_call *c, const struct sockaddr_storage *ss,
+				 char *msg, size_t mlen)
 {
+	const struct reuse_sock *k = c->k;
 	struct reuse_sock *nk = NULL;
+	int fd = c->fd;
 	char key[96], note[160];
 	int saved = errno, family = 0, from = -1;
 
@@ -827,7 +825,7 @@ struct reuse_sock *handoff_adopt(int fd, struct reuse_sock *k,
 		return NULL;
 	}
 	endpoint_name(k->proto, ss, key, sizeof key);
-	nk = install(fd, from, k, note, sizeof note);
+	nk = c->host->install(c, from, note, sizeof note);
 	if (nk)
 		snprintf(msg, mlen, "socket activation: adopted the passed socket %s (fd %d, LISTEN_FDS) at fd %d%s",
 			 key, from, fd, note);
@@ -868,7 +866,7 @@ const char *handoff_migrate_note(void)
  */
 void handoff_init(void)
 {
-	const char *v = reuse_cfg.secure ? NULL : getenv("REUSE_SUPERVISE_FD");
+	const char *v = config_env("REUSE_SUPERVISE_FD");
 	char *end;
 	long fd;
 

@@ -229,7 +229,7 @@ static int open_syslog(void)
 void log_init(void)
 {
 	const char *d = reuse_cfg.secure ? "syslog" : getenv("REUSE_LOG");
-	const char *f = reuse_cfg.secure ? NULL : getenv("REUSE_LOG_FORMAT");
+	const char *f = config_env("REUSE_LOG_FORMAT");
 	const char *why = NULL;
 	int fd = -1;
 

@@ -18,15 +18,12 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "core/core.h"
 #include "core/lock.h"
 #include "shim/real.h"
-
-struct reuse_config reuse_cfg;
 
 enum { INIT_NONE, INIT_BUSY, INIT_DONE };   /* INIT_DONE is 2 in core.h */
 _Static_assert(INIT_DONE == 2, "reuse_ready() in core.h tests for 2");
@@ -63,49 +60,14 @@ static void read_names(void)
 		strcpy(reuse_cfg.prog, reuse_cfg.exe[0] ? reuse_cfg.exe : "?");
 }
 
-static const char *env(const char *name)
-{
-	return reuse_cfg.secure ? NULL : getenv(name);
-}
-
-static void read_level(void)
-{
-	const char *v = env("REUSE_LOG_LEVEL");
-
-	reuse_cfg.level = REUSE_LOG_DECISIONS;
-	if (!v || !*v || strcmp(v, "decisions") == 0)
-		return;
-	if (strcmp(v, "off") == 0)
-		reuse_cfg.level = REUSE_LOG_OFF;
-	else if (strcmp(v, "all") == 0)
-		reuse_cfg.level = REUSE_LOG_ALL;
-	else
-		log_text("REUSE_LOG_LEVEL='%.40s' is not off, decisions or all; using decisions", v);
-}
-
-/* read_policy - REUSE_POLICY, else /etc/libreuse/policy, else the
- * embedded default (config.c loads it and handles a broken one). */
-static void read_policy(void)
-{
-	const char *path = env("REUSE_POLICY");
-	struct stat st;
-
-	if ((!path || !*path) && stat(REUSE_SYSTEM_POLICY, &st) == 0)
-		path = REUSE_SYSTEM_POLICY;
-	config_load_policy(path);
-}
-
 static void core_init(void)
 {
 	int saved = errno;
 
 	real_resolve();
-	reuse_cfg.secure = getauxval(AT_SECURE) != 0;
 	read_names();
-	log_init();
-	read_level();
-	reuse_cfg.dry_run = env("REUSE_DRY_RUN") && strcmp(env("REUSE_DRY_RUN"), "1") == 0;
-	read_policy();
+	config_init();
+	config_load_policy(config_policy_path());
 	log_policy_ready();
 	reuse_lock_atfork();
 	handoff_init();

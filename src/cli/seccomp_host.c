@@ -1,0 +1,757 @@
+/*
+ * supervise.c - `reuse run --seccomp`: decide for a process the library
+ * cannot reach (static binaries, Go), from outside it.
+ *
+ * The target's bind/listen, and its setsockopt/getsockopt of SO_REUSEADDR/
+ * SO_REUSEPORT, stop in the kernel and arrive here as seccomp user
+ * notifications (seccomp.c installs the filter and runs the loop). For each
+ * one we read the arguments from the target's memory, take a duplicate of
+ * its socket with pidfd_getfd, decide with the same engine as the shim
+ * (policy.c, decide.c), set or clear the options on the duplicate (they are
+ * the target's: one socket, two fds), and answer:
+ *
+ *   - the policy's errno (deny: EACCES, refuse: EPERM) without the call;
+ *   - or the kernel's own answer to the call made here on the duplicate,
+ *     when the kernel would judge it alike from the target and from us
+ *     (same effective capabilities, user namespace, LSM label: our child),
+ *     so the log carries the real result, an EADDRINUSE is explained, and
+ *     stale TIME_WAIT can be cleared and the bind retried;
+ *   - or SECCOMP_USER_NOTIF_FLAG_CONTINUE (the call proceeds in the target)
+ *     when those differ (it dropped privileges: a bind made here could
+ *     succeed where its own would not), or when the call is
+ *     none of our business (not an INET socket, bad arguments: the kernel
+ *     answers with the right errno).
+ *
+ * Pointer arguments are read while the target thread is stopped in the
+ * call, but other threads of the target could change them before the
+ * kernel reads them on CONTINUE: user notification cannot enforce policy
+ * against a hostile program (seccomp_unotify(2)). Our target is the
+ * operator's own daemon; see reuse(1).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <netinet/in.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+#include <uthash.h>
+
+#include "cli.h"
+#include "core/core.h"
+#include "core/host.h"
+#include "core/sys.h"
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+
+/*
+ * A socket decided for, keyed by SO_COOKIE (unique for the life of the
+ * kernel, so a recycled fd number or inode can never be mistaken for it).
+ * The target's close() is not seen: prune() drops sockets no supervised
+ * process holds any more.
+ */
+struct tracked {
+	uint64_t cookie;
+	uint64_t ino;                /* /proc/PID/fd shows socket:[ino] */
+	pid_t tid;                   /* last thread seen using it */
+	struct reuse_sock s;         /* asked, bound, listening, rule, log */
+	UT_hash_handle hh;
+};
+static struct tracked *table;
+static unsigned ntracked, prune_at = 1024;
+
+static int by_tid(const struct tracked *a, const struct tracked *b)
+{
+	return (a->tid > b->tid) - (a->tid < b->tid);
+}
+
+/* What makes a bind() made here differ from the target's own: effective
+ * capabilities, user namespace, LSM label (see read_target). */
+static uint32_t my_caps[2];
+static ino_t my_userns;
+static char my_label[256];          /* "" when no LSM names tasks */
+
+/* The task that made the call, from /proc. */
+struct target {
+	pid_t tid, tgid;             /* tgid 0 until target_tgid() */
+	long euid;
+	bool same_creds;
+	char prog[64], exe[64];
+};
+
+/* One notification being answered: the engine's view first. */
+struct call {
+	struct reuse_call rc;
+	int nfd;                     /* the listener */
+	const struct seccomp_notif *req;
+	struct seccomp_notif_resp *resp;
+	struct target t;
+	struct tracked *k;
+};
+
+static struct call *call_of(const struct reuse_call *rc)
+{
+	return (struct call *)(uintptr_t)rc;
+}
+
+/* ---- reading the target ---------------------------------------------- */
+
+/* The value of a "Key:\t..." line of a /proc status text, cut at newline. */
+static bool status_field(const char *text, const char *key, char *out,
+			 size_t len)
+{
+	size_t kl = strlen(key);
+	const char *p = text;
+
+	for (; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, key, kl) == 0 && p[kl] == ':') {
+			const char *v = p + kl + 1, *e = strchrnul(v, '\n');
+			while (*v == '\t' || *v == ' ')
+				v++;
+			snprintf(out, len, "%.*s", (int)(e - v), v);
+			return true;
+		}
+	}
+	return false;
+}
+
+static ssize_t read_small(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
+/* Basename of path, cut to fit (as comm is). */
+static void basename_into(const char *path, char *out, size_t len)
+{
+	const char *b = strrchr(path, '/');
+	size_t n;
+
+	b = b ? b + 1 : path;
+	n = strnlen(b, len - 1);
+	memcpy(out, b, n);
+	out[n] = '\0';
+}
+
+/* The LSM label of a task ("" if none), as /proc/PID/attr/current says. */
+static void read_label(const char *pid, char *out, size_t len)
+{
+	char path[64];
+
+	snprintf(path, sizeof path, "/proc/%.16s/attr/current", pid);
+	if (read_small(path, out, len) <= 0)
+		out[0] = '\0';
+}
+
+static bool read_caps(pid_t pid, uint32_t eff[2])
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, pid };
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return false;
+	eff[0] = d[0].effective;
+	eff[1] = d[1].effective;
+	return true;
+}
+
+/*
+ * read_target - who made the call: its effective uid (for uid=; the owner
+ * /proc shows for a dumpable task) and whether a call made here would be
+ * judged as the kernel would judge its own: the same effective
+ * capabilities (CAP_NET_BIND_SERVICE, CAP_NET_ADMIN), the same user
+ * namespace, and the same LSM label when an LSM labels tasks. false when
+ * the task is gone. A few cheap calls: this runs for every notification.
+ */
+static bool read_target(pid_t tid, struct target *t)
+{
+	char path[64], label[256];
+	struct stat st, ns;
+	uint32_t caps[2];
+
+	memset(t, 0, sizeof *t);
+	t->tid = tid;
+	snprintf(path, sizeof path, "/proc/%d", (int)tid);
+	if (stat(path, &st) < 0)
+		return false;
+	t->euid = (long)st.st_uid;
+	snprintf(path, sizeof path, "/proc/%d/ns/user", (int)tid);
+	t->same_creds = read_caps(tid, caps) && caps[0] == my_caps[0] &&
+			caps[1] == my_caps[1] && stat(path, &ns) == 0 &&
+			ns.st_ino == my_userns;
+	if (t->same_creds && my_label[0]) {
+		snprintf(path, sizeof path, "%d", (int)tid);
+		read_label(path, label, sizeof label);
+		t->same_creds = strcmp(label, my_label) == 0;
+	}
+	return true;
+}
+
+/* The thread group (the pid the log shows, as getpid() in the shim). */
+static pid_t target_tgid(struct target *t)
+{
+	char path[64], buf[4096], v[32];
+
+	if (t->tgid)
+		return t->tgid;
+	t->tgid = t->tid;
+	snprintf(path, sizeof path, "/proc/%d/status", (int)t->tid);
+	if (read_small(path, buf, sizeof buf) > 0 && status_field(buf, "Tgid", v, sizeof v))
+		t->tgid = (pid_t)atoi(v);
+	return t->tgid;
+}
+
+/*
+ * target_names - the basenames program= matches and the log shows, as the
+ * shim sees them: argv[0] and the executable. Read only for a policy with
+ * program= rules or a line to log (two /proc reads a call otherwise).
+ */
+static void target_names(struct target *t)
+{
+	char path[64], buf[4096], exe[PATH_MAX];
+	ssize_t n;
+
+	if (t->prog[0])
+		return;
+	target_tgid(t);
+	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)t->tgid);
+	if (read_small(path, buf, sizeof buf) > 0 && buf[0])
+		basename_into(buf, t->prog, sizeof t->prog);
+	snprintf(path, sizeof path, "/proc/%d/exe", (int)t->tgid);
+	n = readlink(path, exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		basename_into(exe, t->exe, sizeof t->exe);
+	}
+	if (!t->prog[0])
+		snprintf(t->prog, sizeof t->prog, "%s", t->exe[0] ? t->exe : "?");
+}
+
+/*
+ * Copy len bytes at addr in the task's memory with process_vm_readv/writev,
+ * which honour page protections and fail as the kernel's own copy would
+ * (/proc/PID/mem would not: it writes read-only pages). Both need the
+ * ptrace access a parent has over its own dumpable child.
+ */
+static bool mem_read(pid_t tid, uint64_t addr, void *dst, size_t len)
+{
+	struct iovec l = { dst, len }, r = { (void *)(uintptr_t)addr, len };
+
+	return addr && process_vm_readv(tid, &l, 1, &r, 1, 0) == (ssize_t)len;
+}
+
+static bool mem_write(pid_t tid, uint64_t addr, const void *src, size_t len)
+{
+	struct iovec l = { (void *)src, len }, r = { (void *)(uintptr_t)addr, len };
+
+	return addr && process_vm_writev(tid, &l, 1, &r, 1, 0) == (ssize_t)len;
+}
+
+/*
+ * Our duplicate of the task's fd: from the thread's own fd table
+ * (PIDFD_THREAD, Linux 6.9), else the process's. -1 when it is not an fd
+ * or we may not. Pidfds are kept per thread id (a small direct-mapped
+ * cache): one of a task that is gone answers ESRCH, and is replaced, so a
+ * reused id never reaches the wrong task.
+ */
+#define PIDFD_SLOTS 64
+static struct {
+	pid_t tid;
+	int fd;
+} pidfds[PIDFD_SLOTS];
+
+static int open_pidfd(struct target *t)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, t->tid, PIDFD_THREAD);
+
+	if (pfd < 0)
+		pfd = (int)syscall(SYS_pidfd_open, target_tgid(t), 0);
+	return pfd;
+}
+
+static int take_fd(struct target *t, int fd, int *pidfd)
+{
+	unsigned i = (unsigned)t->tid % PIDFD_SLOTS;
+	int d;
+
+	for (int tries = 0; tries < 2; tries++) {
+		if (pidfds[i].tid != t->tid) {    /* tid 0: an empty slot */
+			if (pidfds[i].tid)
+				close(pidfds[i].fd);
+			pidfds[i].tid = 0;
+			if ((pidfds[i].fd = open_pidfd(t)) < 0)
+				return -1;
+			pidfds[i].tid = t->tid;
+		}
+		d = (int)syscall(SYS_pidfd_getfd, pidfds[i].fd, fd, 0);
+		if (pidfd)
+			*pidfd = pidfds[i].fd;
+		if (d >= 0 || errno != ESRCH)
+			return d;
+		close(pidfds[i].fd);      /* that task is gone: open afresh */
+		pidfds[i].tid = 0;
+	}
+	return -1;
+}
+
+/* ---- the socket table ------------------------------------------------ */
+
+/* REUSE_P_TCP/UDP of an INET socket (its protocol implies its type), or 0. */
+static unsigned proto_of(int fd, int *family)
+{
+	int protocol = 0;
+	socklen_t l = sizeof *family;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, family, &l) < 0 ||
+	    (*family != AF_INET && *family != AF_INET6))
+		return 0;
+	l = sizeof protocol;
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &l) < 0)
+		return 0;
+	return protocol == IPPROTO_TCP ? REUSE_P_TCP :
+	       protocol == IPPROTO_UDP ? REUSE_P_UDP : 0;
+}
+
+static bool local_addr(int fd, struct sockaddr_storage *ss)
+{
+	socklen_t len = sizeof *ss;
+
+	memset(ss, 0, sizeof *ss);
+	return getsockname(fd, (struct sockaddr *)ss, &len) == 0 &&
+	       (ss->ss_family == AF_INET || ss->ss_family == AF_INET6);
+}
+
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port
+					: ((const struct sockaddr_in6 *)ss)->sin6_port;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The socket inodes process pid holds, sorted (malloc'd; *n of them). */
+static uint64_t *held_sockets(pid_t pid, size_t *n)
+{
+	char path[64], link[64];
+	uint64_t *v = NULL, *nv, ino;
+	size_t cap = 0;
+	struct dirent *e;
+	DIR *d;
+
+	*n = 0;
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	if (!(d = opendir(path)))
+		return NULL;
+	while ((e = readdir(d))) {
+		ssize_t l = readlinkat(dirfd(d), e->d_name, link, sizeof link - 1);
+		if (l <= 0)
+			continue;
+		link[l] = '\0';
+		if (sscanf(link, "socket:[%" SCNu64 "]", &ino) != 1)
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if (!(nv = realloc(v, cap * sizeof *v)))
+				break;
+			v = nv;
+		}
+		v[(*n)++] = ino;
+	}
+	closedir(d);
+	if (v)
+		qsort(v, *n, sizeof *v, cmp_u64);
+	return v;
+}
+
+/*
+ * prune - forget sockets their last user no longer holds: one scan of
+ * /proc/TID/fd (the thread's fd table) per thread, then a lookup per
+ * record. Runs when the table doubles, so its cost is spread over many
+ * binds; a socket wrongly forgotten (its last thread exited, or it was
+ * handed to another process) is only decided afresh.
+ */
+static void prune(void)
+{
+	struct tracked *t, *tmp;
+	pid_t pid = 0;
+	uint64_t *held = NULL;
+	size_t n = 0;
+
+	HASH_SORT(table, by_tid);
+	HASH_ITER(hh, table, t, tmp) {
+		if (!held || t->tid != pid) {
+			free(held);
+			pid = t->tid;
+			held = held_sockets(pid, &n);
+		}
+		if (!held || !bsearch(&t->ino, held, n, sizeof *held, cmp_u64)) {
+			HASH_DEL(table, t);
+			free(t);
+			ntracked--;
+		}
+	}
+	free(held);
+	prune_at = ntracked * 2 > 1024 ? ntracked * 2 : 1024;
+}
+
+/*
+ * The record of the socket behind our duplicate d; a new one is undecided
+ * (decide() takes the kernel's options as what the program asked for, as
+ * the shim does for a socket it did not see made; on_listen() asks whether
+ * it listens already). NULL when d is not an INET TCP/UDP socket, or when
+ * it is unknown and create is false.
+ */
+static struct tracked *lookup(int d, pid_t tid, bool create)
+{
+	struct tracked *t;
+	uint64_t cookie;
+	socklen_t l = sizeof cookie;
+	struct stat st;
+	int family;
+	unsigned proto;
+
+	if (getsockopt(d, SOL_SOCKET, SO_COOKIE, &cookie, &l) < 0)
+		return NULL;
+	HASH_FIND(hh, table, &cookie, sizeof cookie, t);
+	if (t || !create) {
+		if (t)
+			t->tid = tid;
+		return t;
+	}
+	if (!(proto = proto_of(d, &family)) || fstat(d, &st) < 0)
+		return NULL;
+	if (ntracked >= prune_at)
+		prune();
+	if (!(t = calloc(1, sizeof *t)))
+		return NULL;
+	t->cookie = cookie;
+	t->ino = (uint64_t)st.st_ino;
+	t->tid = tid;
+	t->s.ino = (uint64_t)st.st_ino;
+	t->s.family = (uint8_t)family;
+	t->s.proto = (uint8_t)proto;
+	t->s.rule = SOCK_UNDECIDED;
+	HASH_ADD(hh, table, cookie, sizeof t->cookie, t);
+	ntracked++;
+	return t;
+}
+
+/* ---- answering ------------------------------------------------------- */
+
+/* Answer the call: err 0 is success (return value 0), else -err. */
+static void answer(struct call *c, int err)
+{
+	memset(c->resp, 0, sizeof *c->resp);
+	c->resp->id = c->req->id;
+	c->resp->error = err ? -err : 0;
+	seccomp_notify_respond(c->nfd, c->resp);  /* ENOENT: interrupted, gone */
+}
+
+/* Let the call proceed in the target, as if we were not there. */
+static void proceed(struct call *c)
+{
+	memset(c->resp, 0, sizeof *c->resp);
+	c->resp->id = c->req->id;
+	c->resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+	seccomp_notify_respond(c->nfd, c->resp);
+}
+
+/* Still the same call in the same task (not interrupted, not gone)? */
+static bool still_valid(const struct call *c)
+{
+	return seccomp_notify_id_valid(c->nfd, c->req->id) == 0;
+}
+
+/* ---- the engine's host ------------------------------------------------ */
+
+static bool copy_in(const struct reuse_call *rc, void *dst, uint64_t src, size_t len)
+{
+	return mem_read(call_of(rc)->t.tid, src, dst, len);
+}
+
+static bool copy_out(const struct reuse_call *rc, uint64_t dst, const void *src, size_t len)
+{
+	return mem_write(call_of(rc)->t.tid, dst, src, len);
+}
+
+/* The target's call, made here on our duplicate while it waits. */
+static int host_bind(const struct reuse_call *rc, const struct sockaddr *a, socklen_t len)
+{
+	if (!still_valid(call_of(rc))) {
+		errno = EINTR;
+		return -1;
+	}
+	return bind(rc->sock, a, len);
+}
+
+static int host_listen(const struct reuse_call *rc, int backlog)
+{
+	if (!still_valid(call_of(rc))) {
+		errno = EINTR;
+		return -1;
+	}
+	return listen(rc->sock, backlog);
+}
+
+/* getsockopt() into the target's buffers, as the kernel's would. */
+static int host_getsockopt(const struct reuse_call *rc, int level, int name,
+			   uint64_t val, uint64_t lenp)
+{
+	char buf[64];
+	int n;
+	socklen_t l;
+
+	if (!copy_in(rc, &n, lenp, sizeof n)) {
+		errno = EFAULT;
+		return -1;
+	}
+	if (n < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	l = (socklen_t)n < sizeof buf ? (socklen_t)n : sizeof buf;
+	if (getsockopt(rc->sock, level, name, buf, &l) < 0)
+		return -1;
+	n = (int)l;
+	if (!copy_out(rc, val, buf, l) || !copy_out(rc, lenp, &n, sizeof n)) {
+		errno = EFAULT;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * own_sockets - the calling process's exclusive sockets on proto/port:
+ * found among the decided sockets, then in the caller's fd table
+ * (/proc/TID/fd), and taken with pidfd_getfd.
+ */
+static int own_sockets(const struct reuse_call *rc, unsigned proto, uint16_t port,
+		       struct reuse_own *out, int max)
+{
+	struct call *c = call_of(rc);
+	struct tracked *k = c->k, *t, *tmp, *cand[LEND_MAX];
+	int nc = 0, m = 0;
+	char path[64], link[64];
+	struct dirent *e;
+	uint64_t ino;
+	DIR *d;
+
+	HASH_ITER(hh, table, t, tmp) {
+		if (t != k && t->s.exclusive && t->s.proto == proto && nc < LEND_MAX)
+			cand[nc++] = t;
+	}
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)c->t.tid);
+	if (!nc || !(d = opendir(path)))
+		return 0;
+	while ((e = readdir(d)) && m < max) {
+		ssize_t l = readlinkat(dirfd(d), e->d_name, link, sizeof link - 1);
+		struct sockaddr_storage os;
+		uint64_t cookie;
+		socklen_t cl = sizeof cookie;
+		int i, dup;
+
+		if (l <= 0)
+			continue;
+		link[l] = '\0';
+		if (sscanf(link, "socket:[%" SCNu64 "]", &ino) != 1)
+			continue;
+		for (i = 0; i < nc && cand[i]->ino != ino; i++)
+			;
+		if (i == nc || (dup = take_fd(&c->t, atoi(e->d_name), NULL)) < 0)
+			continue;
+		/* the same socket (cookie), bound on this port */
+		if (getsockopt(dup, SOL_SOCKET, SO_COOKIE, &cookie, &cl) < 0 ||
+		    cookie != cand[i]->cookie || !local_addr(dup, &os) ||
+		    ntohs(port_of(&os)) != port) {
+			close(dup);
+			continue;
+		}
+		out[m].fd = dup;
+		out[m++].k = &cand[i]->s;
+	}
+	closedir(d);
+	return m;
+}
+
+/* The target's fd flags and file status flags, from /proc/PID/fdinfo. */
+static bool fd_flags(struct call *c, int *cloexec, int *nonblock)
+{
+	char path[64], buf[512], v[32];
+	long fl;
+
+	snprintf(path, sizeof path, "/proc/%d/fdinfo/%d", (int)c->t.tid, c->rc.fd);
+	if (read_small(path, buf, sizeof buf) <= 0 || !status_field(buf, "flags", v, sizeof v))
+		return false;
+	fl = strtol(v, NULL, 8);
+	*cloexec = (fl & O_CLOEXEC) != 0;
+	*nonblock = (fl & O_NONBLOCK) != 0;
+	return true;
+}
+
+/*
+ * install - put socket r at the target's fd number (SECCOMP_IOCTL_NOTIF_ADDFD
+ * replaces what the number held, keeping its close-on-exec), with the
+ * target's O_NONBLOCK choice; the record is learned anew and keeps the
+ * rule and what the program asked.
+ */
+static struct reuse_sock *install(struct reuse_call *rc, int r, char *note, size_t nlen)
+{
+	struct call *c = call_of(rc);
+	struct seccomp_notif_addfd add;
+	struct reuse_sock was = c->k->s;
+	struct tracked *nk;
+	struct stat st;
+	int cloexec = 0, nonblock = 0, fl;
+
+	note[0] = '\0';
+	if (!fd_flags(c, &cloexec, &nonblock)) {
+		close(r);
+		errno = EBADF;
+		return NULL;
+	}
+	fl = fcntl(r, F_GETFL);
+	if (fl >= 0 && (fl & O_NONBLOCK) != (nonblock ? O_NONBLOCK : 0)) {
+		fcntl(r, F_SETFL, (fl & ~O_NONBLOCK) | (nonblock ? O_NONBLOCK : 0));
+		snprintf(note, nlen, "; O_NONBLOCK %s as this program asked (the flag is shared with the other instance)",
+			 nonblock ? "set" : "cleared");
+	}
+	memset(&add, 0, sizeof add);
+	add.id = c->req->id;
+	add.flags = SECCOMP_ADDFD_FLAG_SETFD;
+	add.srcfd = (uint32_t)r;
+	add.newfd = (uint32_t)rc->fd;
+	add.newfd_flags = cloexec ? O_CLOEXEC : 0;
+	if (ioctl(c->nfd, SECCOMP_IOCTL_NOTIF_ADDFD, &add) < 0 ||
+	    !(nk = lookup(r, c->t.tid, true))) {
+		int err = errno;
+		close(r);
+		errno = err;
+		return NULL;
+	}
+	nk->s.rule = was.rule;
+	nk->s.log = was.log;
+	nk->s.asked_ra = was.asked_ra;
+	nk->s.asked_rp = was.asked_rp;
+	nk->s.bound = 1;
+	if (fstat(r, &st) == 0 && st.st_uid == REUSE_KEY_UID) {
+		nk->s.keyed = 1;
+		nk->s.owner = (uint32_t)rc->euid;
+	}
+	close(rc->sock);
+	rc->sock = r;
+	c->k = nk;
+	rc->k = &nk->s;
+	return rc->k;
+}
+
+static void names(struct reuse_call *rc)
+{
+	struct call *c = call_of(rc);
+
+	target_names(&c->t);
+	rc->prog = c->t.prog;
+	rc->exe = c->t.exe;
+	rc->pid = target_tgid(&c->t);
+}
+
+static const struct engine_host seccomp_host = {
+	.copy_in = copy_in,
+	.copy_out = copy_out,
+	.bind = host_bind,
+	.listen = host_listen,
+	.getsockopt = host_getsockopt,
+	.own_sockets = own_sockets,
+	.install = install,
+	.names = names,
+};
+
+/*
+ * supervise_one - answer one notification. Every path answers exactly once
+ * (or not at all when the call is no longer pending), so the target never
+ * waits on us longer than this function runs.
+ */
+void supervise_one(int nfd, const struct seccomp_notif *req,
+		   struct seccomp_notif_resp *resp)
+{
+	struct call c = { .nfd = nfd, .req = req, .resp = resp };
+	struct reuse_call *rc = &c.rc;
+	int nr = req->data.nr, ret = REUSE_PASS;
+	bool bind_like = nr == __NR_bind || nr == __NR_listen;
+	const __u64 *a = req->data.args;
+
+	rc->host = &seccomp_host;
+	rc->fd = (int)a[0];
+	rc->sock = rc->pidfd = -1;
+	if (!read_target((pid_t)req->pid, &c.t) ||
+	    (rc->sock = take_fd(&c.t, rc->fd, &rc->pidfd)) < 0 ||
+	    !(c.k = lookup(rc->sock, c.t.tid, bind_like))) {
+		proceed(&c);
+		goto out;
+	}
+	rc->k = &c.k->s;
+	rc->can_call_here = c.t.same_creds;
+	rc->euid = c.t.euid;
+	rc->pid = c.t.tid;             /* the thread group, once names() asks */
+	if (nr == __NR_bind)
+		ret = engine_bind(rc, a[1], (socklen_t)a[2]);
+	else if (nr == __NR_listen)
+		ret = engine_listen(rc, (int)a[1]);
+	else if (nr == __NR_setsockopt)
+		ret = engine_setsockopt(rc, (int)a[1], (int)a[2], a[3], (socklen_t)a[4]);
+	else if (nr == __NR_getsockopt)
+		ret = engine_getsockopt(rc, (int)a[1], (int)a[2], a[3], a[4]);
+	if (ret == REUSE_PASS)
+		proceed(&c);
+	else
+		answer(&c, ret < 0 ? errno : 0);
+out:
+	if (rc->sock >= 0)
+		close(rc->sock);
+}
+
+/*
+ * supervise_init - the configuration the library would read, from the
+ * same variables (`reuse run` has set them from its options), by the same
+ * code (core/config.c); socket activation passed to us is adopted into the
+ * target as the library would adopt it (core/handoff.c).
+ */
+void supervise_init(void)
+{
+	struct stat ns;
+
+	snprintf(reuse_cfg.prog, sizeof reuse_cfg.prog, "reuse");
+	snprintf(reuse_cfg.exe, sizeof reuse_cfg.exe, "reuse");
+	read_caps(getpid(), my_caps);
+	if (stat("/proc/self/ns/user", &ns) == 0)
+		my_userns = ns.st_ino;
+	read_label("self", my_label, sizeof my_label);
+	config_init();
+	config_load_policy(config_policy_path());
+	handoff_init();
+}

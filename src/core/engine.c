@@ -1,0 +1,226 @@
+/*
+ * engine.c - what every call of the engine shares: the subject of a
+ * decision, the plan and its keeping, keying a SO_REUSEPORT group, the
+ * options, and the log line.
+ *
+ * The engine is the only code that changes a socket's kernel state on the
+ * policy's behalf. It works on c->sock, an fd on the program's socket in
+ * this process (the program's own fd in the library, a pidfd_getfd
+ * duplicate in the supervisor: one socket either way), and makes the
+ * program's own calls through c->host (host.h).
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/engine.h"
+#include "core/sys.h"
+
+bool eng_local_addr(int fd, struct sockaddr_storage *ss)
+{
+	socklen_t len = sizeof *ss;
+
+	return sys_getsockname(fd, (struct sockaddr *)ss, &len) == 0 &&
+	       (ss->ss_family == AF_INET || ss->ss_family == AF_INET6);
+}
+
+/* Set a boolean option to `want` (-1: leave it) if the kernel differs. */
+void eng_set_flag(int fd, int name, int want)
+{
+	if (want >= 0 && sys_getflag(fd, name) != want)
+		sys_setflag(fd, name, want);
+}
+
+/* The subject of a decision: the address, and who the program is. */
+void eng_subject(struct reuse_call *c, const struct sockaddr_storage *ss,
+		 struct reuse_subject *s)
+{
+	subject_from_addr(ss, c->k->proto, s);
+	if (reuse_cfg.match_names && !c->prog && c->host->names)
+		c->host->names(c);
+	s->prog = c->prog && c->prog[0] ? c->prog : NULL;
+	s->exe = c->exe && c->exe[0] ? c->exe : NULL;
+	s->uid = call_euid(c);
+}
+
+/* The plan for k's rule, as the program asked and the process may. */
+void eng_plan_for(const struct reuse_rule *r, const struct reuse_sock *k,
+		  struct reuse_plan *plan)
+{
+	struct reuse_ask ask = { .ra = k->asked_ra, .rp = k->asked_rp,
+				 .proto = k->proto };
+
+	/* only exclusive with SO_REUSEPORT asked, or reuseport=force, keys */
+	ask.can_key = reuse_may_key(r, k->asked_rp) &&
+		      (k->keyed || sys_have_cap(CAP_CHOWN));
+	reuse_decide_bind(r, &ask, plan);
+}
+
+/*
+ * eng_plan_keep / eng_plan_kept - the kernel values a bind()'s plan set,
+ * kept in one byte of the record with what the program had asked, so that
+ * listen() re-asserts them without deciding again. For a TCP socket they
+ * depend only on the rule and what was asked (keyed or not, an exclusive
+ * socket that asked SO_REUSEPORT keeps it); a later setsockopt() changes
+ * what was asked, and the plan is then made afresh.
+ */
+static uint8_t plan_asked(const struct reuse_sock *k)
+{
+	return (uint8_t)(4 | k->asked_ra | k->asked_rp << 1);
+}
+
+void eng_plan_keep(struct reuse_sock *k, const struct reuse_plan *plan)
+{
+	k->plan = (uint8_t)((plan->ra + 1) | (plan->rp + 1) << 2 | plan_asked(k) << 4);
+}
+
+bool eng_plan_kept(const struct reuse_sock *k, struct reuse_plan *plan)
+{
+	if (k->plan >> 4 != plan_asked(k))
+		return false;
+	plan->ra = (int8_t)((k->plan & 3) - 1);
+	plan->rp = (int8_t)((k->plan >> 2 & 3) - 1);
+	return true;
+}
+
+/*
+ * key_socket - give the socket REUSE_KEY_UID, so that only sockets libreuse
+ * keyed match its SO_REUSEPORT group. False when the kernel says no (an
+ * unmapped uid in a user namespace): the caller plans again without a key.
+ */
+static bool key_socket(int fd, struct reuse_sock *k)
+{
+	struct stat st;
+
+	if (k->keyed)
+		return true;
+	if (sys_fstat(fd, &st) < 0 || sys_fchown(fd, REUSE_KEY_UID, (gid_t)-1) < 0)
+		return false;
+	k->owner = (uint32_t)st.st_uid;
+	k->keyed = 1;
+	return true;
+}
+
+/*
+ * eng_decide_at_bind - choose the socket's rule and prepare the kernel
+ * state before the address is taken. Returns 0 or the errno the policy
+ * refuses the call with.
+ */
+int eng_decide_at_bind(struct reuse_call *c, const struct reuse_subject *subj,
+		       struct reuse_plan *plan)
+{
+	struct reuse_sock *k = c->k;
+	const struct reuse_rule *r = NULL;
+	/* Until a rule is chosen the engine leaves the options alone, so the
+	 * kernel holds exactly what the program asked, through any of the
+	 * socket's fds (a setsockopt() through a dup() updates only that fd's
+	 * record): take it from there. */
+	int ra = sys_getflag(c->sock, SO_REUSEADDR), rp = sys_getflag(c->sock, SO_REUSEPORT);
+
+	if (ra >= 0)
+		k->asked_ra = (uint8_t)ra;
+	if (rp >= 0)
+		k->asked_rp = (uint8_t)rp;
+	if (!reuse_cfg.fail_closed)
+		r = reuse_policy_match(&reuse_cfg.policy, subj);
+	eng_plan_for(r, k, plan);
+	k->rule = r ? (int32_t)(r - reuse_cfg.policy.rules) : SOCK_UNMATCHED;
+	k->log = r ? r->log : reuse_cfg.level == REUSE_LOG_ALL ? REUSE_LOG_ALL
+							      : REUSE_LOG_OFF;
+	if (reuse_cfg.fail_closed) {
+		plan->err = EACCES;
+		k->log = REUSE_LOG_DECISIONS;
+	}
+	if (dry(r)) {
+		plan->err = 0;
+		plan->ra = plan->rp = -1;
+		plan->key = plan->exclusive = false;
+	}
+	if (plan->key && !key_socket(c->sock, k)) {
+		struct reuse_ask ask = { k->asked_ra, k->asked_rp, k->proto, false };
+		reuse_decide_bind(r, &ask, plan);
+	}
+	if (plan->err)
+		return plan->err;
+	eng_plan_keep(k, plan);
+	if (plan->ra >= 0 && plan->ra != ra)
+		sys_setflag(c->sock, SO_REUSEADDR, plan->ra);
+	if (plan->rp >= 0 && plan->rp != rp)
+		sys_setflag(c->sock, SO_REUSEPORT, plan->rp);
+	return 0;
+}
+
+/*
+ * eng_undo_options - a bind that failed leaves the socket unbound: put the
+ * options back as the program asked and the socket back to its owner; its
+ * next bind() decides afresh (the caller resets the rule once the line is
+ * logged).
+ */
+void eng_undo_options(struct reuse_call *c)
+{
+	struct reuse_sock *k = c->k;
+
+	eng_set_flag(c->sock, SO_REUSEADDR, k->asked_ra);
+	eng_set_flag(c->sock, SO_REUSEPORT, k->asked_rp);
+	if (k->keyed && sys_fchown(c->sock, k->owner, (gid_t)-1) == 0)
+		k->keyed = 0;
+}
+
+bool eng_v6only(int fd, const struct reuse_sock *k)
+{
+	int v = 0;
+	socklen_t l = sizeof v;
+
+	return k->family == AF_INET6 &&
+	       sys_getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &l) == 0 && v;
+}
+
+/* Microseconds since *t0. */
+long eng_since_us(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000;
+}
+
+/*
+ * eng_log - one line about c: the program's pid and name, its fd number,
+ * the rule's words and the kernel's options as they are now. Called only
+ * when wants() said the line is written: nothing is built otherwise.
+ */
+void eng_log(struct reuse_call *c, const char *call, const struct sockaddr_storage *ss,
+	     int result, const char *result_text, const char *msg)
+{
+	const struct reuse_sock *k = c->k;
+	const struct reuse_rule *r = sock_rule(k);
+	struct sockaddr_storage mine;
+	struct reuse_event ev;
+	struct reuse_words w;
+
+	if (!ss && eng_local_addr(c->sock, &mine))
+		ss = &mine;
+	if (c->pid && !c->prog && c->host->names)
+		c->host->names(c);
+	describe_rule(r, k->asked_ra, k->asked_rp, reuse_cfg.fail_closed, &w);
+	memset(&ev, 0, sizeof ev);
+	ev.call = call;
+	ev.fd = c->fd;
+	ev.sock = k;
+	ev.addr = (const struct sockaddr *)ss;
+	ev.rule = r;
+	if (reuse_cfg.fail_closed)
+		ev.rule_text = "on-error closed";
+	ev.option = w.option;
+	ev.asked = w.asked;
+	ev.action = w.action;
+	ev.result = result;
+	ev.result_text = result_text;
+	ev.msg = msg;
+	ev.ra_now = sys_getflag(c->sock, SO_REUSEADDR);
+	ev.rp_now = sys_getflag(c->sock, SO_REUSEPORT);
+	ev.pid = c->pid;
+	ev.prog = c->pid ? c->prog : NULL;
+	log_event(&ev);
+}

@@ -1,0 +1,328 @@
+/*
+ * engine_bind.c - bind(): match the address, prepare the options, bind
+ * through the host; then the rarer paths: a socket passed by socket
+ * activation, options lent to the program's own overlapping sockets, a
+ * running instance's socket taken over, TIME_WAIT remedies, the
+ * explanation of an EADDRINUSE, and the log line.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/engine.h"
+#include "core/lock.h"
+#include "core/sys.h"
+
+/*
+ * read_addr - the program's address, copied in as the kernel would read it;
+ * false when the kernel would reject it (bad pointer, short, wrong family):
+ * the host then makes the call untouched for the kernel to answer. IPv6
+ * takes from 24 bytes, as the kernel does (SIN6_LEN_RFC2133: no scope id).
+ */
+static bool read_addr(const struct reuse_call *c, uint64_t addr, socklen_t len,
+		      struct sockaddr_storage *ss)
+{
+	const struct reuse_sock *k = c->k;
+	size_t need = k->family == AF_INET ? sizeof(struct sockaddr_in) : 24;
+
+	memset(ss, 0, sizeof *ss);
+	/* the kernel refuses lengths over sockaddr_storage with EINVAL */
+	if (len < need || len > sizeof *ss || !c->host->copy_in(c, ss, addr, len))
+		return false;
+	if (k->family == AF_INET && ss->ss_family == AF_UNSPEC &&
+	    ((struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY)) {
+		ss->ss_family = AF_INET;   /* the kernel takes this as 0.0.0.0 */
+		return true;
+	}
+	return ss->ss_family == k->family;
+}
+
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port
+					: ((const struct sockaddr_in6 *)ss)->sin6_port;
+}
+
+/*
+ * eng_in_use - see engine.h. The facts (who holds the address) are asked
+ * for only when a remedy may apply or a line is written. The remedies
+ * change kernel state, so they are here and not in explain.c:
+ *  - an exclusive socket passes entries a previous exclusive run left (its
+ *    listener held SO_REUSEADDR) with SO_REUSEADDR lent to this one bind()
+ *    and taken back at once;
+ *  - a socket holding SO_REUSEADDR, or an exclusive one, with
+ *    CAP_NET_ADMIN destroys exactly those entries and binds again.
+ */
+void eng_in_use(struct reuse_call *c, const struct sockaddr *addr, socklen_t len,
+		const struct reuse_subject *s, const struct reuse_plan *plan,
+		bool explain, char *msg, size_t mlen, int *retried, int *err)
+{
+	struct reuse_sock *k = c->k;
+	struct reuse_holders h;
+	int ra = sys_getflag(c->sock, SO_REUSEADDR), n = 0;
+	bool acts = plan && plan->rule && !dry(plan->rule) && addr &&
+		    k->proto == REUSE_P_TCP;
+	bool excl = acts && plan->exclusive;
+	bool clear = acts && (ra > 0 || excl) && explain_have_net_admin();
+	bool v6only = eng_v6only(c->sock, k);
+	enum reuse_remedy done = REMEDY_NONE;
+
+	*retried = -1;
+	if (!explain && !excl && !clear)
+		return;
+	explain_holders(k->proto, s->family, s->addr, s->port, v6only, &h);
+	if (!h.diag_errno && !h.live && h.timewait && (excl || clear)) {
+		if (excl) {
+			sys_setflag(c->sock, SO_REUSEADDR, 1);
+			*retried = c->host->bind(c, addr, len);
+			*err = *retried < 0 ? errno : 0;
+			sys_setflag(c->sock, SO_REUSEADDR, 0);
+			if (*retried == 0) {
+				k->tw_pass = 1;
+				done = REMEDY_PASSED;
+			}
+		}
+		if (done == REMEDY_NONE && clear) {
+			n = explain_clear_timewait(s->family, s->addr, s->port, v6only);
+			done = n > 0 ? REMEDY_CLEARED : REMEDY_CLEAR_FAILED;
+			if (n > 0) {
+				*retried = c->host->bind(c, addr, len);
+				*err = *retried < 0 ? errno : 0;
+			}
+		}
+	}
+	if (explain)
+		explain_in_use_text(&h, s, ra, plan && plan->rule && !dry(plan->rule) &&
+				    plan->exclusive, done, n,
+				    done == REMEDY_CLEARED ? *err : 0, msg, mlen);
+}
+
+/*
+ * lend_and_bind - the program's own sockets may overlap one another as it
+ * asked, even under `exclusive` (spec). The kernel sees neither option on
+ * its exclusive sockets, so a bind the program expected to share fails.
+ * When overlapping exclusive sockets of this program exist and it asked
+ * the same option on both sides, the option is lent to them (and to this
+ * socket, if exclusive too) for the length of one bind() and taken back.
+ * This is the window another process could use: it is measured and
+ * logged. SO_REUSEPORT is lent to UDP only: a TCP bind bucket would keep a
+ * lent SO_REUSEPORT open to same-uid joiners (exclusive TCP sockets that
+ * share keep it, see decide.c). The host gives duplicates of the sockets:
+ * a thread may close the program's fd meanwhile. Returns the bind's
+ * result, or -2 when there was nothing to lend.
+ */
+static int lend_and_bind(struct reuse_call *c, const struct sockaddr *addr,
+			 socklen_t len, const struct reuse_subject *s,
+			 const struct reuse_plan *plan, int *err, char *msg, size_t mlen)
+{
+	struct reuse_sock *k = c->k;
+	struct reuse_own own[LEND_MAX];
+	int fds[LEND_MAX + 1], n, m = 0, ret = -2;
+	bool ra = k->asked_ra, rp = k->asked_rp && k->proto == REUSE_P_UDP;
+	bool v6only = eng_v6only(c->sock, k);
+	struct timespec t0;
+	long us;
+
+	n = c->host->own_sockets(c, k->proto, s->port, own, LEND_MAX);
+	for (int i = 0; i < n; i++) {
+		struct sockaddr_storage ss;
+		struct reuse_subject os;
+
+		if (!eng_local_addr(own[i].fd, &ss) || ntohs(port_of(&ss)) != s->port) {
+			sys_close(own[i].fd);
+			continue;
+		}
+		subject_from_addr(&ss, own[i].k->proto, &os);
+		if (!explain_overlap(s->family, s->addr, v6only, os.family, os.addr,
+				     eng_v6only(own[i].fd, own[i].k))) {
+			sys_close(own[i].fd);
+			continue;
+		}
+		ra &= own[i].k->asked_ra;
+		rp &= own[i].k->asked_rp && !own[i].k->keyed;
+		fds[m++] = own[i].fd;
+	}
+	if (m && (ra || rp)) {
+		if (plan->exclusive)
+			fds[m++] = c->sock;       /* this one borrows too */
+		reuse_lock();
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (int i = 0; i < m; i++) {
+			if (ra)
+				sys_setflag(fds[i], SO_REUSEADDR, 1);
+			if (rp)
+				sys_setflag(fds[i], SO_REUSEPORT, 1);
+		}
+		ret = c->host->bind(c, addr, len);
+		*err = ret < 0 ? errno : 0;
+		for (int i = 0; i < m; i++) {
+			if (ra)
+				sys_setflag(fds[i], SO_REUSEADDR, 0);
+			if (rp)
+				sys_setflag(fds[i], SO_REUSEPORT, 0);
+		}
+		us = eng_since_us(&t0);
+		reuse_unlock();
+		if (plan->exclusive)
+			m--;
+		explain_lent(msg, mlen, m, plan->exclusive, ra, rp, us);
+	}
+	for (int i = 0; i < m; i++)
+		sys_close(fds[i]);
+	return ret;
+}
+
+/*
+ * rebind - bind() on a socket that already holds an address: the kernel
+ * answers EINVAL. The rule chosen at the first bind() holds; the options
+ * are not touched, so a failing call cannot undo the policy.
+ */
+static int rebind(struct reuse_call *c, const struct sockaddr_storage *ss, socklen_t len)
+{
+	int ret = c->host->bind(c, (const struct sockaddr *)ss, len), saved = errno;
+
+	if (wants(c->k->log, REUSE_LOG_DECISIONS))
+		eng_log(c, "bind", ss, ret < 0 ? saved : 0, NULL,
+			"socket already bound: the rule chosen at its first bind() holds");
+	errno = ret == 0 ? c->entry_errno : saved;
+	return ret;
+}
+
+static const char continued_msg[] =
+	"its credentials differ from the supervisor's: the call continued in the target, result not seen";
+
+/* The line's note for a successful bind that shares its port. */
+static const char *share_note(const struct reuse_plan *plan)
+{
+	if (plan->joinable)
+		return plan->exclusive ?
+		       "exclusive, but the program shares this port through SO_REUSEPORT: same-uid processes can join (give the process CAP_CHOWN to key the group)" :
+		       "SO_REUSEPORT forced: instances share the port, and so can any process of this uid (give the process CAP_CHOWN to key the group)";
+	if (plan->key)
+		return plan->exclusive ?
+		       "exclusive; SO_REUSEPORT kept for the program's own sockets, keyed (owner uid 2147483646): no other process can join" :
+		       "SO_REUSEPORT forced, keyed (owner uid 2147483646): instances under libreuse with CAP_CHOWN share the port, no other process can join";
+	return NULL;
+}
+
+/*
+ * bind_done - the rest of engine_bind, out of line: adopt a socket passed
+ * by socket activation (when `tried` is false, the bind has not been made
+ * yet), lend options for the program's own overlapping binds, take a
+ * running instance's socket, remedy or explain an EADDRINUSE, keep what
+ * the plan asked for, log.
+ */
+static __attribute__((noinline)) int
+bind_done(struct reuse_call *c, const struct sockaddr_storage *ss, socklen_t len,
+	  const struct reuse_subject *subj, struct reuse_plan *plan, bool tried,
+	  int ret, int saved)
+{
+	const struct sockaddr *addr = (const struct sockaddr *)ss;
+	char msg[1600], hmsg[600];
+	const char *note = NULL;
+	int err, retried;
+	bool handoff = plan->rule && plan->rule->handoff && !dry(plan->rule);
+	bool logs = wants(c->k->log, REUSE_LOG_DECISIONS);
+
+	/* handoff.c: a socket passed by socket activation holds the address */
+	if (!tried && handoff_adopt(c, ss, hmsg, sizeof hmsg)) {
+		ret = 0;
+		note = hmsg;
+	} else if (!tried) {
+		ret = c->host->bind(c, addr, len);
+		saved = errno;
+	}
+	err = ret < 0 ? saved : 0;
+	if (err == EADDRINUSE && plan->rule && !dry(plan->rule)) {
+		retried = lend_and_bind(c, addr, len, subj, plan, &err, msg, sizeof msg);
+		if (retried != -2) {
+			ret = retried;
+			saved = err ? err : saved;
+			note = msg;
+		}
+	}
+	/* handoff.c: a running instance of this uid holds it: take its socket */
+	if (err == EADDRINUSE && handoff && handoff_take(c, ss, hmsg, sizeof hmsg)) {
+		ret = err = 0;
+		note = hmsg;
+	}
+	if (err == EADDRINUSE) {
+		eng_in_use(c, addr, len, subj, plan, logs, msg, sizeof msg, &retried, &err);
+		if (retried >= 0) {
+			ret = retried;
+			saved = err ? err : saved;
+		}
+		if (logs && err == EADDRINUSE)
+			explain_detail(c->sock, subj, msg, sizeof msg);
+		if (logs && err == EADDRINUSE && handoff)
+			snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " | %s", hmsg);
+		note = logs ? msg : NULL;
+	}
+	if (ret == 0) {
+		c->k->bound = 1;
+		c->k->exclusive = plan->exclusive;
+		if (plan->exclusive && c->host->note_exclusive)
+			c->host->note_exclusive(c);
+		if (!note)
+			note = share_note(plan);
+		if (handoff)
+			handoff_serve(c);
+	} else {
+		eng_undo_options(c);
+	}
+	if (wants(c->k->log, REUSE_LOG_DECISIONS))
+		eng_log(c, "bind", ss, err, NULL, note);
+	if (ret < 0)
+		c->k->rule = SOCK_UNDECIDED;
+	/* a success leaves errno as the program had it, whatever ran inside */
+	errno = ret == 0 ? c->entry_errno : saved;
+	return ret;
+}
+
+/*
+ * engine_bind - match the address, prepare the options, bind. A plain
+ * success with nothing to log or keep returns here; everything else
+ * (failures, exclusive, keyed, handoff, logging) is bind_done's.
+ */
+int engine_bind(struct reuse_call *c, uint64_t addr, socklen_t len)
+{
+	struct reuse_sock *k = c->k;
+	struct sockaddr_storage ss, mine;
+	struct reuse_subject subj;
+	struct reuse_plan plan;
+	int ret, err;
+
+	if (!read_addr(c, addr, len, &ss))
+		return REUSE_PASS;
+	if (k->bound && k->rule != SOCK_UNDECIDED && eng_local_addr(c->sock, &mine) &&
+	    port_of(&mine))
+		return rebind(c, &ss, len);
+	eng_subject(c, &ss, &subj);
+	err = eng_decide_at_bind(c, &subj, &plan);
+	if (err) {
+		if (wants(k->log, REUSE_LOG_DECISIONS))
+			eng_log(c, "bind", &ss, err, NULL, reuse_cfg.fail_closed ?
+				"policy did not parse and says on-error closed" : NULL);
+		k->rule = SOCK_UNDECIDED;
+		errno = err;
+		return -1;
+	}
+	if (!c->can_call_here) {
+		if (wants(k->log, REUSE_LOG_DECISIONS))
+			eng_log(c, "bind", &ss, 0, "continued", continued_msg);
+		return REUSE_PASS;
+	}
+	if (__atomic_load_n(&handoff_nact, __ATOMIC_RELAXED) && !dry(plan.rule))
+		return bind_done(c, &ss, len, &subj, &plan, false, 0, 0);
+	ret = c->host->bind(c, (const struct sockaddr *)&ss, len);
+	if (ret == 0 && !plan.exclusive && !plan.joinable && !plan.key &&
+	    !(plan.rule && plan.rule->handoff) && !wants(k->log, REUSE_LOG_DECISIONS)) {
+		k->bound = 1;
+		k->exclusive = 0;
+		errno = c->entry_errno;
+		return 0;
+	}
+	return bind_done(c, &ss, len, &subj, &plan, true, ret, errno);
+}
