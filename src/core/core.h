@@ -133,11 +133,9 @@ static inline const struct reuse_rule *sock_rule(const struct reuse_sock *s)
 		return NULL;
 	return &reuse_cfg.policy.rules[s->rule];
 }
-/* The process's exclusive sockets, remembered for its own later binds
- * (apply.c lends them options). */
-void sock_excl_add(int fd, const struct reuse_sock *s) HIDDEN;
 /* Up to max fds of live exclusive sockets of proto on port, other than
- * self's socket, one fd per socket. */
+ * self's socket, one fd per socket: a walk of the table (no list to keep,
+ * no lock, no allocation: safe in a signal handler). */
 int sock_excl_list(unsigned proto, uint16_t port, int self, int *out, int max) HIDDEN;
 
 /* ---- ownfd.c: the shim's own fds (log), protected from the program ---- */
@@ -149,6 +147,8 @@ bool fd_is_ours(int fd) HIDDEN;
 int fd_ours_in(unsigned lo, unsigned hi, int *out, int max) HIDDEN;
 /* The program wants fd's number (dup2 onto it): move ours elsewhere. */
 void fd_evacuate(int fd) HIDDEN;
+/* A close-on-exec duplicate of fd, high when the fd limit allows. */
+int fd_dup_high(int fd) HIDDEN;
 /* Move fd to a high, close-on-exec number; returns the new fd (or fd). */
 int fd_move_high(int fd) HIDDEN;
 

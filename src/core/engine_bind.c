@@ -12,7 +12,6 @@
 #include <time.h>
 
 #include "core/engine.h"
-#include "core/lock.h"
 #include "core/sys.h"
 
 /*
@@ -100,6 +99,32 @@ void eng_in_use(struct reuse_call *c, const struct sockaddr *addr, socklen_t len
 }
 
 /*
+ * lend_begin / lend_end - one lend at a time in a process: two threads
+ * lending the same socket would take each other's option back. Not a
+ * mutex: a bind() in a signal handler that interrupted a lend in its own
+ * thread must not wait for it forever. After about 2 ms of trying, no lend
+ * is made (the bind fails as the kernel says, and the line says why).
+ */
+static int lending;
+
+static bool lend_begin(void)
+{
+	struct timespec pause = { 0, 20000 };
+
+	for (int i = 0; i < 100; i++) {
+		if (!__atomic_exchange_n(&lending, 1, __ATOMIC_ACQUIRE))
+			return true;
+		nanosleep(&pause, NULL);
+	}
+	return false;
+}
+
+static void lend_end(void)
+{
+	__atomic_store_n(&lending, 0, __ATOMIC_RELEASE);
+}
+
+/*
  * lend_and_bind - the program's own sockets may overlap one another as it
  * asked, even under `exclusive` (spec). The kernel sees neither option on
  * its exclusive sockets, so a bind the program expected to share fails.
@@ -119,7 +144,8 @@ static int lend_and_bind(struct reuse_call *c, const struct sockaddr *addr,
 {
 	struct reuse_sock *k = c->k;
 	struct reuse_own own[LEND_MAX];
-	int fds[LEND_MAX + 1], n, m = 0, ret = -2;
+	int fds[LEND_MAX + 1], was_ra[LEND_MAX + 1], was_rp[LEND_MAX + 1];
+	int n, m = 0, ret = -2;
 	bool ra = k->asked_ra, rp = k->asked_rp && k->proto == REUSE_P_UDP;
 	bool v6only = eng_v6only(c->sock, k);
 	struct timespec t0;
@@ -144,12 +170,13 @@ static int lend_and_bind(struct reuse_call *c, const struct sockaddr *addr,
 		rp &= own[i].k->asked_rp && !own[i].k->keyed;
 		fds[m++] = own[i].fd;
 	}
-	if (m && (ra || rp)) {
+	if (m && (ra || rp) && lend_begin()) {
 		if (plan->exclusive)
 			fds[m++] = c->sock;       /* this one borrows too */
-		reuse_lock();
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		for (int i = 0; i < m; i++) {
+			was_ra[i] = sys_getflag(fds[i], SO_REUSEADDR);
+			was_rp[i] = sys_getflag(fds[i], SO_REUSEPORT);
 			if (ra)
 				sys_setflag(fds[i], SO_REUSEADDR, 1);
 			if (rp)
@@ -157,14 +184,15 @@ static int lend_and_bind(struct reuse_call *c, const struct sockaddr *addr,
 		}
 		ret = c->host->bind(c, addr, len);
 		*err = ret < 0 ? errno : 0;
+		/* each gets back what it held (a listener keeps its own) */
 		for (int i = 0; i < m; i++) {
 			if (ra)
-				sys_setflag(fds[i], SO_REUSEADDR, 0);
+				sys_setflag(fds[i], SO_REUSEADDR, was_ra[i] > 0);
 			if (rp)
-				sys_setflag(fds[i], SO_REUSEPORT, 0);
+				sys_setflag(fds[i], SO_REUSEPORT, was_rp[i] > 0);
 		}
 		us = eng_since_us(&t0);
-		reuse_unlock();
+		lend_end();
 		if (plan->exclusive)
 			m--;
 		explain_lent(msg, mlen, m, plan->exclusive, ra, rp, us);
@@ -263,8 +291,6 @@ bind_done(struct reuse_call *c, const struct sockaddr_storage *ss, socklen_t len
 	if (ret == 0) {
 		c->k->bound = 1;
 		c->k->exclusive = plan->exclusive;
-		if (plan->exclusive && c->host->note_exclusive)
-			c->host->note_exclusive(c);
 		if (!note)
 			note = share_note(plan);
 		if (handoff)

@@ -105,8 +105,6 @@ static __attribute__((noinline)) int listen_slow(struct reuse_call *c, int backl
 			return -1;
 		}
 		k->exclusive = plan.exclusive && !dry(plan.rule);
-		if (k->exclusive && c->host->note_exclusive)
-			c->host->note_exclusive(c);
 	} else if ((r = sock_rule(k)) && !dry(r)) {
 		if (!eng_plan_kept(k, &plan))
 			eng_plan_for(r, k, &plan);

@@ -112,10 +112,10 @@ static int served_dup(const struct served *e)
 	int d, t;
 
 	if (e->pidfd < 0)
-		d = sys_fcntl(e->fd, F_DUPFD_CLOEXEC, 512);
+		d = fd_dup_high(e->fd);
 	else if ((t = (int)syscall(SYS_pidfd_getfd, e->pidfd, e->fd, 0)) < 0)
 		d = -1;
-	else if ((d = sys_fcntl(t, F_DUPFD_CLOEXEC, 512)) >= 0 || (d = t) < 0)
+	else if ((d = fd_dup_high(t)) >= 0 || (d = t) < 0)
 		sys_close(t);
 	if (d >= 0 && ino_of(d) != e->ino) {
 		sys_close(d);
@@ -567,7 +567,7 @@ void handoff_serve(struct reuse_call *c)
 
 	memset(&e, 0, sizeof e);
 	e.fd = c->fd;
-	e.pidfd = c->pidfd >= 0 ? sys_fcntl(c->pidfd, F_DUPFD_CLOEXEC, 512) : -1;
+	e.pidfd = c->pidfd >= 0 ? fd_dup_high(c->pidfd) : -1;
 	e.ino = k->ino;
 	e.uid = (uint32_t)call_euid(c);
 	if (e.pidfd >= 0)

@@ -49,8 +49,6 @@ struct engine_host {
 	 * other than c's own; how many (at most max). */
 	int (*own_sockets)(const struct reuse_call *c, unsigned proto, uint16_t port,
 			   struct reuse_own *out, int max);
-	/* c->k became exclusive: remember it for own_sockets (may be NULL). */
-	void (*note_exclusive)(const struct reuse_call *c);
 	/* Put socket fd (this process's, consumed) at the program's number
 	 * c->fd, keeping that number's close-on-exec and O_NONBLOCK; the new
 	 * record (c->k and c->sock updated), or NULL and errno. note says what

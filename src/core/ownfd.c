@@ -80,6 +80,15 @@ static int high_base(void)
 	return base < 3 ? 3 : (int)base;
 }
 
+/* fd_dup_high - a close-on-exec duplicate of fd at a high number, or
+ * anywhere when the fd limit leaves no high numbers; -1 and errno. */
+int fd_dup_high(int fd)
+{
+	int nfd = sys_fcntl(fd, F_DUPFD_CLOEXEC, high_base());
+
+	return nfd < 0 ? sys_fcntl(fd, F_DUPFD_CLOEXEC, 3) : nfd;
+}
+
 /* fd_move_high - dup fd to a high close-on-exec number, close the old one. */
 int fd_move_high(int fd)
 {
@@ -87,9 +96,7 @@ int fd_move_high(int fd)
 
 	if (fd < 0)
 		return fd;
-	nfd = sys_fcntl(fd, F_DUPFD_CLOEXEC, high_base());
-	if (nfd < 0)
-		nfd = sys_fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	nfd = fd_dup_high(fd);
 	if (nfd < 0) {
 		sys_fcntl(fd, F_SETFD, FD_CLOEXEC);
 		return fd;

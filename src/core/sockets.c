@@ -22,7 +22,6 @@
 #include <sys/mman.h>
 
 #include "core/core.h"
-#include "core/lock.h"
 #include "core/sys.h"
 
 /* `make smallfd` shrinks the levels (and core.h's watch map) so the test
@@ -345,21 +344,6 @@ void sock_forget_range(unsigned lo, unsigned hi)
 	}
 }
 
-/*
- * The exclusive sockets of this process: a short list (a daemon has a few
- * listening sockets), consulted only when one of its own binds fails with
- * EADDRINUSE. Entries are checked against the fd table when read and
- * dropped once stale, so close() never has to visit the list.
- */
-struct excl {
-	int fd;
-	uint64_t ino;
-	uint16_t port;
-	uint8_t proto;
-};
-static struct excl *excl;                    /* under reuse_lock */
-static size_t nexcl, capexcl;
-
 static uint16_t bound_port(int fd)
 {
 	struct sockaddr_storage ss;
@@ -374,48 +358,49 @@ static uint16_t bound_port(int fd)
 	return 0;
 }
 
-/* sock_excl_add - fd was just bound under an exclusive rule. */
-void sock_excl_add(int fd, const struct reuse_sock *s)
+/* One chunk's exclusive sockets of proto on port into out (see below). */
+static void excl_in_chunk(struct reuse_sock *c, unsigned base, unsigned proto,
+			  uint16_t port, uint64_t self, int *out, uint64_t *seen,
+			  int *n, int max)
 {
-	struct excl e = { fd, s->ino, bound_port(fd), s->proto };
+	for (unsigned i = 0; i < CHUNK_SLOTS && *n < max; i++) {
+		uint64_t ino = atomic_load_explicit(&c[i].ino, memory_order_acquire);
+		int fd = (int)(base + i), j;
 
-	reuse_lock();
-	if (nexcl == capexcl) {
-		size_t cap = capexcl ? capexcl * 2 : 8;
-		struct excl *n = realloc(excl, cap * sizeof *n);
-		if (!n) {
-			reuse_unlock();
-			return;
-		}
-		excl = n;
-		capexcl = cap;
+		if (!ino || ino == self || !c[i].exclusive || c[i].proto != proto)
+			continue;
+		for (j = 0; j < *n && seen[j] != ino; j++)
+			;
+		if (j < *n || !lookup(fd) || bound_port(fd) != port)
+			continue;
+		seen[*n] = ino;
+		out[(*n)++] = fd;
 	}
-	excl[nexcl++] = e;
-	reuse_unlock();
 }
 
-/* sock_excl_list - live exclusive sockets of proto on port (see core.h). */
+/*
+ * sock_excl_list - live exclusive sockets of proto on port (see core.h).
+ * The records say which sockets are exclusive, whatever number a dup2()
+ * moved them to; only a bind that failed EADDRINUSE under `exclusive`
+ * walks them.
+ */
 int sock_excl_list(unsigned proto, uint16_t port, int self, int *out, int max)
 {
-	struct reuse_sock *me = sock_get(self);
+	struct reuse_sock *me = sock_get(self), *c;
+	uint64_t seen[LEND_MAX], mine = me ? me->ino : 0;
 	int n = 0;
 
-	reuse_lock();
-	for (size_t i = 0; i < nexcl;) {
-		struct reuse_sock *s = sock_get(excl[i].fd);
-		bool dup = false;
-
-		if (!s || s->ino != excl[i].ino || !s->exclusive) {
-			excl[i] = excl[--nexcl];         /* stale: closed or reused */
-			continue;
-		}
-		for (int j = 0; j < n; j++)
-			dup |= out[j] == excl[i].fd;
-		if (excl[i].proto == proto && excl[i].port == port && !dup && n < max &&
-		    !(me && me->ino == s->ino))
-			out[n++] = excl[i].fd;
-		i++;
+	if (max > LEND_MAX)
+		max = LEND_MAX;
+	for (unsigned t = 0; t < TOP_SLOTS && n < max; t++)
+		if ((c = atomic_load_explicit(&table[t], memory_order_acquire)))
+			excl_in_chunk(c, t << CHUNK_BITS, proto, port, mine, out, seen, &n, max);
+	for (unsigned h = 1; h < HIGH_SLOTS && n < max; h++) {
+		chunk_ptr *dir = atomic_load_explicit(&high[h], memory_order_acquire);
+		for (unsigned t = 0; dir && t < TOP_SLOTS && n < max; t++)
+			if ((c = atomic_load_explicit(&dir[t], memory_order_acquire)))
+				excl_in_chunk(c, (h << DIR_BITS) | (t << CHUNK_BITS), proto,
+					      port, mine, out, seen, &n, max);
 	}
-	reuse_unlock();
 	return n;
 }

@@ -63,7 +63,7 @@ static int host_getsockopt(const struct reuse_call *c, int level, int name, uint
 static int dup_checked(int fd, uint64_t ino)
 {
 	struct stat st;
-	int d = sys_fcntl(fd, F_DUPFD_CLOEXEC, 512);
+	int d = fd_dup_high(fd);
 
 	if (d >= 0 && (sys_fstat(d, &st) < 0 || (uint64_t)st.st_ino != ino)) {
 		sys_close(d);
@@ -90,11 +90,6 @@ static int own_sockets(const struct reuse_call *c, unsigned proto, uint16_t port
 		}
 	}
 	return m;
-}
-
-static void note_exclusive(const struct reuse_call *c)
-{
-	sock_excl_add(c->fd, c->k);
 }
 
 /*
@@ -156,7 +151,6 @@ const struct engine_host shim_host = {
 	.listen = host_listen,
 	.getsockopt = host_getsockopt,
 	.own_sockets = own_sockets,
-	.note_exclusive = note_exclusive,
 	.install = install,
 	.names = names,
 };
