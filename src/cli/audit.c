@@ -71,15 +71,30 @@ static void comm_of(int pid, char *out, size_t len)
 	fclose(f);
 }
 
+/* The process name as a program= glob: a byte that could end the word, open
+ * a bracket or drive a terminal becomes '?', which matches it. */
+static void name_glob(const char *comm, char *out, size_t len)
+{
+	size_t n = 0;
+
+	for (; *comm && n + 1 < len; comm++) {
+		unsigned char c = (unsigned char)*comm;
+		out[n++] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			   (c >= '0' && c <= '9') || strchr("._-+@:", c) ? (char)c : '?';
+	}
+	out[n] = '\0';
+}
+
 /* The rule that closes the door: exclusive for this program's sockets. */
 static void protect_rule(const struct reuse_holder *h, char *out, size_t len)
 {
-	char a[64];
+	char a[64], glob[sizeof h->comm];
 
 	explain_addr_text(h->family, h->addr, h->port, a, sizeof a);
+	name_glob(h->comm, glob, sizeof glob);
 	if (h->comm[0])
 		snprintf(out, len, "%s %s program=%s%s exclusive",
-			 h->proto == IPPROTO_TCP ? "tcp" : "udp", a, h->comm,
+			 h->proto == IPPROTO_TCP ? "tcp" : "udp", a, glob,
 			 strlen(h->comm) >= 15 ? "*" : "");
 	else
 		snprintf(out, len, "%s %s exclusive",
@@ -161,7 +176,7 @@ int cmd_audit(int argc, char **argv)
 		if (!any && !same)
 			continue;
 		const char *to = any ? "any-uid" : "same-uid";
-		char a[64], flags[16], rule[128], ip[INET6_ADDRSTRLEN] = "";
+		char a[64], flags[16], rule[128], ip[INET6_ADDRSTRLEN] = "", name[CLI_NAME_MAX];
 		explain_addr_text(h->family, h->addr, h->port, a, sizeof a);
 		inet_ntop(h->family, h->addr, ip, sizeof ip);
 		snprintf(flags, sizeof flags, "%s%s%s", h->ra ? "RA" : "",
@@ -179,7 +194,8 @@ int cmd_audit(int argc, char **argv)
 			putchar('}');
 		} else {
 			printf("%-5s %-28s %-6u %-7d %-15s %-9s %-9s %s\n", tcp ? "tcp" : "udp",
-			       a, h->uid, h->pid, h->comm, flags, to, rule);
+			       a, h->uid, h->pid, cli_text_str(h->comm, name, sizeof name),
+			       flags, to, rule);
 		}
 		open_n++;
 	}

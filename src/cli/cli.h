@@ -74,6 +74,10 @@ int cli_supervise(char **cmd, double takeover_timeout, int stop_signal);
 /* ---- who.c ----------------------------------------------------------- */
 /* A JSON string value, quotes included, to f. */
 void cli_json_str(FILE *f, const char *s);
+/* s for a terminal, non-printable bytes as \xHH, into out (len bytes). */
+const char *cli_text_str(const char *s, char *out, size_t len);
+/* Room for a process name (15 bytes) with every byte escaped. */
+#define CLI_NAME_MAX (15 * 4 + 1)
 
 /* ---- source.c -------------------------------------------------------- */
 /* The file the library would load now, or NULL for the embedded default. */
