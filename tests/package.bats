@@ -63,6 +63,10 @@ dpkg_retry() {
   assert_success
   deb=$(ls "$ROOT"/build/deb/libreuse_*_*.deb)
   [ -f "$deb" ]
+  # lintian-clean: no error, warning or informational tag on the package or the upload
+  run --separate-stderr lintian --fail-on error,warning,info -I "$deb" "$ROOT"/build/deb/libreuse_*.changes
+  assert_success
+  assert_output ''
   run dpkg-deb -c "$deb"
   assert_output --partial "./usr/lib/$MA/libreuse/libreuse.so"
   assert_output --partial './usr/bin/reuse'
@@ -101,4 +105,30 @@ dpkg_retry() {
   assert_success
   OURS=""
   [ ! -e /etc/libreuse/policy.example ]
+}
+
+# A clean build room holds build-essential, the Build-Depends and what they
+# depend on. scripts/check-builddeps builds the package under strace and asks
+# dpkg-checkbuilddeps, against a dpkg database cut down to that room, for every
+# package whose programs, headers or libraries the build used.
+@test "Build-Depends name every package the build uses, and dropping any one of them is noticed" {
+  run dpkg-checkbuilddeps "$ROOT/debian/control"
+  assert_success
+  run "$ROOT/scripts/check-builddeps" -v --keep-trace "$T/trace"
+  assert_success
+  assert_line 'check-builddeps: ok'
+  # what the build used is seen: the seccomp and uthash headers, the linker, dh
+  assert_line --regexp '^  libseccomp-dev +/'
+  assert_line --regexp '^  uthash-dev +/usr/include/uthash\.h$'
+  assert_line --regexp '^  binutils +/'
+  assert_line --regexp '^  debhelper +/usr/bin/dh'
+  mapfile -t deps < <(sed -n '/^Build-Depends:/,/^[^ ]/{/^ /p}' "$ROOT/debian/control")
+  [ "${#deps[@]}" -ge 3 ]
+  for d in "${deps[@]}"; do
+    grep -vxF "$d" "$ROOT/debian/control" >"$T/control"
+    run "$ROOT/scripts/check-builddeps" --trace "$T/trace" --control "$T/control"
+    assert_failure 1
+    assert_output --partial 'Unmet build dependencies:'
+    echo "# without$d: noticed" >&3
+  done
 }
