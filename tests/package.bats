@@ -132,3 +132,22 @@ dpkg_retry() {
     echo "# without$d: noticed" >&3
   done
 }
+
+# What a newcomer reads must point somewhere: every *.md or *.bats a file of
+# the repository names exists (by its path, or by its name in tests/ or
+# bench/), and the manual pages carry one date.
+@test "the files comments and docs name exist; the manual pages agree on their date" {
+  cd "$ROOT" || return 1
+  missing=()
+  while IFS= read -r ref; do
+    case $ref in *'$'* | /* | build/* | tests/FILE.bats) continue ;; esac
+    [ -e "$ref" ] || [ -e "tests/$ref" ] || [ -e "bench/$ref" ] || missing+=("$ref")
+  done < <(git ls-files | xargs grep -ohE '[A-Za-z0-9_./${}-]*[A-Za-z0-9_-]\.(md|bats)\b' | sort -u)
+  echo "named but missing: ${missing[*]}"
+  [ "${#missing[@]}" -eq 0 ]
+  # the named files seen include the test suites and the bench notes
+  git ls-files | xargs grep -qhE 'tests/insight\.bats'
+  run bash -c "sed -n 's/^\\.TH [^ ]* [0-9] \"\\{0,1\\}\\([0-9-]*\\).*/\\1/p' man/*.[1-8] | sort -u"
+  [ "${#lines[@]}" -eq 1 ]
+  [[ ${lines[0]} =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]]
+}

@@ -261,7 +261,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
 }
 
 /*
- * The environment the library reads (policy-language.md): each variable is
+ * The environment the library reads (reuse(1), ENVIRONMENT): each variable is
  * set only when its option was given, so an operator's own settings pass
  * through. lib NULL (--seccomp): nothing is preloaded.
  */

@@ -10,7 +10,7 @@
 #include "cli.h"
 
 /*
- * The order of policy-language.md, "Where the policy comes from":
+ * The order reuse.policy(5) gives (DESCRIPTION):
  * REUSE_POLICY, else the system file if it exists, else the embedded
  * default. An empty REUSE_POLICY counts as unset, as it does for the library.
  */

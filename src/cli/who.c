@@ -5,7 +5,7 @@
  *
  * The same explanation the library logs after EADDRINUSE (explain.c), on
  * demand; the verdicts come from rules.c, the kernel's rules as a pure
- * function, so what is printed is a prediction tests/who.bats checks
+ * function, so what is printed is a prediction tests/insight.bats checks
  * against real binds.
  */
 #include <arpa/inet.h>
