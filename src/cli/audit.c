@@ -103,28 +103,15 @@ static void protect_rule(const struct reuse_holder *h, char *out, size_t len)
 
 int cmd_audit(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct found f = { 0 };
 	bool json = false;
 	unsigned open_n = 0, unreadable = 0;
 	int c, rc;
 
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'j': json = true; break;
-		case 'h':
-			cli_usage(stdout, "audit");
-			return 0;
-		default:
-			return cli_usage_error("audit", "audit: unknown option '%s'",
-					       argv[optind - 1]);
-		}
+	while ((c = cli_getopt("audit", argc, argv, &rc)) != -1) {
+		if (c == CLI_STOP)
+			return rc;
+		json = true;                  /* --json, its only option */
 	}
 	if (optind != argc)
 		return cli_usage_error("audit", "audit: no argument expected");
@@ -218,17 +205,17 @@ int cmd_systemd_dropin(int argc, char **argv)
 {
 	const char *unit, *policy = NULL;
 	char lib[4096];
+	int c, rc;
 
-	if (argc == 4 && strcmp(argv[2], "--policy") == 0)
-		policy = argv[3];
-	else if (argc != 2)
+	while ((c = cli_getopt("systemd-dropin", argc, argv, &rc)) != -1) {
+		if (c == CLI_STOP)
+			return rc;
+		policy = optarg;              /* --policy FILE, its only option */
+	}
+	if (optind != argc - 1)
 		return cli_usage_error("systemd-dropin", "systemd-dropin: expected UNIT "
 				       "[--policy FILE]");
-	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-		cli_usage(stdout, "systemd-dropin");
-		return 0;
-	}
-	unit = argv[1];
+	unit = argv[optind];
 	if (!*unit || strchr(unit, '/') || unit[0] == '-')
 		return cli_usage_error("systemd-dropin", "systemd-dropin: '%s' is not "
 				       "a unit name", unit);

@@ -292,30 +292,16 @@ static int who_proto(const struct target *t, bool tcp, bool json)
 
 int cmd_who(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "tcp", no_argument, NULL, 't' },
-		{ "udp", no_argument, NULL, 'u' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	bool tcp = false, udp = false, json = false;
 	struct target t;
 	int c, rc = 0;
 
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
+	while ((c = cli_getopt("who", argc, argv, &rc)) != -1) {
+		switch (c & ~CLI_LONG_ONLY) {
 		case 't': tcp = true; break;
 		case 'u': udp = true; break;
 		case 'j': json = true; break;
-		case 'h':
-			cli_usage(stdout, "who");
-			return 0;
-		default:
-			return cli_usage_error("who", "who: unknown option '%s'",
-					       argv[optind - 1]);
+		default: return rc;           /* CLI_STOP */
 		}
 	}
 	if (optind != argc - 1)
