@@ -151,3 +151,30 @@ dpkg_retry() {
   [ "${#lines[@]}" -eq 1 ]
   [[ ${lines[0]} =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]]
 }
+
+# make: one definition of each entry point, and each object rebuilt when a
+# header it includes changes, and only then (-MMD -MP).
+@test "the Makefile defines all, check and clean once each and tracks each object's headers" {
+  cd "$ROOT" || return 1
+  for t in all check clean; do
+    [ "$(grep -c "^$t:" Makefile)" -eq 1 ] || fail "'$t:' defined $(grep -c "^$t:" Makefile) times"
+  done
+  run ! grep -niE 'issue [0-9]' Makefile
+  make -s all
+  # cli.h: the CLI's objects and build/reuse, nothing of the library or the core
+  run make -n -W src/cli/cli.h all
+  assert_success
+  assert_line --partial ' -o build/obj/src/cli/who.o '
+  assert_line --partial ' -o build/reuse '
+  refute_line --partial 'build/obj/src/core/'
+  refute_line --partial 'build/obj/src/shim/'
+  refute_line --partial ' -o build/libreuse.so '
+  # rules.h: rules.c and its users, not the shim's socket() wrapper
+  run make -n -W src/core/rules.h all
+  assert_line --partial ' -o build/obj/src/core/rules.o '
+  refute_line --partial ' -o build/obj/src/shim/socket.o '
+  # up to date: nothing compiled, nothing linked
+  run make all
+  assert_success
+  [[ $output != *' -o build/'* ]]
+}
