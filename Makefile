@@ -1,14 +1,20 @@
 # libreuse - build, test and demo entry points.
-#   make            build/libreuse.so and build/reuse
+#   make            build/libreuse.so, build/reuse, the unit tests, probes, bench tools
 #   make demo       set up a Debian machine (as root), build, show the restart story
-#   make check      set up, build, run the whole test suite (what .ci/run calls)
+#   make check      set up, build (also the sanitized builds and fuzzers), run the
+#                   whole test suite (what .ci/run calls)
+#   make clean      remove every build directory
+# Each object's header dependencies are tracked (-MMD -MP: build/obj/**/*.d).
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes
+DEPFLAGS := -MMD -MP
 CPPFLAGS_ALL := -Iinclude -Isrc -D_GNU_SOURCE $(CPPFLAGS)
 CFLAGS_ALL   := -std=gnu11 -fPIC -fvisibility=hidden -fno-strict-aliasing $(WARN) $(CFLAGS)
 LDFLAGS_LIB  := -shared -Wl,-z,relro,-z,now -Wl,-z,noexecstack -Wl,--no-undefined
 LIBS_LIB     := -ldl -lpthread
+# reuse run --seccomp (src/cli/seccomp.c, supervise.c) needs libseccomp.
+LIBS_CLI     := -lseccomp
 
 B := build
 CORE_SRC  := $(wildcard src/core/*.c)
@@ -20,13 +26,17 @@ PROBE_SRC := $(wildcard tests/probes/*.c)
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o) $(B)/obj/src/core/default_policy.o
 SHIM_OBJ := $(SHIM_SRC:%.c=$(B)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(B)/obj/%.o)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/obj/%.o)
 PROBES   := $(PROBE_SRC:tests/probes/%.c=$(B)/probes/%)
+BENCH_BIN := $(B)/bench/probe $(B)/bench/recsize
 
-all: $(B)/libreuse.so $(B)/reuse $(B)/unit $(PROBES)
+all: $(B)/libreuse.so $(B)/reuse $(B)/unit $(PROBES) $(BENCH_BIN)
 
-$(B)/obj/%.o: %.c $(wildcard include/*.h src/*/*.h) Makefile
+programs: $(B)/libreuse.so $(B)/reuse
+
+$(B)/obj/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c -o $@ $<
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(DEPFLAGS) -c -o $@ $<
 
 # The embedded default policy: the file's bytes plus a NUL, no generator needed.
 $(B)/obj/src/core/default_policy.o: src/core/default_policy.S policy/default.policy
@@ -34,43 +44,24 @@ $(B)/obj/src/core/default_policy.o: src/core/default_policy.S policy/default.pol
 	$(CC) -c -o $@ $<
 
 $(B)/libreuse.so: $(SHIM_OBJ) $(CORE_OBJ)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_LIB) -o $@ $^ $(LIBS_LIB)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_LIB) $(LDFLAGS) -o $@ $^ $(LIBS_LIB)
 
 # The CLI and the unit tests take only the core objects they need.
 $(B)/libcore.a: $(CORE_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-# reuse run --seccomp (src/cli/seccomp.c, supervise.c) needs libseccomp.
-LIBS_CLI := -lseccomp
-
 $(B)/reuse: $(CLI_OBJ) $(B)/libcore.a
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS_CLI) $(LIBS_LIB)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $^ $(LIBS_CLI) $(LIBS_LIB)
 
-$(B)/unit: $(UNIT_SRC:%.c=$(B)/obj/%.o) $(B)/libcore.a
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS_LIB)
+$(B)/unit: $(UNIT_OBJ) $(B)/libcore.a
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $^ $(LIBS_LIB)
 
 $(B)/probes/%: tests/probes/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -Iinclude $(CPPFLAGS) -std=gnu11 $(WARN) -O1 -g -o $@ $< -lpthread
+	$(CC) -Iinclude $(CPPFLAGS) -std=gnu11 $(WARN) -O1 -g $(DEPFLAGS) -o $@ $< -lpthread
 
-setup:
-	scripts/setup
-
-demo: setup all
-	scripts/demo
-
-check: setup all
-	scripts/run-tests
-
-clean:
-	rm -rf $(B)
-
-.PHONY: all setup demo check clean
-
-# ---- install and packaging (issue 7) --------------------------------------
-#   make install [PREFIX=/usr/local] [DESTDIR=...]   the library, CLI, manuals,
-#   an example policy (never /etc/libreuse/policy itself), bash completion.
-#   make deb   a Debian package from this tree (dpkg-buildpackage -b), in build/deb/
+# reuse run finds the installed library: this path, compiled in, after
+# "beside the binary" (build tree) and "../<libdir> from the binary" (relocated).
 PREFIX     ?= /usr/local
 ifndef MULTIARCH
 MULTIARCH  := $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || $(CC) -print-multiarch)
@@ -82,8 +73,6 @@ MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
-# reuse run finds the installed library: this path, compiled in, after
-# "beside the binary" (build tree) and "../<libdir> from the binary" (relocated).
 PATHS_DEF := -DREUSE_LIBDIR='"$(PKGLIBDIR)"' \
 	     -DREUSE_LIBDIR_REL='"$(patsubst $(PREFIX)/%,%,$(PKGLIBDIR))"'
 $(B)/obj/src/cli/run.o: CPPFLAGS_ALL += $(PATHS_DEF)
@@ -92,8 +81,27 @@ $(B)/paths.stamp: FORCE
 	@mkdir -p $(B)
 	@echo '$(PATHS_DEF)' | cmp -s - $@ || echo '$(PATHS_DEF)' >$@
 
-programs: $(B)/libreuse.so $(B)/reuse
+# ---- set up, demo, the suite, cleaning ---------------------------------------
+# setup installs what the build needs, so it runs before anything is built.
+setup:
+	scripts/setup
 
+demo: setup
+	$(MAKE) --no-print-directory all
+	scripts/demo
+
+check: setup
+	$(MAKE) --no-print-directory all asan tsan smallfd fuzz-build
+	scripts/run-tests
+
+clean:
+	rm -rf $(B) build-asan build-tsan build-smallfd build-fuzz
+
+# ---- install and packaging -----------------------------------------------------
+#   make install [PREFIX=/usr/local] [DESTDIR=...]   the library, CLI, manuals,
+#   an example policy (never /etc/libreuse/policy itself), bash completion.
+#   make deb [DEBFULLNAME=... DEBEMAIL=...]   a Debian package from this tree
+#   (dpkg-buildpackage -b) in build/deb/, maintained by that name if given.
 install: programs
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGLIBDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
@@ -115,54 +123,53 @@ uninstall:
 
 # dpkg-buildpackage writes into the parent of the tree it builds: build a
 # copy under build/deb/ so the work tree and its build/ stay untouched.
+DEB_MAINT = $(DEBFULLNAME) <$(DEBEMAIL)>
 deb:
 	rm -rf $(B)/deb && mkdir -p $(B)/deb/libreuse
-	tar --exclude=./build --exclude=./.git -cf - . | tar -C $(B)/deb/libreuse -xf -
+	tar --exclude=./build --exclude='./build-*' --exclude=./.git -cf - . | \
+		tar -C $(B)/deb/libreuse -xf -
+	if [ -n "$(DEBEMAIL)" ] && [ -n "$(DEBFULLNAME)" ]; then \
+		cd $(B)/deb/libreuse/debian && \
+		sed -i 's/^Maintainer: .*/Maintainer: $(DEB_MAINT)/' control && \
+		sed -i 's/^ -- [^>]*>/ -- $(DEB_MAINT)/' changelog; fi
 	cd $(B)/deb/libreuse && dpkg-buildpackage -b -us -uc
 	ls $(B)/deb/*.deb
 
-FORCE:
-.PHONY: programs install uninstall deb FORCE
-# ---- bench/ (issue 9): what the shim costs, bare vs shimmed ----------------
-#   make bench         full run, writes bench/RESULTS.md (a few minutes)
-#   make bench-smoke   tiny run into build/bench/RESULTS-smoke.md (harness check)
-BENCH_BIN := $(B)/bench/probe $(B)/bench/recsize
-
-all: $(BENCH_BIN)
-
+# ---- bench/: what the shim costs, bare vs shimmed ---------------------------
+#   make bench          full run, writes bench/RESULTS.md (a few minutes)
+#   make bench-smoke    tiny run into build/bench/RESULTS-smoke.md (harness check)
+#   make bench-seccomp  reuse run --seccomp: overhead per intercepted call (bench/seccomp.md)
 $(B)/bench/probe: bench/probe.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O1 -g -o $@ $<
+	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O1 -g $(DEPFLAGS) -o $@ $<
 
-$(B)/bench/recsize: bench/recsize.c $(wildcard include/*.h src/*/*.h)
+$(B)/bench/recsize: bench/recsize.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) -std=gnu11 $(WARN) -o $@ $<
+	$(CC) $(CPPFLAGS_ALL) -std=gnu11 $(WARN) $(DEPFLAGS) -o $@ $<
 
-bench: setup all
+$(B)/bench/bindbench: bench/bindbench.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 $(DEPFLAGS) -o $@ $<
+
+$(B)/bench/notifyfloor: bench/notifyfloor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 $(DEPFLAGS) -o $@ $< -lseccomp
+
+bench: setup
+	$(MAKE) --no-print-directory all
 	bench/restart
 	bench/run
 
 bench-smoke: all
 	bench/run --smoke --out $(B)/bench/RESULTS-smoke.md
 
-.PHONY: bench bench-smoke
-# ---- reuse run --seccomp: overhead per intercepted call (bench/seccomp.md) ----
-$(B)/bench/bindbench: bench/bindbench.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -o $@ $<
-
-$(B)/bench/notifyfloor: bench/notifyfloor.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -o $@ $< -lseccomp
-
 bench-seccomp: $(B)/reuse $(B)/libreuse.so $(B)/bench/bindbench $(B)/bench/notifyfloor
 	bench/seccomp.sh
 
-.PHONY: bench-seccomp
-
-# ---- robustness (issue 6): sanitizer builds, fuzzing -------------------
+# ---- robustness: sanitizer builds, fuzzing ------------------------------------
 #   make asan     build-asan/: libreuse.so, reuse, unit with ASan+UBSan
 #   make tsan     build-tsan/libreuse.so with ThreadSanitizer
+#   make smallfd  build-smallfd/libreuse.so with a small fd table
 #   make fuzz FUZZ_SECONDS=N   run each libFuzzer target N seconds (default 300)
 #   make fuzz-smoke            what `make check` runs: replay + a short run each
 # A sanitized library needs its runtime first in the initial library list:
@@ -195,9 +202,10 @@ smallfd:
 	$(MAKE) --no-print-directory B=build-smallfd CPPFLAGS="$(SMALLFD_CPPFLAGS)" \
 		build-smallfd/libreuse.so
 
-build-fuzz/%: tests/fuzz/%.c src/core/policy.c include/libreuse.h src/core/sys.h
+# The fuzzers include src/core/policy.c whole; -MMD tracks it and its headers.
+build-fuzz/%: tests/fuzz/%.c Makefile
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $<
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(DEPFLAGS) -o $@ $<
 
 fuzz-build: $(FUZZERS)
 
@@ -207,11 +215,9 @@ fuzz: $(FUZZERS)
 fuzz-smoke: $(FUZZERS)
 	scripts/fuzz $(FUZZ_SMOKE_SECONDS)
 
-# `make check` needs the sanitized builds and the fuzzers built first.
-check: asan tsan smallfd fuzz-build
+FORCE:
+.PHONY: all programs setup demo check clean install uninstall deb FORCE \
+	bench bench-smoke bench-seccomp asan tsan smallfd fuzz fuzz-build fuzz-smoke
 
-clean: clean-robust
-clean-robust:
-	rm -rf build-asan build-tsan build-smallfd build-fuzz
-
-.PHONY: asan tsan smallfd fuzz fuzz-build fuzz-smoke clean-robust
+# The header dependencies -MMD wrote (none before the first build).
+-include $(wildcard $(B)/obj/*/*/*.d $(B)/probes/*.d $(B)/bench/*.d build-fuzz/*.d)

@@ -373,3 +373,67 @@ build_c() {
   run ! --separate-stderr "$REUSE" run ./elf32  # not runnable here: only the warning counts
   assert_regex "$stderr" '^reuse: warning: \./elf32 is a 32-bit i386 program but .* is 64-bit'
 }
+
+# ---- one table per command: getopt, --help and the completion agree --------
+
+# What the bash completion offers for `reuse WORD... CUR`, one per line.
+complete_words() {
+  bash -c 'source "$1"; shift; COMP_WORDS=(reuse "$@"); COMP_CWORD=$#; _reuse; printf "%s\n" "${COMPREPLY[@]}"' \
+    sh "$ROOT/completion/reuse.bash" "$@"
+}
+
+@test "every command's --help, the bash completion and reuse(1)'s synopsis offer the same commands and options" {
+  mapfile -t cmds < <("$REUSE" --help | sed -n '/^Commands:/,/^$/s/^  \([a-z-]*\) .*/\1/p')
+  [ "${#cmds[@]}" -ge 7 ]
+  syn=$(sed -n '/^\.SH SYNOPSIS/,/^\.SH DESCRIPTION/p' "$ROOT/man/reuse.1" | sed 's/\\-/-/g')
+  assert_equal "$(complete_words '' | grep -v '^-' | sort)" "$(printf '%s\n' "${cmds[@]}" | sort)"
+  for c in "${cmds[@]}"; do
+    help=$("$REUSE" "$c" --help)
+    want=$(grep -oE '^  (-[a-z], )?--[a-z-]+' <<<"$help" | grep -oE -- '--[a-z-]+' | sort)
+    got=$(complete_words "$c" -- | grep -vx -- '--' | sort)
+    [ -n "$want" ]
+    [ "$want" = "$got" ] || fail "$c: --help has [$(echo $want)], the completion [$(echo $got)]"
+    man=$(awk -v c="$c" '$0 == ".B reuse " c {on = 1; next} /^\.br/ {on = 0} on' <<<"$syn" |
+      grep -oE -- '--[a-z-]+' | sort -u)
+    [ "$(grep -vx -- --help <<<"$want")" = "$man" ] ||
+      fail "$c: --help has [$(echo $want)], reuse(1) SYNOPSIS [$(echo $man)]"
+    # an option with an argument ('--opt ARG' in --help) is followed by that
+    # argument, any other by more options
+    while read -r o arg; do
+      out=$(complete_words "$c" "$o" --)
+      if [ -n "$arg" ]; then
+        ! grep -q '^--[a-z]' <<<"$out" || fail "$c $o: completes options, not its $arg"
+      else
+        grep -qx -- --help <<<"$out" || fail "$c $o: no options complete after it"
+      fi
+    done < <(grep -oE '^  (-[a-z], )?--[a-z-]+( [A-Z]+)?' <<<"$help" | sed 's/^ *\(-[a-z], \)\{0,1\}//')
+  done
+}
+
+@test "every command reports an unknown option or a missing argument the same way, with its usage" {
+  mapfile -t cmds < <("$REUSE" --help | sed -n '/^Commands:/,/^$/s/^  \([a-z-]*\) .*/\1/p')
+  for c in "${cmds[@]}"; do
+    run -2 --separate-stderr "$REUSE" "$c" --frobnicate
+    assert_output ''
+    assert_regex "$stderr" "^reuse: $c: unknown option '--frobnicate'"$'\n'"Usage: reuse $c "
+  done
+  for c in "run --policy" "run --log" "systemd-dropin unit --policy"; do
+    # shellcheck disable=SC2086  # the words of one command line
+    run -2 --separate-stderr "$REUSE" $c
+    assert_regex "$stderr" "^reuse: ${c%% *}: option '${c##* }' needs an argument"
+  done
+}
+
+@test "a CMD killed by signal N: reuse exits 128+N under --supervise and under --seccomp" {
+  # python3 tells a death by a signal (negative) from an exit status
+  for mode in --supervise --seccomp; do
+    run --separate-stderr python3 -c 'import subprocess, sys; print(subprocess.run(sys.argv[1:]).returncode)' \
+      "$REUSE" run "$mode" -- sh -c 'kill -KILL $$'
+    assert_output 137
+    run --separate-stderr python3 -c 'import subprocess, sys; print(subprocess.run(sys.argv[1:]).returncode)' \
+      "$REUSE" run "$mode" -- sh -c 'kill -TERM $$'
+    assert_output 143
+    run "$REUSE" run "$mode" -- sh -c 'exit 7'
+    assert_failure 7
+  done
+}

@@ -352,3 +352,37 @@ with open(sys.argv[2], "wb") as f:
   run bash -c 'source "$1"; COMP_WORDS=(reuse who --j); COMP_CWORD=2; _reuse; printf "%s\n" "${COMPREPLY[@]}"' sh "$ROOT/completion/reuse.bash"
   assert_output '--json'
 }
+
+# A process name is chosen by its owner: one with terminal escapes must be
+# shown escaped (text) or JSON-escaped, never written raw to the terminal.
+@test "reuse who and reuse audit escape another uid's process name that holds terminal escapes" {
+  p=$(free_port)
+  hold "${NOBODY[@]}" "$PY" -c '
+import ctypes, socket, sys, time
+ctypes.CDLL(None).prctl(15, b"\x1b[2K\x1b[1Aevil\\x", 0, 0, 0)   # PR_SET_NAME
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+print("bind=ok", flush=True)
+time.sleep(60)' "$p"
+  wait_held
+  [ "$(cat "/proc/$HPID/comm")" = $'\e[2K\e[1Aevil\\x' ]
+  esc='\\x1b\[2K\\x1b\[1Aevil\\\\x'
+  run "$REUSE" who --udp "127.0.0.1:$p"
+  assert_success
+  [[ $output != *$'\e'* ]]
+  assert_line --regexp "^  UNCONN +127\\.0\\.0\\.1:$p +uid 65534 +pid $HPID $esc +reuseaddr=on reuseport=off\$"
+  run "$REUSE" who --json --udp "127.0.0.1:$p"
+  [[ $output != *$'\e'* ]]
+  [ "$(jq -r '.holders[0].program' <<<"$output")" = $'\e[2K\e[1Aevil\\x' ]
+  run -3 "$REUSE" audit
+  [[ $output != *$'\e'* ]]
+  assert_line --regexp "^udp +127\\.0\\.0\\.1:$p +65534 +$HPID +$esc +RA +any-uid +udp 127\\.0\\.0\\.1:$p program=\\?\\?2K\\?\\?1Aevil\\?x exclusive\$"
+  run -3 "$REUSE" audit --json
+  [[ $output != *$'\e'* ]]
+  row=$(jq -c --argjson p "$p" '.[] | select(.port == $p and .proto == "udp")' <<<"$output")
+  [ "$(jq -r .program <<<"$row")" = $'\e[2K\e[1Aevil\\x' ]
+  # the suggested rule is a valid policy line whose glob matches the name
+  rule=$(jq -r .rule <<<"$row")
+  "$REUSE" check "$(policy_file "$rule")"
+}

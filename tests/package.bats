@@ -63,6 +63,10 @@ dpkg_retry() {
   assert_success
   deb=$(ls "$ROOT"/build/deb/libreuse_*_*.deb)
   [ -f "$deb" ]
+  # lintian-clean: no error, warning or informational tag on the package or the upload
+  run --separate-stderr lintian --fail-on error,warning,info -I "$deb" "$ROOT"/build/deb/libreuse_*.changes
+  assert_success
+  assert_output ''
   run dpkg-deb -c "$deb"
   assert_output --partial "./usr/lib/$MA/libreuse/libreuse.so"
   assert_output --partial './usr/bin/reuse'
@@ -101,4 +105,76 @@ dpkg_retry() {
   assert_success
   OURS=""
   [ ! -e /etc/libreuse/policy.example ]
+}
+
+# A clean build room holds build-essential, the Build-Depends and what they
+# depend on. scripts/check-builddeps builds the package under strace and asks
+# dpkg-checkbuilddeps, against a dpkg database cut down to that room, for every
+# package whose programs, headers or libraries the build used.
+@test "Build-Depends name every package the build uses, and dropping any one of them is noticed" {
+  run dpkg-checkbuilddeps "$ROOT/debian/control"
+  assert_success
+  run "$ROOT/scripts/check-builddeps" -v --keep-trace "$T/trace"
+  assert_success
+  assert_line 'check-builddeps: ok'
+  # what the build used is seen: the seccomp and uthash headers, the linker, dh
+  assert_line --regexp '^  libseccomp-dev +/'
+  assert_line --regexp '^  uthash-dev +/usr/include/uthash\.h$'
+  assert_line --regexp '^  binutils +/'
+  assert_line --regexp '^  debhelper +/usr/bin/dh'
+  mapfile -t deps < <(sed -n '/^Build-Depends:/,/^[^ ]/{/^ /p}' "$ROOT/debian/control")
+  [ "${#deps[@]}" -ge 3 ]
+  for d in "${deps[@]}"; do
+    grep -vxF "$d" "$ROOT/debian/control" >"$T/control"
+    run "$ROOT/scripts/check-builddeps" --trace "$T/trace" --control "$T/control"
+    assert_failure 1
+    assert_output --partial 'Unmet build dependencies:'
+    echo "# without$d: noticed" >&3
+  done
+}
+
+# What a newcomer reads must point somewhere: every *.md or *.bats a file of
+# the repository names exists (by its path, or by its name in tests/ or
+# bench/), and the manual pages carry one date.
+@test "the files comments and docs name exist; the manual pages agree on their date" {
+  cd "$ROOT" || return 1
+  missing=()
+  while IFS= read -r ref; do
+    case $ref in *'$'* | /* | build/* | tests/FILE.bats) continue ;; esac
+    [ -e "$ref" ] || [ -e "tests/$ref" ] || [ -e "bench/$ref" ] || missing+=("$ref")
+  done < <(git ls-files | xargs grep -ohE '[A-Za-z0-9_./${}-]*[A-Za-z0-9_-]\.(md|bats)\b' | sort -u)
+  echo "named but missing: ${missing[*]}"
+  [ "${#missing[@]}" -eq 0 ]
+  # the named files seen include the test suites and the bench notes
+  git ls-files | xargs grep -qhE 'tests/insight\.bats'
+  run bash -c "sed -n 's/^\\.TH [^ ]* [0-9] \"\\{0,1\\}\\([0-9-]*\\).*/\\1/p' man/*.[1-8] | sort -u"
+  [ "${#lines[@]}" -eq 1 ]
+  [[ ${lines[0]} =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}$ ]]
+}
+
+# make: one definition of each entry point, and each object rebuilt when a
+# header it includes changes, and only then (-MMD -MP).
+@test "the Makefile defines all, check and clean once each and tracks each object's headers" {
+  cd "$ROOT" || return 1
+  for t in all check clean; do
+    [ "$(grep -c "^$t:" Makefile)" -eq 1 ] || fail "'$t:' defined $(grep -c "^$t:" Makefile) times"
+  done
+  run ! grep -niE 'issue [0-9]' Makefile
+  make -s all
+  # cli.h: the CLI's objects and build/reuse, nothing of the library or the core
+  run make -n -W src/cli/cli.h all
+  assert_success
+  assert_line --partial ' -o build/obj/src/cli/who.o '
+  assert_line --partial ' -o build/reuse '
+  refute_line --partial 'build/obj/src/core/'
+  refute_line --partial 'build/obj/src/shim/'
+  refute_line --partial ' -o build/libreuse.so '
+  # rules.h: rules.c and its users, not the shim's socket() wrapper
+  run make -n -W src/core/rules.h all
+  assert_line --partial ' -o build/obj/src/core/rules.o '
+  refute_line --partial ' -o build/obj/src/shim/socket.o '
+  # up to date: nothing compiled, nothing linked
+  run make all
+  assert_success
+  [[ $output != *' -o build/'* ]]
 }

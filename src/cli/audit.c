@@ -71,15 +71,30 @@ static void comm_of(int pid, char *out, size_t len)
 	fclose(f);
 }
 
+/* The process name as a program= glob: a byte that could end the word, open
+ * a bracket or drive a terminal becomes '?', which matches it. */
+static void name_glob(const char *comm, char *out, size_t len)
+{
+	size_t n = 0;
+
+	for (; *comm && n + 1 < len; comm++) {
+		unsigned char c = (unsigned char)*comm;
+		out[n++] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			   (c >= '0' && c <= '9') || strchr("._-+@:", c) ? (char)c : '?';
+	}
+	out[n] = '\0';
+}
+
 /* The rule that closes the door: exclusive for this program's sockets. */
 static void protect_rule(const struct reuse_holder *h, char *out, size_t len)
 {
-	char a[64];
+	char a[64], glob[sizeof h->comm];
 
 	explain_addr_text(h->family, h->addr, h->port, a, sizeof a);
+	name_glob(h->comm, glob, sizeof glob);
 	if (h->comm[0])
 		snprintf(out, len, "%s %s program=%s%s exclusive",
-			 h->proto == IPPROTO_TCP ? "tcp" : "udp", a, h->comm,
+			 h->proto == IPPROTO_TCP ? "tcp" : "udp", a, glob,
 			 strlen(h->comm) >= 15 ? "*" : "");
 	else
 		snprintf(out, len, "%s %s exclusive",
@@ -88,28 +103,15 @@ static void protect_rule(const struct reuse_holder *h, char *out, size_t len)
 
 int cmd_audit(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct found f = { 0 };
 	bool json = false;
 	unsigned open_n = 0, unreadable = 0;
 	int c, rc;
 
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'j': json = true; break;
-		case 'h':
-			cli_usage(stdout, "audit");
-			return 0;
-		default:
-			return cli_usage_error("audit", "audit: unknown option '%s'",
-					       argv[optind - 1]);
-		}
+	while ((c = cli_getopt("audit", argc, argv, &rc)) != -1) {
+		if (c == CLI_STOP)
+			return rc;
+		json = true;                  /* --json, its only option */
 	}
 	if (optind != argc)
 		return cli_usage_error("audit", "audit: no argument expected");
@@ -161,7 +163,7 @@ int cmd_audit(int argc, char **argv)
 		if (!any && !same)
 			continue;
 		const char *to = any ? "any-uid" : "same-uid";
-		char a[64], flags[16], rule[128], ip[INET6_ADDRSTRLEN] = "";
+		char a[64], flags[16], rule[128], ip[INET6_ADDRSTRLEN] = "", name[CLI_NAME_MAX];
 		explain_addr_text(h->family, h->addr, h->port, a, sizeof a);
 		inet_ntop(h->family, h->addr, ip, sizeof ip);
 		snprintf(flags, sizeof flags, "%s%s%s", h->ra ? "RA" : "",
@@ -179,7 +181,8 @@ int cmd_audit(int argc, char **argv)
 			putchar('}');
 		} else {
 			printf("%-5s %-28s %-6u %-7d %-15s %-9s %-9s %s\n", tcp ? "tcp" : "udp",
-			       a, h->uid, h->pid, h->comm, flags, to, rule);
+			       a, h->uid, h->pid, cli_text_str(h->comm, name, sizeof name),
+			       flags, to, rule);
 		}
 		open_n++;
 	}
@@ -202,17 +205,17 @@ int cmd_systemd_dropin(int argc, char **argv)
 {
 	const char *unit, *policy = NULL;
 	char lib[4096];
+	int c, rc;
 
-	if (argc == 4 && strcmp(argv[2], "--policy") == 0)
-		policy = argv[3];
-	else if (argc != 2)
+	while ((c = cli_getopt("systemd-dropin", argc, argv, &rc)) != -1) {
+		if (c == CLI_STOP)
+			return rc;
+		policy = optarg;              /* --policy FILE, its only option */
+	}
+	if (optind != argc - 1)
 		return cli_usage_error("systemd-dropin", "systemd-dropin: expected UNIT "
 				       "[--policy FILE]");
-	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-		cli_usage(stdout, "systemd-dropin");
-		return 0;
-	}
-	unit = argv[1];
+	unit = argv[optind];
 	if (!*unit || strchr(unit, '/') || unit[0] == '-')
 		return cli_usage_error("systemd-dropin", "systemd-dropin: '%s' is not "
 				       "a unit name", unit);

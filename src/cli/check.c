@@ -2,6 +2,7 @@
  * check.c - `reuse check [FILE...]`: does a policy parse, and how many
  * rules does it hold?
  */
+#include <getopt.h>
 #include <string.h>
 
 #include "cli.h"
@@ -26,23 +27,14 @@ static int check_one(const char *path)
  */
 int cmd_check(int argc, char **argv)
 {
-	int i = 1, status = 0;
+	int c, status = 0;
 
-	for (; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
-		if (strcmp(argv[i], "--") == 0) {
-			i++;
-			break;
-		}
-		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			cli_usage(stdout, "check");
-			return 0;
-		}
-		return cli_usage_error("check", "check: unknown option '%s'",
-				       argv[i]);
-	}
-	if (i == argc)
+	while ((c = cli_getopt("check", argc, argv, &status)) != -1)
+		if (c == CLI_STOP)
+			return status;
+	if (optind == argc)
 		return check_one(policy_in_force());
-	for (; i < argc; i++)
+	for (int i = optind; i < argc; i++)
 		status |= check_one(argv[i]);
 	return status;
 }

@@ -1,7 +1,8 @@
 /*
  * cli.h - the rooms of the `reuse` command-line tool.
  *
- *   main.c        dispatch, usage, messages
+ *   main.c        dispatch, messages
+ *   commands.c    each command's options, usage and --help, in one table
  *   run.c         reuse run: environment, LD_PRELOAD, exec
  *   target.c      where execvp() will find CMD, and why the shim may miss it
  *   elf.c         what the dynamic loader will make of a program file
@@ -40,9 +41,42 @@ enum {
 	EXIT_NOT_FOUND = 127,
 };
 
-/* ---- main.c ---------------------------------------------------------- */
-/* Usage of one command (NULL: the whole tool) to f. */
+/* ---- commands.c: each command's one table ----------------------------- */
+/* An option: getopt_long's entry and its --help line. key is what
+ * cli_getopt returns: a letter that is also the short option (-h), or a
+ * letter | CLI_LONG_ONLY for a long option alone. */
+#define CLI_LONG_ONLY 0x100
+#define CLI_OPTS_MAX 16
+struct cli_opt {
+	const char *name;            /* long name, without "--"; NULL ends a table */
+	int key;
+	const char *arg;             /* its argument's name in --help; NULL: none */
+	const char *help;            /* lines joined by \n */
+};
+
+struct cli_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *synopsis;        /* after "reuse NAME " */
+	const char *summary;         /* its line in `reuse --help` */
+	const char *text;            /* its --help before the options */
+	const struct cli_opt *opts;  /* every option it takes, --help included */
+	const char *tail;            /* its --help after the options, or NULL */
+	bool in_order;               /* options end at the first operand */
+};
+
+extern const struct cli_cmd cli_cmds[];   /* ends with a NULL name */
+const struct cli_cmd *cli_cmd_find(const char *name);
+/* Usage of one command (NULL or unknown: the whole tool) to f. */
 void cli_usage(FILE *f, const char *cmd);
+/* getopt_long over command name's table, one option per call (argv as the
+ * command got it, argv[0] its name). Returns the option's key, -1 after the
+ * last (optind: the first operand), or CLI_STOP with *status set: --help
+ * printed (0) or a usage error reported (EXIT_USAGE). */
+#define CLI_STOP (-2)
+int cli_getopt(const char *name, int argc, char **argv, int *status);
+
+/* ---- main.c ---------------------------------------------------------- */
 /* "reuse: MESSAGE" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "reuse: warning: MESSAGE" on stderr. */
@@ -61,6 +95,7 @@ int cmd_policy(int argc, char **argv);
 int cmd_who(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_systemd_dropin(int argc, char **argv);
+int cmd_help(int argc, char **argv);
 
 /* ---- run.c ---------------------------------------------------------- */
 /* The library `reuse run` would preload, into out: 0, or -1 after a message. */
@@ -74,6 +109,10 @@ int cli_supervise(char **cmd, double takeover_timeout, int stop_signal);
 /* ---- who.c ----------------------------------------------------------- */
 /* A JSON string value, quotes included, to f. */
 void cli_json_str(FILE *f, const char *s);
+/* s for a terminal, non-printable bytes as \xHH, into out (len bytes). */
+const char *cli_text_str(const char *s, char *out, size_t len);
+/* Room for a process name (15 bytes) with every byte escaped. */
+#define CLI_NAME_MAX (15 * 4 + 1)
 
 /* ---- source.c -------------------------------------------------------- */
 /* The file the library would load now, or NULL for the embedded default. */

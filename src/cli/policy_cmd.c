@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -43,24 +44,16 @@ int cmd_policy(int argc, char **argv)
 	struct reuse_policy p;
 	const char *path;
 	bool want_default = false;
-	int i;
+	int c, status;
 
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--default") == 0)
-			want_default = true;
-		else if (strcmp(argv[i], "-h") == 0 ||
-			 strcmp(argv[i], "--help") == 0) {
-			cli_usage(stdout, "policy");
-			return 0;
-		} else if (argv[i][0] == '-')
-			return cli_usage_error("policy",
-					       "policy: unknown option '%s'",
-					       argv[i]);
-		else
-			return cli_usage_error("policy",
-					       "policy: unexpected argument '%s'",
-					       argv[i]);
+	while ((c = cli_getopt("policy", argc, argv, &status)) != -1) {
+		if (c == CLI_STOP)
+			return status;
+		want_default = true;          /* --default, its only option */
 	}
+	if (optind < argc)
+		return cli_usage_error("policy", "policy: unexpected argument '%s'",
+				       argv[optind]);
 	if (want_default) {
 		fputs(reuse_default_policy, stdout);
 		return 0;

@@ -181,35 +181,20 @@ static int signal_number(const char *s)
 }
 
 /*
- * Options up to CMD. getopt's "+" stops at the first non-option, so CMD's
- * own options are never ours and "--" is needed only before a CMD that
- * starts with '-'. Returns -1 to go on (o->cmd set), else the status to
+ * Options up to CMD (commands.c's table: in order, so CMD's own options are
+ * never ours and "--" is needed only before a CMD that starts with '-').
+ * Returns -1 to go on (o->cmd set), else the status to
  * exit with (help printed, or a usage error).
  */
 static int parse(int argc, char **argv, struct run_opts *o)
 {
-	static const struct option longopts[] = {
-		{ "policy", required_argument, NULL, 'p' },
-		{ "log", required_argument, NULL, 'l' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "log-level", required_argument, NULL, 'L' },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "seccomp", no_argument, NULL, 's' },
-		{ "supervise", no_argument, NULL, 'V' },
-		{ "takeover-timeout", required_argument, NULL, 't' },
-		{ "stop-signal", required_argument, NULL, 'k' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char *end;
-	int c;
+	int c, status;
 
-	opterr = 0;
-	optind = 1;
 	o->takeover = 30;
 	o->stop_sig = SIGTERM;
-	while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
-		switch (c) {
+	while ((c = cli_getopt("run", argc, argv, &status)) != -1) {
+		switch (c == CLI_STOP ? c : c & ~CLI_LONG_ONLY) {
 		case 'p': o->policy = optarg; break;
 		case 'l': o->log = optarg; break;
 		case 'j': o->json = true; break;
@@ -231,18 +216,8 @@ static int parse(int argc, char **argv, struct run_opts *o)
 						       "a signal name or number, not "
 						       "'%s'", optarg);
 			break;
-		case 'h':
-			cli_usage(stdout, "run");
-			return 0;
-		case ':':
-			return cli_usage_error("run", "run: option '%s' needs an "
-					       "argument", argv[optind - 1]);
-		default:
-			if (optopt)
-				return cli_usage_error("run", "run: unknown option "
-						       "'-%c'", optopt);
-			return cli_usage_error("run", "run: unknown option '%s'",
-					       argv[optind - 1]);
+		default:                      /* CLI_STOP: --help, or bad usage */
+			return status;
 		}
 	}
 	if (o->level && strcmp(o->level, "off") &&
@@ -261,7 +236,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
 }
 
 /*
- * The environment the library reads (policy-language.md): each variable is
+ * The environment the library reads (reuse(1), ENVIRONMENT): each variable is
  * set only when its option was given, so an operator's own settings pass
  * through. lib NULL (--seccomp): nothing is preloaded.
  */

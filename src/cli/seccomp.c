@@ -122,26 +122,16 @@ static void child(scmp_filter_ctx ctx, int sock, char **cmdv,
 }
 
 /*
- * Our exit as CMD's: its status, or its death by the same signal (without
- * a core of ours), so a caller cannot tell `reuse` was in between.
+ * Our exit status as CMD's: its own, or 128+N when signal N killed it, as a
+ * shell reports it and as --supervise does (takeover.c): one way for both.
  */
 static int exit_like(int status)
 {
-	struct rlimit none = { 0, 0 };
-	sigset_t all;
-	int sig;
-
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
-	if (!WIFSIGNALED(status))
-		return 1;
-	sig = WTERMSIG(status);
-	setrlimit(RLIMIT_CORE, &none);
-	signal(sig, SIG_DFL);
-	sigfillset(&all);
-	sigprocmask(SIG_UNBLOCK, &all, NULL);
-	raise(sig);
-	return 128 + sig;
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return 1;
 }
 
 /*

@@ -10,7 +10,8 @@
 #include "cli.h"
 #include "core/core.h"
 
-/* The policy the library would load: core/config.c decides for both. */
+/* The policy the library would load (reuse.policy(5), DESCRIPTION):
+ * core/config.c decides for both. */
 const char *policy_in_force(void)
 {
 	return config_policy_path();

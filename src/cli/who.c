@@ -5,7 +5,7 @@
  *
  * The same explanation the library logs after EADDRINUSE (explain.c), on
  * demand; the verdicts come from rules.c, the kernel's rules as a pure
- * function, so what is printed is a prediction tests/who.bats checks
+ * function, so what is printed is a prediction tests/insight.bats checks
  * against real binds.
  */
 #include <arpa/inet.h>
@@ -83,6 +83,41 @@ void cli_json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/*
+ * A name another user chose (a process name), for a terminal: bytes outside
+ * printable ASCII become \xHH and a backslash \\, so an escape sequence in
+ * a process name is shown, never obeyed, and the text maps back to the bytes.
+ * Cut whole at len; returns out.
+ */
+const char *cli_text_str(const char *s, char *out, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char e[4] = { (char)c };
+		size_t k = 1;
+		if (c == '\\') {
+			e[1] = '\\';
+			k = 2;
+		} else if (c < 0x20 || c >= 0x7f) {
+			e[0] = '\\';
+			e[1] = 'x';
+			e[2] = hex[c >> 4];
+			e[3] = hex[c & 15];
+			k = 4;
+		}
+		if (n + k >= len)
+			break;
+		memcpy(out + n, e, k);
+		n += k;
+	}
+	if (len)
+		out[n] = '\0';
+	return out;
+}
+
 /* ip_unprivileged_port_start (1024 if unreadable). */
 static unsigned unpriv_start(void)
 {
@@ -154,7 +189,7 @@ static int who_proto(const struct target *t, bool tcp, bool json)
 	struct reuse_holder_list *l = calloc(1, sizeof *l);
 	struct rules_holder rh[REUSE_HOLDERS_MAX + 1];
 	struct who_uid uids[5];
-	char where[64], a[64], why[256];
+	char where[64], a[64], why[256], name[CLI_NAME_MAX];
 	unsigned proto = tcp ? REUSE_P_TCP : REUSE_P_UDP;
 
 	if (!l)
@@ -197,7 +232,8 @@ static int who_proto(const struct target *t, bool tcp, bool json)
 			explain_addr_text(h->family, h->addr, h->port, a, sizeof a);
 			printf("  %-9s %-24s uid %-6u", explain_state_name(h), a, h->uid);
 			if (h->pid >= 0)
-				printf(" pid %d %s", h->pid, h->comm);
+				printf(" pid %d %s", h->pid,
+				       cli_text_str(h->comm, name, sizeof name));
 			else
 				printf(" pid ?");
 			if (h->nprocs > 1)
@@ -256,30 +292,16 @@ static int who_proto(const struct target *t, bool tcp, bool json)
 
 int cmd_who(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "tcp", no_argument, NULL, 't' },
-		{ "udp", no_argument, NULL, 'u' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	bool tcp = false, udp = false, json = false;
 	struct target t;
 	int c, rc = 0;
 
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
+	while ((c = cli_getopt("who", argc, argv, &rc)) != -1) {
+		switch (c & ~CLI_LONG_ONLY) {
 		case 't': tcp = true; break;
 		case 'u': udp = true; break;
 		case 'j': json = true; break;
-		case 'h':
-			cli_usage(stdout, "who");
-			return 0;
-		default:
-			return cli_usage_error("who", "who: unknown option '%s'",
-					       argv[optind - 1]);
+		default: return rc;           /* CLI_STOP */
 		}
 	}
 	if (optind != argc - 1)

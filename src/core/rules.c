@@ -2,7 +2,8 @@
  * rules.c - would this bind succeed next to those sockets? (see rules.h)
  *
  * Pure functions over plain structs, unit-tested table by table and checked
- * against the real kernel by tests/who.bats. The model is the kernel's, per
+ * against the real kernel by tests/insight.bats (a matrix of holders,
+ * options and uids, through `reuse who`). The model is the kernel's, per
  * holder on an overlapping address (address overlap is the caller's):
  *
  *   TCP  no conflict if both have SO_REUSEADDR and the holder is not

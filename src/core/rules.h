@@ -4,8 +4,9 @@
  * Given the sockets that already hold an overlapping local address on a
  * port (their state, flags and owner uid), would a new socket with a given
  * SO_REUSEADDR/SO_REUSEPORT and uid bind (TCP: and listen) now, and what
- * would it get? The rules are those of /work/shared/background.md, as the
- * kernel applies them (inet_bind_conflict, udp_lib_lport_inuse). Used by
+ * would it get? The rules are those libreuse(7) states ("Explained
+ * EADDRINUSE"), as the kernel applies them (inet_bind_conflict,
+ * udp_lib_lport_inuse). Used by
  * the log's explanations, `reuse who` and `reuse audit`; no syscalls.
  */
 #ifndef REUSE_RULES_H

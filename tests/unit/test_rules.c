@@ -1,9 +1,9 @@
 /*
  * test_rules.c - the Linux reuse rules as a pure function (src/core/rules.c).
  *
- * Each row is one fact of background.md (as measured on Linux 6.18), or a
- * case the kernel source decides the same way; tests/who.bats checks the
- * same function against the real kernel.
+ * Each row is one of the rules libreuse(7) states ("Explained EADDRINUSE";
+ * measured on Linux 6.18), or a case the kernel source decides the same way;
+ * tests/insight.bats checks the same function against the real kernel.
  */
 #include "core/rules.h"
 #include "tap.h"
