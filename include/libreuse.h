@@ -101,6 +101,22 @@ struct reuse_subject {
  * group keyed to a uid no account has admits only sockets libreuse keyed.
  */
 #define REUSE_KEY_UID 2147483646u
+/* One key per owner, so that a keyed group never spans two uids: root's
+ * sockets get REUSE_KEY_UID, uid N's REUSE_KEY_UID - N. Owners from
+ * REUSE_KEY_SPAN up are not keyed (their key would meet the owners). */
+#define REUSE_KEY_SPAN 1073741824u
+static inline uint32_t reuse_key_of(uint32_t owner)
+{
+	return owner < REUSE_KEY_SPAN ? REUSE_KEY_UID - owner : 0;
+}
+/* The owner a keyed socket's uid stands for; false when it is no key. */
+static inline bool reuse_key_owner(uint32_t key, uint32_t *owner)
+{
+	if (key > REUSE_KEY_UID || key <= REUSE_KEY_UID - REUSE_KEY_SPAN)
+		return false;
+	*owner = REUSE_KEY_UID - key;
+	return true;
+}
 
 /* What the program asked of a socket, and what the process may do. */
 struct reuse_ask {

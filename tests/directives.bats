@@ -119,12 +119,17 @@ option_table() {
           else
             seen_ra=$other seen_rp=$asked kern_ra=$other kern_rp=$k_opt
             name=SO_REUSEPORT
+            # a keyed UDP group (root here) drops the program's
+            # SO_REUSEADDR: it would admit every uid beside the group
+            [[ $act == force && $proto == udp ]] && kern_ra=0
           fi
           probe "${flags[@]}" "$addr" 0
           want bind="$bind" seen_ra="$seen_ra" seen_rp="$seen_rp" \
             kernel_ra="$kern_ra" kernel_rp="$kern_rp"
           now="now=reuseaddr:$(onoff "$kern_ra"),reuseport:$(onoff "$kern_rp")"
-          if [[ $act == keep ]]; then
+          if [[ $act == force && $opt == reuseport && $proto == udp ]]; then
+            want_log "bindprobe bind $proto $(hostport "$addr" 0) rule=$POL:1 option=$name asked=$(onoff "$asked") action=$act result=$bind $now -- SO_REUSEPORT forced, keyed"
+          elif [[ $act == keep ]]; then
             # a keep-only rule names both options
             want_log "bindprobe bind $proto $(hostport "$addr" 0) rule=$POL:1 option=SO_REUSEADDR,SO_REUSEPORT asked=$(onoff "$seen_ra"),$(onoff "$seen_rp") action=keep,keep result=$bind $now"
           else

@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <linux/filter.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -90,6 +92,53 @@ static int recv_fd(int sock)
 	return -1;
 }
 
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+
+/*
+ * load_filter - install ctx's program with a new listener; the listener's
+ * fd, or -errno. WAIT_KILLABLE_RECV (Linux 5.19): once the supervisor has
+ * received a call, a signal to the target no longer interrupts it, so a
+ * call the supervisor made on its behalf is never answered twice (a timer
+ * firing during bind() made a restarted bind() find the socket bound, or
+ * returned EINTR, which a real bind() never does). libseccomp 2.5 cannot
+ * set that flag: its program is exported and loaded here; an older kernel
+ * gets libseccomp's own load.
+ */
+static int load_filter(scmp_filter_ctx ctx)
+{
+	struct sock_filter insns[512];   /* the filter is a few dozen: a pipe holds it */
+	struct sock_fprog prog;
+	ssize_t n = -1;
+	int p[2], fd = -1, rc;
+
+	if (pipe(p) == 0) {
+		if (seccomp_export_bpf(ctx, p[1]) == 0) {
+			close(p[1]);
+			n = read(p[0], insns, sizeof insns);
+		} else {
+			close(p[1]);
+		}
+		close(p[0]);
+	}
+	if (n > 0 && n % (ssize_t)sizeof *insns == 0 &&
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0) {
+		prog.len = (unsigned short)(n / (ssize_t)sizeof *insns);
+		prog.filter = insns;
+		fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+				  SECCOMP_FILTER_FLAG_NEW_LISTENER |
+				  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
+		if (fd >= 0)
+			return fd;
+	}
+	rc = seccomp_load(ctx);   /* sets no_new_privs first */
+	if (rc < 0)
+		return rc;
+	fd = seccomp_notify_fd(ctx);
+	return fd < 0 ? -EINVAL : fd;
+}
+
 /*
  * The child: install the filter, hand the listener to the parent, become
  * CMD. Never returns; 126/127 as env(1) when CMD cannot run.
@@ -100,13 +149,12 @@ static void child(scmp_filter_ctx ctx, int sock, char **cmdv,
 	int rc, nfd, err;
 
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
-	rc = seccomp_load(ctx);   /* sets no_new_privs first */
+	rc = nfd = load_filter(ctx);
 	if (rc < 0) {
 		cli_error("cannot install the seccomp filter: %s", strerror(-rc));
 		_exit(EXIT_CANNOT_RUN);
 	}
-	nfd = seccomp_notify_fd(ctx);
-	if (nfd < 0 || send_fd(sock, nfd) < 0) {
+	if (send_fd(sock, nfd) < 0) {
 		cli_error("cannot hand the seccomp listener over: %s", strerror(errno));
 		_exit(EXIT_CANNOT_RUN);
 	}

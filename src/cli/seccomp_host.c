@@ -329,7 +329,7 @@ static unsigned proto_of(int fd, int *family)
 	l = sizeof protocol;
 	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &l) < 0)
 		return 0;
-	return protocol == IPPROTO_TCP ? REUSE_P_TCP :
+	return protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP ? REUSE_P_TCP :
 	       protocol == IPPROTO_UDP ? REUSE_P_UDP : 0;
 }
 
@@ -346,6 +346,22 @@ static uint16_t port_of(const struct sockaddr_storage *ss)
 {
 	return ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port
 					: ((const struct sockaddr_in6 *)ss)->sin6_port;
+}
+
+static bool has_port(int fd)
+{
+	struct sockaddr_storage ss;
+
+	return local_addr(fd, &ss) && port_of(&ss);
+}
+
+static bool mptcp_of(int fd)
+{
+	int protocol = 0;
+	socklen_t l = sizeof protocol;
+
+	return getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &l) == 0 &&
+	       protocol == IPPROTO_MPTCP;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -457,6 +473,8 @@ static struct tracked *lookup(int d, pid_t tid, bool create)
 	t->s.family = (uint8_t)family;
 	t->s.proto = (uint8_t)proto;
 	t->s.rule = SOCK_UNDECIDED;
+	t->s.bound = has_port(d);
+	t->s.mptcp = mptcp_of(d);
 	HASH_ADD(hh, table, cookie, sizeof t->cookie, t);
 	ntracked++;
 	return t;
@@ -659,10 +677,8 @@ static struct reuse_sock *install(struct reuse_call *rc, int r, char *note, size
 	nk->s.asked_ra = was.asked_ra;
 	nk->s.asked_rp = was.asked_rp;
 	nk->s.bound = 1;
-	if (fstat(r, &st) == 0 && st.st_uid == REUSE_KEY_UID) {
+	if (fstat(r, &st) == 0 && reuse_key_owner((uint32_t)st.st_uid, &nk->s.owner))
 		nk->s.keyed = 1;
-		nk->s.owner = (uint32_t)rc->euid;
-	}
 	close(rc->sock);
 	rc->sock = r;
 	c->k = nk;
@@ -702,7 +718,6 @@ void supervise_one(int nfd, const struct seccomp_notif *req,
 	struct call c = { .nfd = nfd, .req = req, .resp = resp };
 	struct reuse_call *rc = &c.rc;
 	int nr = req->data.nr, ret = REUSE_PASS;
-	bool bind_like = nr == __NR_bind || nr == __NR_listen;
 	const __u64 *a = req->data.args;
 
 	rc->host = &seccomp_host;
@@ -710,7 +725,7 @@ void supervise_one(int nfd, const struct seccomp_notif *req,
 	rc->sock = rc->pidfd = -1;
 	if (!read_target((pid_t)req->pid, &c.t) ||
 	    (rc->sock = take_fd(&c.t, rc->fd, &rc->pidfd)) < 0 ||
-	    !(c.k = lookup(rc->sock, c.t.tid, bind_like))) {
+	    !(c.k = lookup(rc->sock, c.t.tid, true))) {
 		proceed(&c);
 		goto out;
 	}

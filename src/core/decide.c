@@ -30,9 +30,9 @@ static int8_t option_at_bind(unsigned act, bool asked, int *err)
  * sets (Windows SO_EXCLUSIVEADDRUSE). On Linux that is a socket holding
  * neither option: SO_REUSEADDR off (UDP's door to every uid), SO_REUSEPORT
  * off (the same-uid door). A program that asked SO_REUSEPORT shares the
- * port among its own sockets: keyed to REUSE_KEY_UID it keeps the option
+ * port among its own sockets: keyed (reuse_key_of) it keeps the option
  * and nobody else matches the group; unkeyed, a UDP socket drops it (its own
- * later binds borrow it, see apply.c) and a TCP socket keeps it, since the
+ * later binds borrow it, see engine_bind.c) and a TCP socket keeps it, since the
  * kernel's bind bucket would stay open to same-uid joiners after a lent bind
  * anyway: that is said in the log (joinable).
  */
@@ -59,12 +59,18 @@ static void decide_exclusive(const struct reuse_ask *ask, struct reuse_plan *out
  * the policy share and a same-uid stranger, root included, is refused;
  * otherwise the group stays joinable by the uid, which the log says.
  */
-static void decide_shared(const struct reuse_ask *ask, struct reuse_plan *out)
+static void decide_shared(const struct reuse_rule *r, const struct reuse_ask *ask,
+			  struct reuse_plan *out)
 {
 	if (ask->can_key)
 		out->key = true;
 	else
 		out->joinable = true;
+	/* UDP SO_REUSEADDR admits every uid beside the group (and with
+	 * SO_REUSEPORT too it skips the group's uid check): a keyed group
+	 * without it is closed. Unless the rule forces it, it goes. */
+	if (out->key && ask->proto == REUSE_P_UDP && r->reuseaddr == REUSE_KEEP)
+		out->ra = 0;
 }
 
 /*
@@ -92,7 +98,7 @@ void reuse_decide_bind(const struct reuse_rule *r, const struct reuse_ask *ask,
 	out->ra = option_at_bind(r->reuseaddr, ask->ra, &out->err);
 	out->rp = option_at_bind(r->reuseport, ask->rp, &out->err);
 	if (r->reuseport == REUSE_FORCE && !out->err)
-		decide_shared(ask, out);
+		decide_shared(r, ask, out);
 }
 
 /*

@@ -85,9 +85,10 @@ bool eng_plan_kept(const struct reuse_sock *k, struct reuse_plan *plan)
 }
 
 /*
- * key_socket - give the socket REUSE_KEY_UID, so that only sockets libreuse
- * keyed match its SO_REUSEPORT group. False when the kernel says no (an
- * unmapped uid in a user namespace): the caller plans again without a key.
+ * key_socket - give the socket its owner's key (reuse_key_of), so that only
+ * sockets libreuse keyed for the same owner match its SO_REUSEPORT group.
+ * False when the kernel says no (an unmapped uid in a user namespace) or
+ * the owner has no key: the caller plans again without one.
  */
 static bool key_socket(int fd, struct reuse_sock *k)
 {
@@ -95,7 +96,8 @@ static bool key_socket(int fd, struct reuse_sock *k)
 
 	if (k->keyed)
 		return true;
-	if (sys_fstat(fd, &st) < 0 || sys_fchown(fd, REUSE_KEY_UID, (gid_t)-1) < 0)
+	if (sys_fstat(fd, &st) < 0 || !reuse_key_of((uint32_t)st.st_uid) ||
+	    sys_fchown(fd, reuse_key_of((uint32_t)st.st_uid), (gid_t)-1) < 0)
 		return false;
 	k->owner = (uint32_t)st.st_uid;
 	k->keyed = 1;
@@ -149,6 +151,40 @@ int eng_decide_at_bind(struct reuse_call *c, const struct reuse_subject *subj,
 	if (plan->rp >= 0 && plan->rp != rp)
 		sys_setflag(c->sock, SO_REUSEPORT, plan->rp);
 	return 0;
+}
+
+/*
+ * eng_first_sight - a socket the engine meets already bound: passed with
+ * SCM_RIGHTS, taken with pidfd_getfd, inherited across exec, made before
+ * the library was ready. It is decided now, on its bound address, as its
+ * bind() would have been: its options set as the rule says (the kernel
+ * reads them at every later bind of others, so stripping them still
+ * closes the door), and logged. A `deny` cannot unbind it: the line says
+ * so.
+ */
+void eng_first_sight(struct reuse_call *c)
+{
+	struct reuse_sock *k = c->k;
+	struct sockaddr_storage ss;
+	struct reuse_subject subj;
+	struct reuse_plan plan;
+	int err, saved = errno;
+
+	if (!eng_local_addr(c->sock, &ss) || !((struct sockaddr_in *)&ss)->sin_port) {
+		k->bound = 0;
+		return;
+	}
+	eng_subject(c, &ss, &subj);
+	err = eng_decide_at_bind(c, &subj, &plan);
+	k->exclusive = !err && plan.exclusive;
+	/* an exclusive listener holds SO_REUSEADDR, as engine_listen gives it */
+	if (k->exclusive && k->listening && k->proto == REUSE_P_TCP)
+		sys_setflag(c->sock, SO_REUSEADDR, 1);
+	if (wants(k->log, REUSE_LOG_DECISIONS))
+		eng_log(c, "adopt", &ss, 0, NULL, err ?
+			"met already bound (passed, inherited or made before libreuse): the rule denies it, but a bound socket cannot be refused; close it" :
+			"met already bound (passed, inherited or made before libreuse): decided now, on its bound address");
+	errno = saved;
 }
 
 /*

@@ -222,17 +222,45 @@ static const char continued_msg[] =
 	"its credentials differ from the supervisor's: the call continued in the target, result not seen";
 
 /* The line's note for a successful bind that shares its port. */
-static const char *share_note(const struct reuse_plan *plan)
+static const char *share_note(const struct reuse_call *c, const struct reuse_plan *plan,
+			      char *buf, size_t len)
 {
 	if (plan->joinable)
 		return plan->exclusive ?
 		       "exclusive, but the program shares this port through SO_REUSEPORT: same-uid processes can join (give the process CAP_CHOWN to key the group)" :
 		       "SO_REUSEPORT forced: instances share the port, and so can any process of this uid (give the process CAP_CHOWN to key the group)";
-	if (plan->key)
-		return plan->exclusive ?
-		       "exclusive; SO_REUSEPORT kept for the program's own sockets, keyed (owner uid 2147483646): no other process can join" :
-		       "SO_REUSEPORT forced, keyed (owner uid 2147483646): instances under libreuse with CAP_CHOWN share the port, no other process can join";
-	return NULL;
+	if (!plan->key || !c->k->keyed)
+		return NULL;
+	snprintf(buf, len, plan->exclusive ?
+		 "exclusive; SO_REUSEPORT kept for the program's own sockets, keyed (owner uid %u): no other process can join" :
+		 "SO_REUSEPORT forced, keyed (owner uid %u): instances of uid %u under libreuse with CAP_CHOWN share the port, no other process can join",
+		 reuse_key_of(c->k->owner), c->k->owner);
+	return buf;
+}
+
+/*
+ * adopted_options - a socket adopted from socket activation carries the
+ * activator's options (systemd's ReuseAddress=, ReusePort=): it gets the
+ * rule's, as a bind() would have. An exclusive TCP listener keeps
+ * SO_REUSEADDR (engine_listen.c says why). SO_REUSEPORT taken from a
+ * socket that listens already no longer closes its group (the bind bucket
+ * keeps it): the note says so and what to change.
+ */
+static void adopted_options(struct reuse_call *c, const struct reuse_plan *plan,
+			    char *note, size_t nlen)
+{
+	struct reuse_sock *k = c->k;
+	int rp = sys_getflag(c->sock, SO_REUSEPORT);
+	size_t n = strlen(note);
+
+	k->listening = sys_getflag(c->sock, SO_ACCEPTCONN) > 0;
+	eng_set_flag(c->sock, SO_REUSEADDR, plan->exclusive && k->listening &&
+		     k->proto == REUSE_P_TCP ? 1 : plan->ra);
+	eng_set_flag(c->sock, SO_REUSEPORT, plan->rp);
+	if (rp > 0 && plan->rp == 0 && k->listening && k->proto == REUSE_P_TCP)
+		snprintf(note + n, nlen - n, "; warning: the activator's socket listens with SO_REUSEPORT, which cannot be taken back now: same-uid processes can still join; fix: drop ReusePort= from the .socket unit");
+	else if (plan->ra >= 0 || plan->rp >= 0)
+		snprintf(note + n, nlen - n, "; the rule's options set on it");
 }
 
 /*
@@ -258,6 +286,7 @@ bind_done(struct reuse_call *c, const struct sockaddr_storage *ss, socklen_t len
 	if (!tried && handoff_adopt(c, ss, hmsg, sizeof hmsg)) {
 		ret = 0;
 		note = hmsg;
+		adopted_options(c, plan, hmsg, sizeof hmsg);
 	} else if (!tried) {
 		ret = c->host->bind(c, addr, len);
 		saved = errno;
@@ -292,7 +321,7 @@ bind_done(struct reuse_call *c, const struct sockaddr_storage *ss, socklen_t len
 		c->k->bound = 1;
 		c->k->exclusive = plan->exclusive;
 		if (!note)
-			note = share_note(plan);
+			note = share_note(c, plan, msg, sizeof msg);
 		if (handoff)
 			handoff_serve(c);
 	} else {

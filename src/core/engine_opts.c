@@ -26,6 +26,8 @@ int engine_setsockopt(struct reuse_call *c, int level, int name, uint64_t val,
 	int v = 0, ret, err, saved;
 	char note[160];
 
+	if (k->rule == SOCK_UNDECIDED && k->bound)
+		eng_first_sight(c);
 	if (k->rule == SOCK_UNDECIDED || len < (socklen_t)sizeof(int) ||
 	    !c->host->copy_in(c, &v, val, sizeof v))
 		return REUSE_PASS;
@@ -77,7 +79,8 @@ int engine_getsockopt(struct reuse_call *c, int level, int name, uint64_t val,
 	int asked, ret, err;
 	socklen_t n;
 
-	(void)level;
+	if (k->rule == SOCK_UNDECIDED && k->bound)
+		eng_first_sight(c);
 	if (k->rule < 0)
 		return REUSE_PASS;
 	ret = c->host->getsockopt(c, level, name, val, lenp);

@@ -163,7 +163,7 @@ static unsigned proto_of_fd(int fd, int *family)
 	l = sizeof protocol;
 	if (sys_getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &l) < 0)
 		return 0;
-	if (type == SOCK_STREAM && protocol == IPPROTO_TCP)
+	if (type == SOCK_STREAM && (protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP))
 		return REUSE_P_TCP;
 	if (type == SOCK_DGRAM && protocol == IPPROTO_UDP)
 		return REUSE_P_UDP;

@@ -583,6 +583,8 @@ static inline void put_proto(struct line *l, const struct reuse_sock *k)
 {
 	if (!k)
 		PUT_LIT(l, "-");
+	else if (k->proto == REUSE_P_TCP && k->mptcp)
+		PUT_LIT(l, "mptcp");
 	else if (k->proto == REUSE_P_TCP)
 		PUT_LIT(l, "tcp");
 	else

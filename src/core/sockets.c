@@ -143,7 +143,9 @@ static void drop_slot(struct reuse_sock *s)
 static unsigned proto_of(int type, int protocol)
 {
 	type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (type == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP))
+	/* MPTCP listeners share TCP's port space and its reuse rules */
+	if (type == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP ||
+				    protocol == IPPROTO_MPTCP))
 		return REUSE_P_TCP;
 	if (type == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP))
 		return REUSE_P_UDP;
@@ -178,6 +180,7 @@ void sock_created(int fd, int family, int type, int protocol)
 	s->log = 0;
 	s->exclusive = s->keyed = s->tw_pass = 0;
 	s->plan = 0;                      /* none: plan_kept() never matches it */
+	s->mptcp = protocol == IPPROTO_MPTCP;
 	s->owner = 0;
 	s->rule = SOCK_UNDECIDED;
 	atomic_store_explicit(&s->ino, ino, memory_order_release);

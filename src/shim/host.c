@@ -130,10 +130,8 @@ static struct reuse_sock *install(struct reuse_call *c, int r, char *note, size_
 	nk->asked_ra = was.asked_ra;
 	nk->asked_rp = was.asked_rp;
 	nk->bound = 1;
-	if (sys_fstat(fd, &st) == 0 && st.st_uid == REUSE_KEY_UID) {
+	if (sys_fstat(fd, &st) == 0 && reuse_key_owner((uint32_t)st.st_uid, &nk->owner))
 		nk->keyed = 1;
-		nk->owner = (uint32_t)c->euid;
-	}
 	c->k = nk;
 	return nk;
 }
