@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "core/core.h"
+#include "core/envpath.h"
 
 /* ld.so splits LD_PRELOAD on these (ld.so(8)). */
 #define PRELOAD_SEP " :"
@@ -404,6 +405,9 @@ int cmd_run(int argc, char **argv)
 	if (status >= 0)
 		return status;
 	cmd = argv[o.cmd];
+	/* an operator's own REUSE_POLICY=rel.policy must survive CMD's chdir
+	 * and re-exec, as --policy's path does (set_environment) */
+	config_absolutize_env();
 
 	/* A broken policy never reaches CMD. */
 	if (o.policy) {

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "core/core.h"
+#include "core/envpath.h"
 #include "core/lock.h"
 #include "shim/real.h"
 
@@ -101,6 +102,7 @@ static void core_init(void)
 
 	real_resolve();
 	reuse_cfg.secure = getauxval(AT_SECURE) != 0;
+	config_absolutize_env();        /* before anything reads a path */
 	read_names();
 	log_init();
 	read_level();
