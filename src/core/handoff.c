@@ -16,9 +16,17 @@
  * in the program's own threads), sleeps in accept() on a Unix socket in a
  * 0700 directory of its uid, and touches the program's sockets only by
  * duplicating one it hands over: nothing on the data path. Its fds are the
- * library's own (ownfd.c: high, close-on-exec, invisible to close()). A
- * forked child has no such thread: pthread_atfork closes the child's copy
- * of the listener, and the child's own next handoff bind starts a thread.
+ * library's own (ownfd.c: high, close-on-exec, invisible to close()).
+ *
+ * The process that holds a socket serves it. A forked child holds the
+ * parent's sockets but not its thread: the fork handler (lock.c) starts the
+ * child's own server, so a daemon that forks away after binding (nginx
+ * `daemon on`, dnsmasq, lighttpd) still hands its sockets over once the
+ * parent is gone. Once a second the thread looks up: a server whose
+ * program closed every served socket stops (its listener goes away), and
+ * a name (DIR/KEY) that points at an instance that is gone is pointed at
+ * this one again. A new instance that finds the name dead asks every other
+ * live server of its uid in turn.
  *
  * Trust: only the same uid can reach the directory (0700, owner checked),
  * and each side checks the other's SO_PEERCRED: the server answers only
@@ -31,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -49,6 +58,8 @@
 #define HO_MAGIC 0x6c726830u          /* "lrh0" */
 #define HO_VERSION 1
 #define HO_TIMEOUT_S 2
+#define HO_TICK_MS 1000               /* the server's look-up (top of the file) */
+#define HO_SCAN_MAX 32                /* other servers a new instance asks */
 
 /* One request or reply on the handoff socket. */
 struct ho_msg {
@@ -371,8 +382,10 @@ static void answer(int c)
 	log_handoff(e.fd, &k, &e.ss, e.rule, a.status, msg);
 }
 
-/* The helper thread: accept, answer, close; never returns while its
- * listener lives. */
+static void tick(void);
+
+/* The helper thread: accept, answer, close; look up once a second (tick).
+ * Returns when its listener is gone. */
 static void *serve_loop(void *arg)
 {
 	struct timespec pause = { 0, 10 * 1000 * 1000 };
@@ -380,10 +393,20 @@ static void *serve_loop(void *arg)
 	(void)arg;
 	for (;;) {
 		int lfd = atomic_load(&ho_listen);
-		int c;
+		struct pollfd p = { lfd, POLLIN, 0 };
+		int c, n;
 
 		if (lfd < 0)
 			return NULL;
+		n = poll(&p, 1, HO_TICK_MS);
+		if (n == 0) {
+			tick();
+			continue;
+		}
+		if (n < 0) {
+			nanosleep(&pause, NULL);
+			continue;
+		}
 		c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (c < 0) {
 			if (errno == EBADF || errno == EINVAL || errno == ENOTSOCK)
@@ -398,19 +421,6 @@ static void *serve_loop(void *arg)
 		atomic_store(&ho_conn, -1);
 		sys_close(c);
 	}
-}
-
-/* In the child of fork(): the thread is not there; neither is the service. */
-static void after_fork_child(void)
-{
-	int fd = atomic_exchange(&ho_listen, -1);
-
-	if (fd >= 0)
-		sys_close(fd);
-	serving = false;
-	nserved = 0;
-	atomic_store(&ho_conn, -1);
-	atomic_store(&ho_dup, -1);
 }
 
 /*
@@ -448,7 +458,7 @@ static void sweep(const char *dir)
  */
 static int start_server(const char *dir)
 {
-	static bool registered;
+	static bool registered;             /* our slots, once per process image */
 	struct sockaddr_un sun;
 	char name[32];
 	sigset_t all, old;
@@ -476,7 +486,6 @@ static int start_server(const char *dir)
 		fd_mark_ours(&ho_listen);
 		fd_mark_ours(&ho_conn);
 		fd_mark_ours(&ho_dup);
-		pthread_atfork(NULL, NULL, after_fork_child);
 		registered = true;
 	}
 	/* the thread starts with every signal blocked and keeps them so */
@@ -494,7 +503,8 @@ static int start_server(const char *dir)
 		unlink(sun.sun_path);
 		return err;
 	}
-	snprintf(serve_dir, sizeof serve_dir, "%s", dir);
+	if (dir != serve_dir)
+		snprintf(serve_dir, sizeof serve_dir, "%s", dir);
 	serving = true;
 	return 0;
 }
@@ -517,6 +527,131 @@ static int publish(const char *dir, const char *key)
 		return err;
 	}
 	return 0;
+}
+
+/* Drop the entries whose socket the program closed (under reuse_lock or
+ * in a fork child, which has one thread). */
+static void prune(void)
+{
+	for (size_t i = 0; i < nserved;) {
+		if (ino_of(served[i].fd) != served[i].ino)
+			served[i] = served[--nserved];
+		else
+			i++;
+	}
+}
+
+/* The pid DIR/NAME's listener belongs to, from its name pid-N.sock; 0 if
+ * not such a name. */
+static int pid_of_sock(const char *name)
+{
+	int pid = 0;
+	char tail;
+
+	if (sscanf(name, "pid-%d.soc%c", &pid, &tail) != 2 || tail != 'k' || pid <= 0)
+		return 0;
+	return pid;
+}
+
+/* Whether pid-N.sock in dir is a listener of a live process. */
+static bool server_alive(const char *dir, int pid)
+{
+	struct sockaddr_un sun;
+	char name[32];
+	struct stat st;
+
+	snprintf(name, sizeof name, "pid-%d.sock", pid);
+	if (!unix_path(&sun, dir, name) || stat(sun.sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return false;
+	return !(kill(pid, 0) < 0 && errno == ESRCH);
+}
+
+/* DIR/KEY names an instance that is gone (or nothing): name this one. */
+static void repair_name(const char *dir, const char *key)
+{
+	struct sockaddr_un sun;
+	char target[64];
+	ssize_t n;
+	int pid;
+
+	if (!unix_path(&sun, dir, key))
+		return;
+	n = readlink(sun.sun_path, target, sizeof target - 1);
+	if (n > 0) {
+		target[n] = '\0';
+		pid = pid_of_sock(target);
+		if (pid == (int)sys_getpid() || (pid && server_alive(dir, pid)))
+			return;
+	} else if (errno != ENOENT) {
+		return;
+	}
+	publish(dir, key);
+}
+
+/*
+ * tick - once a second in the thread: stop serving when the program holds
+ * none of the served sockets any more (a forked child that closed them, a
+ * daemon that let go); else make sure each served address is named by a
+ * live server (the one it named was killed, or forked away and exited).
+ */
+static void tick(void)
+{
+	enum { KEYS = 64 };
+	struct { uint8_t proto; struct sockaddr_storage ss; } k[KEYS];
+	struct sockaddr_un sun;
+	char dir[sizeof serve_dir], name[32], key[96];
+	size_t n = 0;
+	int lfd = -1;
+
+	reuse_lock();
+	prune();
+	if (!nserved) {
+		lfd = atomic_exchange(&ho_listen, -1);
+		serving = false;
+	}
+	for (size_t i = 0; i < nserved && n < KEYS; i++, n++) {
+		k[n].proto = served[i].proto;
+		k[n].ss = served[i].ss;
+	}
+	memcpy(dir, serve_dir, sizeof dir);
+	reuse_unlock();
+	if (lfd >= 0) {
+		sys_close(lfd);              /* serve_loop returns */
+		snprintf(name, sizeof name, "pid-%d.sock", (int)sys_getpid());
+		if (unix_path(&sun, dir, name))
+			unlink(sun.sun_path);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		endpoint_name(k[i].proto, &k[i].ss, key, sizeof key);
+		repair_name(dir, key);
+	}
+}
+
+/*
+ * handoff_fork_child - in the child of fork() (lock.c's handler, after the
+ * lock is fresh): the parent's thread, listener and in-flight request are
+ * not ours; the sockets it served are, if the child still holds them.
+ * The child starts its own server for them and tells the supervisor. The
+ * names keep pointing at the parent while it lives (tick repairs them).
+ */
+void handoff_fork_child(void)
+{
+	int saved = errno;
+	int fd = atomic_exchange(&ho_listen, -1);
+
+	if (fd >= 0)
+		sys_close(fd);
+	if ((fd = atomic_exchange(&ho_conn, -1)) >= 0)
+		sys_close(fd);
+	if ((fd = atomic_exchange(&ho_dup, -1)) >= 0)
+		sys_close(fd);
+	serving = false;
+	prune();
+	if (nserved && serve_dir[0] && start_server(serve_dir) == 0)
+		for (size_t i = 0; i < nserved; i++)
+			report("serving", served[i].proto, &served[i].ss, 0);
+	errno = saved;
 }
 
 /*
@@ -706,6 +841,42 @@ out:
 }
 
 /*
+ * ask_others - the server DIR/KEY names did not hand the socket over (it
+ * is gone: killed after a takeover, or a daemon that forked away): ask the
+ * other live servers of this uid, at most HO_SCAN_MAX, each answering at
+ * once that it holds no such socket or handing it over. Returns the fd
+ * or -1; *msg is left as the named server's answer when none had it.
+ */
+static int ask_others(const char *dir, const char *key, unsigned proto,
+		      const struct sockaddr_storage *ss, int *from)
+{
+	struct sockaddr_un sun;
+	char target[64], why[256];
+	DIR *d;
+	struct dirent *de;
+	ssize_t n;
+	int named = 0, asked = 0, r = -1, pid;
+
+	if (unix_path(&sun, dir, key) &&
+	    (n = readlink(sun.sun_path, target, sizeof target - 1)) > 0) {
+		target[n] = '\0';
+		named = pid_of_sock(target);
+	}
+	if (!(d = opendir(dir)))
+		return -1;
+	while (r < 0 && asked < HO_SCAN_MAX && (de = readdir(d))) {
+		pid = pid_of_sock(de->d_name);
+		if (!pid || pid == named || pid == (int)sys_getpid() ||
+		    (kill(pid, 0) < 0 && errno == ESRCH))
+			continue;
+		asked++;
+		r = ask(dir, de->d_name, proto, ss, from, why, sizeof why);
+	}
+	closedir(d);
+	return r;
+}
+
+/*
  * handoff_take - the program's bind() of fd to ss failed with EADDRINUSE
  * under a handoff rule: ask the instance of this uid serving that address
  * for its socket, check it is the very address and kind, and install it at
@@ -731,6 +902,8 @@ struct reuse_sock *handoff_take(int fd, struct reuse_sock *k,
 	}
 	memset(&got, 0, sizeof got);
 	r = ask(dir, key, k->proto, ss, &from, msg, mlen);
+	if (r < 0)
+		r = ask_others(dir, key, k->proto, ss, &from);
 	if (r >= 0 && (proto_of_fd(r, &family) != k->proto || family != k->family ||
 		       !local_of(r, &got) || !same_addr(&got, ss))) {
 		snprintf(msg, mlen, "pid %d sent a socket that is not %s: refused", from, key);
