@@ -23,14 +23,14 @@ _reuse() {
       local i
       for ((i = 2; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
-          --policy|--log|--log-level|--stop-signal|--takeover-timeout) ((i++)) ;;
+          --policy|--log|--log-level|--stop-signal|--takeover-timeout|--pid-file) ((i++)) ;;
           --) mapfile -t COMPREPLY < <(compgen -c -- "$cur"); return ;;
           -*) ;;
           *) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
         esac
       done
       if [[ $cur == -* ]]; then
-        mapfile -t COMPREPLY < <(compgen -W '--policy --log --json --log-level --dry-run --supervise --takeover-timeout --stop-signal --help --' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W '--policy --log --json --log-level --dry-run --supervise --takeover-timeout --stop-signal --pid-file --help --' -- "$cur")
       else
         mapfile -t COMPREPLY < <(compgen -c -- "$cur")
       fi ;;

@@ -68,6 +68,8 @@ static const char usage_run[] =
 	"                     takes over the handoff sockets; then the old one is stopped\n"
 	"  --takeover-timeout S  how long a new instance may take (default 30)\n"
 	"  --stop-signal SIG  what stops the old instance (default TERM)\n"
+	"  --pid-file FILE    with --supervise: the daemon's PID file; when CMD forks\n"
+	"                     away, the pid in FILE is the process followed\n"
 	"  -h, --help         show this help and exit\n"
 	"\n"
 	"The exit status is CMD's; 127 if CMD is not found, 126 if it cannot be run,\n"

@@ -31,6 +31,7 @@ struct run_opts {
 	bool supervise;              /* --supervise: stay as CMD's parent */
 	double takeover;             /* --takeover-timeout S */
 	int stop_sig;                /* --stop-signal SIG */
+	const char *pid_file;        /* --pid-file FILE: what --supervise follows */
 	int cmd;                     /* argv index of CMD */
 };
 
@@ -199,6 +200,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
 		{ "supervise", no_argument, NULL, 'V' },
 		{ "takeover-timeout", required_argument, NULL, 't' },
 		{ "stop-signal", required_argument, NULL, 'k' },
+		{ "pid-file", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -232,6 +234,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
 						       "a signal name or number, not "
 						       "'%s'", optarg);
 			break;
+		case 'P': o->pid_file = optarg; break;
 		case 'h':
 			cli_usage(stdout, "run");
 			return 0;
@@ -255,6 +258,8 @@ static int parse(int argc, char **argv, struct run_opts *o)
 	if (o->log && !*o->log)
 		return cli_usage_error("run", "run: --log needs stderr, syslog, "
 				       "off or a file");
+	if (o->pid_file && (!*o->pid_file || !o->supervise))
+		return cli_usage_error("run", "run: --pid-file needs a file and --supervise");
 	if (optind >= argc)
 		return cli_usage_error("run", "run: no command given");
 	o->cmd = optind;
@@ -448,8 +453,13 @@ int cmd_run(int argc, char **argv)
 	free(lib);
 
 	fflush(NULL);
-	if (o.supervise)
-		return cli_supervise(argv + o.cmd, o.takeover, o.stop_sig);
+	if (o.supervise) {
+		char *pid_file = o.pid_file ? cli_absolute(o.pid_file) : NULL;
+
+		status = cli_supervise(argv + o.cmd, o.takeover, o.stop_sig, pid_file);
+		free(pid_file);
+		return status;
+	}
 	execvp(cmd, argv + o.cmd);
 	err = errno;
 	if (err == ENOENT && !strchr(cmd, '/'))

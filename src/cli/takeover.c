@@ -14,6 +14,15 @@
  * current instance's status when it ends (128+N for signal N, as a shell).
  * Sockets passed by socket activation (LISTEN_FDS for this process) are
  * passed on to every instance, LISTEN_PID set to the instance's pid.
+ *
+ * A daemon that forks away (its first process exits once a child runs on:
+ * nginx `daemon on`, redis `daemonize yes`, memcached -d) is followed: the
+ * supervisor is a child subreaper (PR_SET_CHILD_SUBREAPER), so the child
+ * becomes its own, and the process the instance goes on as is, in order,
+ * the pid in --pid-file (systemd's PIDFile=), the pid that last reported
+ * a handoff event, or the only other child left. While processes an
+ * instance left run, the supervisor never exits: it says what it follows
+ * or waits for, and passes SIGTERM/SIGINT on to them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -33,7 +44,8 @@
 #define MAX_KEYS 64
 
 struct instance {
-	pid_t pid;                   /* 0: none */
+	pid_t pid;                   /* 0: none; the process it goes on as */
+	pid_t reported;              /* the last pid its events came from */
 	int fd;                      /* our end of its event socket */
 	char *keys[MAX_KEYS];        /* what it serves */
 	int nkeys;
@@ -115,9 +127,13 @@ static void read_events(struct instance *in)
 		ssize_t n = recv(in->fd, line, sizeof line - 1, MSG_DONTWAIT);
 		if (n <= 0)
 			return;
+		int pid = 0;
+
 		line[n] = '\0';
-		if (sscanf(line, "%15s %127s", what, key) != 2)
+		if (sscanf(line, "%15s %127s %d", what, key, &pid) < 2)
 			continue;
+		if (pid > 0)
+			in->reported = pid;
 		if (strcmp(what, "serving") == 0 && !serves(in, key) && in->nkeys < MAX_KEYS)
 			in->keys[in->nkeys++] = strdup(key);
 	}
@@ -130,6 +146,105 @@ static bool taken_over(const struct instance *old, const struct instance *nw)
 		if (!serves(nw, old->keys[i]))
 			return false;
 	return true;
+}
+
+/* The parent of pid (/proc/PID/stat's fourth field), or 0. */
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	int ppid = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');          /* the name may hold anything */
+	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return 0;
+	return ppid;
+}
+
+static bool our_child(pid_t pid)
+{
+	return pid > 0 && parent_of(pid) == getpid();
+}
+
+/* Our children but skip (another instance's process); at most max. */
+static int children(pid_t skip, pid_t *out, int max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while (n < max && (de = readdir(d))) {
+		pid_t pid = (pid_t)atoi(de->d_name);
+		if (pid > 0 && pid != skip && our_child(pid))
+			out[n++] = pid;
+	}
+	closedir(d);
+	return n;
+}
+
+/* The pid in a PID file, 0 if none can be read. */
+static pid_t pid_in_file(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	int pid = 0;
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	return pid > 0 ? pid : 0;
+}
+
+/*
+ * successor - in's process `gone` exited: the process the instance goes
+ * on as (top of the file), a child of ours that is not `other`, or 0.
+ * The PID file may be written a moment after the first process exits (or
+ * still name the other instance): it is read again for up to 2 s; the
+ * events of an instance that served handoff sockets are awaited 0.5 s.
+ */
+static pid_t successor(struct instance *in, pid_t gone, pid_t other,
+		       const char *pid_file, const char **how)
+{
+	pid_t kids[2], pid;
+
+	if (pid_file) {
+		for (int i = 0; i < 40; i++) {
+			pid = pid_in_file(pid_file);
+			if (pid != gone && pid != other && our_child(pid)) {
+				*how = "its pid file";
+				return pid;
+			}
+			usleep(50 * 1000);
+		}
+	}
+	/* a child that serves the handoff sockets says so from its fork
+	 * handler, maybe a moment after its parent exited */
+	for (int i = 0; i < (in->nkeys ? 25 : 1); i++) {
+		read_events(in);
+		if (in->reported != gone && in->reported != other && our_child(in->reported)) {
+			*how = "its handoff events";
+			return in->reported;
+		}
+		if (in->nkeys)
+			usleep(20 * 1000);
+	}
+	if (children(other, kids, 2) == 1) {
+		*how = "the only process it left";
+		return kids[0];
+	}
+	return 0;
 }
 
 static int status_of(int st)
@@ -145,13 +260,13 @@ static int status_of(int st)
  * cli_supervise - run cmd under supervision (see the top of the file).
  * Returns the exit status of the last current instance.
  */
-int cli_supervise(char **cmd, double timeout, int stop_sig)
+int cli_supervise(char **cmd, double timeout, int stop_sig, const char *pid_file)
 {
 	struct instance cur, nw;
 	sigset_t mask, old;
 	int sfd, status = 0;
 	double deadline = 0;
-	bool activation, stopping = false;
+	bool activation, stopping = false, orphans = false;
 	const char *lp = getenv("LISTEN_PID");
 
 	activation = lp && atol(lp) == (long)getpid() && getenv("LISTEN_FDS");
@@ -166,6 +281,9 @@ int cli_supervise(char **cmd, double timeout, int stop_sig)
 		cli_error("supervise: signalfd: %s", strerror(errno));
 		return 1;
 	}
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		cli_error("supervise: cannot become a child subreaper (%s): a daemon that forks away is not followed",
+			  strerror(errno));
 	memset(&nw, 0, sizeof nw);
 	nw.fd = -1;
 	if (spawn(cmd, &old, activation, &cur) < 0)
@@ -202,22 +320,58 @@ int cli_supervise(char **cmd, double timeout, int stop_sig)
 				}
 			} else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 				stopping = true;
-				kill(cur.pid, (int)si.ssi_signo);
+				if (cur.pid)
+					kill(cur.pid, (int)si.ssi_signo);
 				if (nw.pid)
 					kill(nw.pid, (int)si.ssi_signo);
+				if (orphans) {
+					pid_t kids[64];
+					int n = children(0, kids, 64);
+					for (int i = 0; i < n; i++)
+						kill(kids[i], (int)si.ssi_signo);
+				}
 			}
 		}
 		/* reap: the current instance's end is ours */
 		for (;;) {
 			int st;
-			pid_t pid = waitpid(-1, &st, WNOHANG);
+			pid_t pid = waitpid(-1, &st, WNOHANG), next;
+			const char *how = "";
+
+			if (pid < 0 && errno == ECHILD && orphans)
+				goto done;             /* the last process it left is gone */
 			if (pid <= 0)
 				break;
+			if (pid == cur.pid && !stopping &&
+			    (next = successor(&cur, pid, nw.pid, pid_file, &how))) {
+				fprintf(stderr, "reuse: supervise: pid %d exited (%d) and goes on as pid %d (from %s); following it\n",
+					(int)pid, status_of(st), (int)next, how);
+				cur.pid = next;
+				continue;
+			}
+			if (pid == nw.pid && !stopping &&
+			    (next = successor(&nw, pid, cur.pid, pid_file, &how))) {
+				fprintf(stderr, "reuse: supervise: new pid %d exited (%d) and goes on as pid %d (from %s); following it\n",
+					(int)pid, status_of(st), (int)next, how);
+				nw.pid = next;
+				continue;
+			}
 			if (pid == cur.pid) {
 				status = status_of(st);
 				if (!nw.pid) {
+					pid_t kids[8];
+					int n = children(0, kids, 8);
+
 					forget(&cur);
-					goto done;
+					if (!n)
+						goto done;
+					/* never silent while what it left runs */
+					fprintf(stderr, "reuse: supervise: pid %d exited (%d) but left %d process%s running (pid %d%s): waiting for %s; SIGTERM and SIGINT go to %s\n",
+						(int)pid, status, n, n == 1 ? "" : "es", (int)kids[0],
+						n > 1 ? ", ..." : "", n == 1 ? "it" : "them",
+						n == 1 ? "it" : "them");
+					orphans = true;
+					continue;
 				}
 				/* it ended during a takeover: the new one is current */
 				fprintf(stderr, "reuse: supervise: pid %d exited (%d) during the takeover; pid %d is now current\n",
