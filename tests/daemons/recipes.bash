@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # CMD, STOPSIG, PROTOS, KIND, PIDFILE are for the caller
 # The recipes of docs/daemons.md as functions, for tests/daemons.bats: each
 # real Debian daemon configured to serve one loopback port of the test
 # range, foreground ("fg") or forking into the background ("bg", its pid
@@ -73,7 +74,7 @@ recipe_redis() {
 
 recipe_memcached() {
   # it writes its pid file as nobody: a directory nobody may write to
-  mkdir -p -m 1777 "$T/nobody"
+  [[ -d $T/nobody ]] || mkdir -m 1777 "$T/nobody"
   PIDFILE=$T/nobody/memcached.pid
   CMD=(memcached -l 127.0.0.1 -p "$2" -U 0 -u nobody)
   [[ $1 == bg ]] && CMD+=(-d -P "$PIDFILE")
