@@ -211,34 +211,32 @@ static pid_t pid_in_file(const char *path)
  * successor - in's process `gone` exited: the process the instance goes
  * on as (top of the file), a child of ours that is not `other`, or 0.
  * The PID file may be written a moment after the first process exits (or
- * still name the other instance): it is read again for up to 2 s; the
- * events of an instance that served handoff sockets are awaited 0.5 s.
+ * still name the other instance, or be removed by it as it stops): it is
+ * read again for up to 2 s, while the events are read too.
  */
 static pid_t successor(struct instance *in, pid_t gone, pid_t other,
 		       const char *pid_file, const char **how)
 {
 	pid_t kids[2], pid;
+	/* the PID file for up to 2 s; a handoff instance's events 0.5 s */
+	int tries = pid_file ? 40 : in->nkeys ? 10 : 1;
 
-	if (pid_file) {
-		for (int i = 0; i < 40; i++) {
-			pid = pid_in_file(pid_file);
-			if (pid != gone && pid != other && our_child(pid)) {
-				*how = "its pid file";
-				return pid;
-			}
-			usleep(50 * 1000);
+	for (int i = 0; i < tries; i++) {
+		pid = pid_file ? pid_in_file(pid_file) : 0;
+		if (pid && pid != gone && pid != other && our_child(pid)) {
+			*how = "its pid file";
+			return pid;
 		}
-	}
-	/* a child that serves the handoff sockets says so from its fork
-	 * handler, maybe a moment after its parent exited */
-	for (int i = 0; i < (in->nkeys ? 25 : 1); i++) {
+		/* a child that serves the handoff sockets says so from its
+		 * fork handler, maybe a moment after its parent exited; the
+		 * PID file may be removed meanwhile by the instance stopping */
 		read_events(in);
 		if (in->reported != gone && in->reported != other && our_child(in->reported)) {
 			*how = "its handoff events";
 			return in->reported;
 		}
-		if (in->nkeys)
-			usleep(20 * 1000);
+		if (i + 1 < tries)
+			usleep(50 * 1000);
 	}
 	if (children(other, kids, 2) == 1) {
 		*how = "the only process it left";
