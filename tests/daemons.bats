@@ -238,3 +238,23 @@ story() {
   [[ $(((t1 - t0) / 1000000)) -lt 2500 ]] || fail "the capture waited for the daemon"
   down
 }
+
+# ---- socket activation of a daemon without native support ------------------
+
+@test "memcached socket-activated (systemd-socket-activate): the library adopts the passed socket" {
+  command -v systemd-socket-activate >/dev/null || fail "systemd-socket-activate is not installed (scripts/setup)"
+  port
+  recipe memcached fg "$P"
+  systemd-socket-activate -l "127.0.0.1:$P" -- "$REUSE" run --policy "$ROOT/policy/no-hijack.policy" \
+    --log "$T/memcached.log" -- "${CMD[@]}" >"$T/act.out" 2>&1 &
+  PIDS+=($!)
+  wait_listen "$P" || fail "$(cat "$T/act.out")"
+  # the first connection starts it (as a .socket unit with Accept=no)
+  local i
+  for ((i = 0; i < 60; i++)); do answers memcached "$P" && break; sleep 0.05; done
+  answers memcached "$P" || fail "$(cat "$T/act.out")"
+  run cat "$T/memcached.log"
+  echo "$output"
+  assert_output --regexp "memcached bind fd=[0-9]+ tcp 127\.0\.0\.1:$P .*result=ok .*socket activation: adopted the passed socket tcp4-127.0.0.1-$P \(fd 3, LISTEN_FDS\)"
+  refused tcp nobody
+}
