@@ -28,6 +28,8 @@
  * this one again. A new instance that finds the name dead asks every other
  * live server of its uid in turn.
  *
+ * The new instance's side and socket activation are handoff_take.c.
+ *
  * Trust: only the same uid can reach the directory (0700, owner checked),
  * and each side checks the other's SO_PEERCRED: the server answers only
  * the uid that bound the socket, the client accepts only a server of its
@@ -52,25 +54,11 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "core/handoff_int.h"
 #include "core/lock.h"
 #include "core/sys.h"
 
-#define HO_MAGIC 0x6c726830u          /* "lrh0" */
-#define HO_VERSION 1
-#define HO_TIMEOUT_S 2
 #define HO_TICK_MS 1000               /* the server's look-up (top of the file) */
-#define HO_SCAN_MAX 32                /* other servers a new instance asks */
-
-/* One request or reply on the handoff socket. */
-struct ho_msg {
-	uint32_t magic;
-	uint16_t version;
-	uint8_t proto;                /* REUSE_P_TCP / REUSE_P_UDP */
-	uint8_t pad;
-	int32_t pid;                  /* the sender */
-	int32_t status;               /* reply: 0, or an errno */
-	struct sockaddr_storage ss;   /* the address asked for / handed over */
-};
 
 /* A handoff socket this process serves. */
 struct served {
@@ -93,19 +81,9 @@ static _Atomic int ho_dup = -1;       /* the duplicate it is sending */
 static _Atomic int sup_fd = -1;       /* REUSE_SUPERVISE_FD */
 static uint64_t sup_ino;
 
-/* Sockets passed by socket activation (LISTEN_FDS), not yet adopted. */
-#define ACT_MAX 64
-static struct {
-	int fd;
-	uint64_t ino;
-	uint8_t proto;
-	struct sockaddr_storage ss;
-} act[ACT_MAX];
-int handoff_nact;                      /* under reuse_lock after init; read unlocked as a hint */
-
 /* ---- small helpers ---------------------------------------------------- */
 
-static uint64_t ino_of(int fd)
+uint64_t ho_ino_of(int fd)
 {
 	struct stat st;
 
@@ -113,7 +91,7 @@ static uint64_t ino_of(int fd)
 }
 
 /* The same local address: family, address bytes and port. */
-static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+bool ho_same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
 	if (a->ss_family != b->ss_family)
 		return false;
@@ -130,7 +108,7 @@ static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_st
 }
 
 /* REUSE_P_* of a socket, 0 when it is not INET TCP/UDP. */
-static unsigned proto_of_fd(int fd, int *family)
+unsigned ho_proto_of_fd(int fd, int *family)
 {
 	int type = 0, protocol = 0;
 	socklen_t l = sizeof *family;
@@ -151,7 +129,7 @@ static unsigned proto_of_fd(int fd, int *family)
 	return 0;
 }
 
-static bool local_of(int fd, struct sockaddr_storage *ss)
+bool ho_local_of(int fd, struct sockaddr_storage *ss)
 {
 	socklen_t l = sizeof *ss;
 
@@ -160,7 +138,7 @@ static bool local_of(int fd, struct sockaddr_storage *ss)
 }
 
 /* "tcp4-127.0.0.1-8080", "udp6-[::1]-53": a socket's key everywhere. */
-static void endpoint_name(unsigned proto, const struct sockaddr_storage *ss,
+void ho_endpoint_name(unsigned proto, const struct sockaddr_storage *ss,
 			  char *out, size_t len)
 {
 	char a[INET6_ADDRSTRLEN] = "?";
@@ -217,7 +195,7 @@ int reuse_user_dir(uint32_t uid, char *out, size_t len)
 	return 0;
 }
 
-static bool unix_path(struct sockaddr_un *sun, const char *dir, const char *name)
+bool ho_unix_path(struct sockaddr_un *sun, const char *dir, const char *name)
 {
 	memset(sun, 0, sizeof *sun);
 	sun->sun_family = AF_UNIX;
@@ -263,16 +241,16 @@ static void log_handoff(int fd, const struct reuse_sock *k,
  * process serves a handoff socket, "taken KEY PID FROMPID" once it took
  * one over. Never blocks, never raises SIGPIPE, keeps errno.
  */
-static void report(const char *what, unsigned proto, const struct sockaddr_storage *ss,
+void ho_report(const char *what, unsigned proto, const struct sockaddr_storage *ss,
 		   int from)
 {
 	int saved = errno, fd = atomic_load(&sup_fd);
 	char key[96], line[160];
 	int n;
 
-	if (fd < 0 || ino_of(fd) != sup_ino)
+	if (fd < 0 || ho_ino_of(fd) != sup_ino)
 		goto out;
-	endpoint_name(proto, ss, key, sizeof key);
+	ho_endpoint_name(proto, ss, key, sizeof key);
 	if (from > 0)
 		n = snprintf(line, sizeof line, "%s %s %d %d\n", what, key,
 			     (int)sys_getpid(), from);
@@ -294,11 +272,11 @@ static bool find_served(const struct ho_msg *q, struct served *out)
 
 	reuse_lock();
 	for (size_t i = 0; i < nserved;) {
-		if (ino_of(served[i].fd) != served[i].ino) {
+		if (ho_ino_of(served[i].fd) != served[i].ino) {
 			served[i] = served[--nserved];    /* closed by the program */
 			continue;
 		}
-		if (!found && served[i].proto == q->proto && same_addr(&served[i].ss, &q->ss)) {
+		if (!found && served[i].proto == q->proto && ho_same_addr(&served[i].ss, &q->ss)) {
 			*out = served[i];
 			found = true;
 		}
@@ -342,7 +320,7 @@ static void answer(int c)
 	a.proto = q.proto;
 	a.pid = (int32_t)sys_getpid();
 	a.ss = q.ss;
-	endpoint_name(q.proto, &q.ss, key, sizeof key);
+	ho_endpoint_name(q.proto, &q.ss, key, sizeof key);
 	if (!find_served(&q, &e)) {
 		a.status = ENOENT;
 		send_reply(c, &a, -1);
@@ -356,7 +334,7 @@ static void answer(int c)
 		a.status = EALREADY;
 		snprintf(msg, sizeof msg, "refused to hand %s to this process itself", key);
 	} else if ((d = sys_fcntl(e.fd, F_DUPFD_CLOEXEC, 512)) < 0 ||
-		   ino_of(d) != e.ino) {
+		   ho_ino_of(d) != e.ino) {
 		a.status = ENOENT;
 		snprintf(msg, sizeof msg, "%s was closed before it could be handed to pid %d",
 			 key, (int)cr.pid);
@@ -467,7 +445,7 @@ static int start_server(const char *dir)
 	int fd, err;
 
 	snprintf(name, sizeof name, "pid-%d.sock", (int)sys_getpid());
-	if (!unix_path(&sun, dir, name))
+	if (!ho_unix_path(&sun, dir, name))
 		return ENAMETOOLONG;
 	sweep(dir);
 	unlink(sun.sun_path);
@@ -518,7 +496,7 @@ static int publish(const char *dir, const char *key)
 
 	snprintf(target, sizeof target, "pid-%d.sock", (int)sys_getpid());
 	snprintf(tname, sizeof tname, ".%s.%d", key, (int)sys_getpid());
-	if (!unix_path(&tmp, dir, tname) || !unix_path(&dst, dir, key))
+	if (!ho_unix_path(&tmp, dir, tname) || !ho_unix_path(&dst, dir, key))
 		return ENAMETOOLONG;
 	unlink(tmp.sun_path);
 	if (symlink(target, tmp.sun_path) < 0 || rename(tmp.sun_path, dst.sun_path) < 0) {
@@ -534,7 +512,7 @@ static int publish(const char *dir, const char *key)
 static void prune(void)
 {
 	for (size_t i = 0; i < nserved;) {
-		if (ino_of(served[i].fd) != served[i].ino)
+		if (ho_ino_of(served[i].fd) != served[i].ino)
 			served[i] = served[--nserved];
 		else
 			i++;
@@ -543,7 +521,7 @@ static void prune(void)
 
 /* The pid DIR/NAME's listener belongs to, from its name pid-N.sock; 0 if
  * not such a name. */
-static int pid_of_sock(const char *name)
+int ho_pid_of_sock(const char *name)
 {
 	int pid = 0;
 	char tail;
@@ -561,7 +539,7 @@ static bool server_alive(const char *dir, int pid)
 	struct stat st;
 
 	snprintf(name, sizeof name, "pid-%d.sock", pid);
-	if (!unix_path(&sun, dir, name) || stat(sun.sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
+	if (!ho_unix_path(&sun, dir, name) || stat(sun.sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
 		return false;
 	return !(kill(pid, 0) < 0 && errno == ESRCH);
 }
@@ -574,12 +552,12 @@ static void repair_name(const char *dir, const char *key)
 	ssize_t n;
 	int pid;
 
-	if (!unix_path(&sun, dir, key))
+	if (!ho_unix_path(&sun, dir, key))
 		return;
 	n = readlink(sun.sun_path, target, sizeof target - 1);
 	if (n > 0) {
 		target[n] = '\0';
-		pid = pid_of_sock(target);
+		pid = ho_pid_of_sock(target);
 		if (pid == (int)sys_getpid() || (pid && server_alive(dir, pid)))
 			return;
 	} else if (errno != ENOENT) {
@@ -618,12 +596,12 @@ static void tick(void)
 	if (lfd >= 0) {
 		sys_close(lfd);              /* serve_loop returns */
 		snprintf(name, sizeof name, "pid-%d.sock", (int)sys_getpid());
-		if (unix_path(&sun, dir, name))
+		if (ho_unix_path(&sun, dir, name))
 			unlink(sun.sun_path);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		endpoint_name(k[i].proto, &k[i].ss, key, sizeof key);
+		ho_endpoint_name(k[i].proto, &k[i].ss, key, sizeof key);
 		repair_name(dir, key);
 	}
 }
@@ -650,7 +628,7 @@ void handoff_fork_child(void)
 	prune();
 	if (nserved && serve_dir[0] && start_server(serve_dir) == 0)
 		for (size_t i = 0; i < nserved; i++)
-			report("serving", served[i].proto, &served[i].ss, 0);
+			ho_report("serving", served[i].proto, &served[i].ss, 0);
 	errno = saved;
 }
 
@@ -670,9 +648,9 @@ void handoff_serve(int fd, const struct reuse_sock *k)
 	e.uid = (uint32_t)geteuid();
 	e.proto = k->proto;
 	e.rule = k->rule;
-	if (!local_of(fd, &e.ss))
+	if (!ho_local_of(fd, &e.ss))
 		goto out;
-	endpoint_name(k->proto, &e.ss, key, sizeof key);
+	ho_endpoint_name(k->proto, &e.ss, key, sizeof key);
 	if ((err = reuse_user_dir(e.uid, dir, sizeof dir))) {
 		snprintf(msg, sizeof msg, "cannot serve %s to a next instance: directory %s: %s",
 			 key, dir, err == EPERM ? "not a 0700 directory of this uid" : strerror(err));
@@ -701,311 +679,12 @@ void handoff_serve(int fd, const struct reuse_sock *k)
 			 key, dir, key, strerror(err));
 		goto fail;
 	}
-	report("serving", k->proto, &e.ss, 0);
+	ho_report("serving", k->proto, &e.ss, 0);
 	goto out;
 fail:
 	log_handoff(fd, k, &e.ss, e.rule, err, msg);
 out:
 	errno = saved;
-}
-
-/* ---- the new instance's side ------------------------------------------- */
-
-/*
- * install - put the received socket r at the program's fd number (dup3,
- * keeping the program's close-on-exec choice) and give the program's
- * O_NONBLOCK choice to it. That flag lives on the open file, which both
- * instances share: a change is said in *note. The record is learned anew
- * and keeps the rule and what the program asked. Returns it, or NULL.
- */
-static struct reuse_sock *install(int fd, int r, struct reuse_sock *k,
-				  char *note, size_t nlen)
-{
-	struct reuse_sock was = *k, *nk;
-	int fdflags = sys_fcntl(fd, F_GETFD, 0), want = sys_fcntl(fd, F_GETFL, 0);
-	int fl;
-	struct stat st;
-
-	note[0] = '\0';
-	if (fdflags < 0 || want < 0 ||
-	    sys_dup3(r, fd, (fdflags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
-		int err = errno;
-		sys_close(r);
-		errno = err;
-		return NULL;
-	}
-	sys_close(r);
-	fl = sys_fcntl(fd, F_GETFL, 0);
-	if (fl >= 0 && (fl & O_NONBLOCK) != (want & O_NONBLOCK)) {
-		sys_fcntl(fd, F_SETFL, (fl & ~O_NONBLOCK) | (want & O_NONBLOCK));
-		snprintf(note, nlen, "; O_NONBLOCK %s as this program asked (the flag is shared with the other instance)",
-			 (want & O_NONBLOCK) ? "set" : "cleared");
-	}
-	sock_forget(fd);
-	nk = sock_get_or_add(fd);
-	if (!nk)
-		return NULL;
-	nk->rule = was.rule;
-	nk->log = was.log;
-	nk->asked_ra = was.asked_ra;
-	nk->asked_rp = was.asked_rp;
-	nk->bound = 1;
-	if (sys_fstat(fd, &st) == 0 && st.st_uid == REUSE_KEY_UID) {
-		nk->keyed = 1;
-		nk->owner = (uint32_t)geteuid();
-	}
-	return nk;
-}
-
-/* Receive one reply and at most one fd. */
-static int recv_reply(int c, struct ho_msg *a, int *fd)
-{
-	ssize_t n = fd_recv(c, a, sizeof *a, fd, MSG_WAITALL);
-
-	if (n < 0)
-		return errno;
-	if (n != (ssize_t)sizeof *a || a->magic != HO_MAGIC || a->version != HO_VERSION)
-		return EPROTO;
-	return 0;
-}
-
-/*
- * ask - connect to the instance serving key and ask for the socket.
- * Returns the received fd, or -1 with msg saying why.
- */
-static int ask(const char *dir, const char *key, unsigned proto,
-	       const struct sockaddr_storage *ss, int *from, char *msg, size_t mlen)
-{
-	struct sockaddr_un sun;
-	struct timeval tv = { HO_TIMEOUT_S, 0 };
-	struct ucred cr;
-	socklen_t l = sizeof cr;
-	struct ho_msg q, a;
-	int c, r = -1, err;
-
-	memset(&a, 0, sizeof a);
-	if (!unix_path(&sun, dir, key)) {
-		snprintf(msg, mlen, "path %s/%s too long", dir, key);
-		return -1;
-	}
-	if ((c = sys_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-		snprintf(msg, mlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	sys_setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	sys_setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	if (sys_connect(c, (struct sockaddr *)&sun, sizeof sun) < 0) {
-		err = errno;
-		snprintf(msg, mlen, err == ENOENT || err == ECONNREFUSED ?
-			 "no running instance of uid %u serves it (%s: %s)" :
-			 "cannot reach the instance of uid %u serving it (%s: %s)",
-			 (unsigned)geteuid(), sun.sun_path, strerror(err));
-		goto out;
-	}
-	if (sys_getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 ||
-	    cr.uid != geteuid()) {
-		snprintf(msg, mlen, "refused: %s is served by pid %d of uid %u, not this uid %u",
-			 sun.sun_path, (int)cr.pid, (unsigned)cr.uid, (unsigned)geteuid());
-		goto out;
-	}
-	*from = cr.pid;
-	memset(&q, 0, sizeof q);
-	q.magic = HO_MAGIC;
-	q.version = HO_VERSION;
-	q.proto = (uint8_t)proto;
-	q.pid = (int32_t)sys_getpid();
-	q.ss = *ss;
-	if (send(c, &q, sizeof q, MSG_NOSIGNAL) != (ssize_t)sizeof q) {
-		snprintf(msg, mlen, "asking pid %d: %s", (int)cr.pid, strerror(errno));
-		goto out;
-	}
-	if ((err = recv_reply(c, &a, &r))) {
-		snprintf(msg, mlen, "no answer from pid %d: %s", (int)cr.pid, strerror(err));
-		goto out;
-	}
-	if (a.status) {
-		snprintf(msg, mlen, "pid %d did not hand it over: %s", (int)cr.pid,
-			 a.status == ENOENT ? "it holds no such handoff socket" :
-			 a.status == EPERM ? "another uid" : strerror(a.status));
-		goto out;
-	}
-	if (r < 0)
-		snprintf(msg, mlen, "pid %d sent no socket", (int)cr.pid);
-out:
-	if (a.status && r >= 0) {
-		sys_close(r);
-		r = -1;
-	}
-	sys_close(c);
-	return r;
-}
-
-/*
- * ask_others - the server DIR/KEY names did not hand the socket over (it
- * is gone: killed after a takeover, or a daemon that forked away): ask the
- * other live servers of this uid, at most HO_SCAN_MAX, each answering at
- * once that it holds no such socket or handing it over. Returns the fd
- * or -1; *msg is left as the named server's answer when none had it.
- */
-static int ask_others(const char *dir, const char *key, unsigned proto,
-		      const struct sockaddr_storage *ss, int *from)
-{
-	struct sockaddr_un sun;
-	char target[64], why[256];
-	DIR *d;
-	struct dirent *de;
-	ssize_t n;
-	int named = 0, asked = 0, r = -1, pid;
-
-	if (unix_path(&sun, dir, key) &&
-	    (n = readlink(sun.sun_path, target, sizeof target - 1)) > 0) {
-		target[n] = '\0';
-		named = pid_of_sock(target);
-	}
-	if (!(d = opendir(dir)))
-		return -1;
-	while (r < 0 && asked < HO_SCAN_MAX && (de = readdir(d))) {
-		pid = pid_of_sock(de->d_name);
-		if (!pid || pid == named || pid == (int)sys_getpid() ||
-		    (kill(pid, 0) < 0 && errno == ESRCH))
-			continue;
-		asked++;
-		r = ask(dir, de->d_name, proto, ss, from, why, sizeof why);
-	}
-	closedir(d);
-	return r;
-}
-
-/*
- * handoff_take - the program's bind() of fd to ss failed with EADDRINUSE
- * under a handoff rule: ask the instance of this uid serving that address
- * for its socket, check it is the very address and kind, and install it at
- * fd. Returns the socket's new record (bind() then succeeds), or NULL with
- * msg saying why (the program gets the EADDRINUSE). Logged either way by
- * the caller's bind line; the giving side logs its own.
- */
-struct reuse_sock *handoff_take(int fd, struct reuse_sock *k,
-				const struct sockaddr_storage *ss, char *msg, size_t mlen)
-{
-	char dir[160], key[96], note[160];
-	struct sockaddr_storage got;
-	struct reuse_sock *nk;
-	int r, from = 0, family = 0, err, saved = errno;
-
-	endpoint_name(k->proto, ss, key, sizeof key);
-	msg[0] = '\0';
-	if ((err = reuse_user_dir((uint32_t)geteuid(), dir, sizeof dir))) {
-		snprintf(msg, mlen, "handoff: directory %s: %s", dir,
-			 err == EPERM ? "not a 0700 directory of this uid, refused" : strerror(err));
-		errno = saved;
-		return NULL;
-	}
-	memset(&got, 0, sizeof got);
-	r = ask(dir, key, k->proto, ss, &from, msg, mlen);
-	if (r < 0)
-		r = ask_others(dir, key, k->proto, ss, &from);
-	if (r >= 0 && (proto_of_fd(r, &family) != k->proto || family != k->family ||
-		       !local_of(r, &got) || !same_addr(&got, ss))) {
-		snprintf(msg, mlen, "pid %d sent a socket that is not %s: refused", from, key);
-		sys_close(r);
-		r = -1;
-	}
-	if (r < 0) {
-		char why[700];
-		snprintf(why, sizeof why, "handoff: %s", msg);
-		snprintf(msg, mlen, "%s", why);
-		errno = saved;
-		return NULL;
-	}
-	nk = install(fd, r, k, note, sizeof note);
-	if (!nk) {
-		snprintf(msg, mlen, "handoff: received %s from pid %d but could not install it at fd %d: %s",
-			 key, from, fd, strerror(errno));
-		errno = saved;
-		return NULL;
-	}
-	snprintf(msg, mlen, "handoff: took over %s from pid %d (same uid %u), installed at fd %d; both instances serve it until pid %d stops%s",
-		 key, from, (unsigned)geteuid(), fd, from, note);
-	report("taken", nk->proto, ss, from);
-	errno = saved;
-	return nk;
-}
-
-/* ---- socket activation -------------------------------------------------- */
-
-/*
- * read_activation - LISTEN_FDS/LISTEN_PID (sd_listen_fds(3)): remember the
- * INET TCP/UDP sockets passed to this very process, at fds 3..3+N-1. They
- * are left exactly as passed (numbers, flags, environment): a program that
- * uses them itself still can.
- */
-static void read_activation(void)
-{
-	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-	char *end;
-	long n, p;
-
-	if (!pid || !fds)
-		return;
-	p = strtol(pid, &end, 10);
-	if (*end || p != (long)sys_getpid())
-		return;
-	n = strtol(fds, &end, 10);
-	if (*end || n <= 0)
-		return;
-	for (int fd = 3; fd < 3 + n && handoff_nact < ACT_MAX; fd++) {
-		int family = 0;
-		unsigned proto = proto_of_fd(fd, &family);
-		if (!proto || !local_of(fd, &act[handoff_nact].ss))
-			continue;
-		act[handoff_nact].fd = fd;
-		act[handoff_nact].ino = ino_of(fd);
-		act[handoff_nact].proto = (uint8_t)proto;
-		handoff_nact++;
-	}
-}
-
-/*
- * handoff_adopt - before the program's bind() of fd to ss: a passed socket
- * of the same kind holding that very address is installed at fd instead,
- * and its passed number closed (install closes it). Returns the new record, or NULL (bind as
- * usual). One compare when nothing was passed.
- */
-struct reuse_sock *handoff_adopt(int fd, struct reuse_sock *k,
-				 const struct sockaddr_storage *ss, char *msg, size_t mlen)
-{
-	struct reuse_sock *nk = NULL;
-	char key[96], note[160];
-	int saved = errno, family = 0, from = -1;
-
-	if (!__atomic_load_n(&handoff_nact, __ATOMIC_RELAXED))
-		return NULL;
-	reuse_lock();
-	for (int i = 0; i < handoff_nact; i++) {
-		if (act[i].proto != k->proto || !same_addr(&act[i].ss, ss))
-			continue;
-		if (ino_of(act[i].fd) != act[i].ino ||
-		    proto_of_fd(act[i].fd, &family) != k->proto || family != k->family) {
-			act[i] = act[--handoff_nact];            /* closed by the program */
-			i--;
-			continue;
-		}
-		from = act[i].fd;
-		act[i] = act[--handoff_nact];
-		break;
-	}
-	reuse_unlock();
-	if (from < 0) {
-		errno = saved;
-		return NULL;
-	}
-	endpoint_name(k->proto, ss, key, sizeof key);
-	nk = install(fd, from, k, note, sizeof note);
-	if (nk)
-		snprintf(msg, mlen, "socket activation: adopted the passed socket %s (fd %d, LISTEN_FDS) at fd %d%s",
-			 key, from, fd, note);
-	errno = saved;
-	return nk;
 }
 
 /* ---- sharing ------------------------------------------------------------ */
@@ -1047,11 +726,11 @@ void handoff_init(void)
 
 	if (v && *v) {
 		fd = strtol(v, &end, 10);
-		if (!*end && fd >= 0 && fd < 65536 && (sup_ino = ino_of((int)fd))) {
+		if (!*end && fd >= 0 && fd < 65536 && (sup_ino = ho_ino_of((int)fd))) {
 			atomic_store(&sup_fd, (int)fd);
 			fd_mark_ours(&sup_fd);
 		}
 	}
 	if (!reuse_cfg.secure)
-		read_activation();
+		ho_read_activation();
 }
