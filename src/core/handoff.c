@@ -432,9 +432,10 @@ static void sweep(const char *dir)
 
 /*
  * start_server - the listener DIR/pid-PID.sock and the thread that answers
- * on it, once per process (under reuse_lock). 0 or an errno.
+ * on it, once per process (under reuse_lock; swept: skip the clean-up of
+ * what gone instances left, as in a fork child). 0 or an errno.
  */
-static int start_server(const char *dir)
+static int start_server(const char *dir, bool swept)
 {
 	static bool registered;             /* our slots, once per process image */
 	struct sockaddr_un sun;
@@ -447,7 +448,8 @@ static int start_server(const char *dir)
 	snprintf(name, sizeof name, "pid-%d.sock", (int)sys_getpid());
 	if (!ho_unix_path(&sun, dir, name))
 		return ENAMETOOLONG;
-	sweep(dir);
+	if (!swept)
+		sweep(dir);         /* not in a fork child: fork stays cheap */
 	unlink(sun.sun_path);
 	fd = sys_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -626,7 +628,7 @@ void handoff_fork_child(void)
 		sys_close(fd);
 	serving = false;
 	prune();
-	if (nserved && serve_dir[0] && start_server(serve_dir) == 0)
+	if (nserved && serve_dir[0] && start_server(serve_dir, true) == 0)
 		for (size_t i = 0; i < nserved; i++)
 			ho_report("serving", served[i].proto, &served[i].ss, 0);
 	errno = saved;
@@ -658,7 +660,7 @@ void handoff_serve(int fd, const struct reuse_sock *k)
 	}
 	reuse_lock();
 	if (!serving || strcmp(dir, serve_dir) != 0)
-		err = start_server(dir);
+		err = start_server(dir, false);
 	if (!err && nserved == capserved) {
 		size_t cap = capserved ? capserved * 2 : 8;
 		struct served *n = realloc(served, cap * sizeof *n);
