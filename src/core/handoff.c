@@ -360,7 +360,7 @@ static void answer(int c)
 	log_handoff(e.fd, &k, &e.ss, e.rule, a.status, msg);
 }
 
-static void tick(void);
+static bool tick(void);
 
 /* The helper thread: accept, answer, close; look up once a second (tick).
  * Returns when its listener is gone. */
@@ -378,7 +378,8 @@ static void *serve_loop(void *arg)
 			return NULL;
 		n = poll(&p, 1, HO_TICK_MS);
 		if (n == 0) {
-			tick();
+			if (tick())
+				return NULL;     /* stopped: a later server is another thread's */
 			continue;
 		}
 		if (n < 0) {
@@ -573,8 +574,9 @@ static void repair_name(const char *dir, const char *key)
  * none of the served sockets any more (a forked child that closed them, a
  * daemon that let go); else make sure each served address is named by a
  * live server (the one it named was killed, or forked away and exited).
+ * True when it stopped.
  */
-static void tick(void)
+static bool tick(void)
 {
 	enum { KEYS = 64 };
 	struct { uint8_t proto; struct sockaddr_storage ss; } k[KEYS];
@@ -586,8 +588,17 @@ static void tick(void)
 	reuse_lock();
 	prune();
 	if (!nserved) {
+		/* under the lock: a handoff_serve() now starts a new server at
+		 * this very path, which must not be unlinked after it */
 		lfd = atomic_exchange(&ho_listen, -1);
 		serving = false;
+		snprintf(name, sizeof name, "pid-%d.sock", (int)sys_getpid());
+		if (ho_unix_path(&sun, serve_dir, name))
+			unlink(sun.sun_path);
+		if (lfd >= 0)
+			sys_close(lfd);
+		reuse_unlock();
+		return true;
 	}
 	for (size_t i = 0; i < nserved && n < KEYS; i++, n++) {
 		k[n].proto = served[i].proto;
@@ -595,17 +606,11 @@ static void tick(void)
 	}
 	memcpy(dir, serve_dir, sizeof dir);
 	reuse_unlock();
-	if (lfd >= 0) {
-		sys_close(lfd);              /* serve_loop returns */
-		snprintf(name, sizeof name, "pid-%d.sock", (int)sys_getpid());
-		if (ho_unix_path(&sun, dir, name))
-			unlink(sun.sun_path);
-		return;
-	}
 	for (size_t i = 0; i < n; i++) {
 		ho_endpoint_name(k[i].proto, &k[i].ss, key, sizeof key);
 		repair_name(dir, key);
 	}
+	return false;
 }
 
 /*
