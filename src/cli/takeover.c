@@ -19,8 +19,9 @@
  * nginx `daemon on`, redis `daemonize yes`, memcached -d) is followed: the
  * supervisor is a child subreaper (PR_SET_CHILD_SUBREAPER), so the child
  * becomes its own, and the process the instance goes on as is, in order,
- * the pid in --pid-file (systemd's PIDFile=), the pid that last reported
- * a handoff event, or the only other child left. While processes an
+ * the pid in --pid-file (systemd's PIDFile=), the latest pid that reported
+ * a handoff event and is now our child (a master, not its workers), or the
+ * only other child left. While processes an
  * instance left run, the supervisor never exits: it says what it follows
  * or waits for, and passes SIGTERM/SIGINT on to them.
  */
@@ -45,7 +46,7 @@
 
 struct instance {
 	pid_t pid;                   /* 0: none; the process it goes on as */
-	pid_t reported;              /* the last pid its events came from */
+	pid_t seen[16];              /* the pids its events came from, latest first */
 	int fd;                      /* our end of its event socket */
 	char *keys[MAX_KEYS];        /* what it serves */
 	int nkeys;
@@ -132,8 +133,10 @@ static void read_events(struct instance *in)
 		line[n] = '\0';
 		if (sscanf(line, "%15s %127s %d", what, key, &pid) < 2)
 			continue;
-		if (pid > 0)
-			in->reported = pid;
+		if (pid > 0 && pid != in->seen[0]) {
+			memmove(in->seen + 1, in->seen, sizeof in->seen - sizeof *in->seen);
+			in->seen[0] = pid;
+		}
 		if (strcmp(what, "serving") == 0 && !serves(in, key) && in->nkeys < MAX_KEYS)
 			in->keys[in->nkeys++] = strdup(key);
 	}
@@ -148,10 +151,11 @@ static bool taken_over(const struct instance *old, const struct instance *nw)
 	return true;
 }
 
-/* The parent of pid (/proc/PID/stat's fourth field), or 0. */
+/* The parent of pid (/proc/PID/stat's fourth field), or 0 (also for a
+ * zombie). */
 static pid_t parent_of(pid_t pid)
 {
-	char path[64], buf[512], *p;
+	char path[64], buf[512], *p, state = 0;
 	int ppid = 0;
 	ssize_t n;
 	int fd;
@@ -165,8 +169,8 @@ static pid_t parent_of(pid_t pid)
 		return 0;
 	buf[n] = '\0';
 	p = strrchr(buf, ')');          /* the name may hold anything */
-	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
-		return 0;
+	if (!p || sscanf(p + 1, " %c %d", &state, &ppid) != 2 || state == 'Z')
+		return 0;                   /* a zombie is about to be reaped */
 	return ppid;
 }
 
@@ -231,9 +235,12 @@ static pid_t successor(struct instance *in, pid_t gone, pid_t other,
 		 * fork handler, maybe a moment after its parent exited; the
 		 * PID file may be removed meanwhile by the instance stopping */
 		read_events(in);
-		if (in->reported != gone && in->reported != other && our_child(in->reported)) {
-			*how = "its handoff events";
-			return in->reported;
+		for (size_t j = 0; j < sizeof in->seen / sizeof *in->seen && in->seen[j]; j++) {
+			pid = in->seen[j];
+			if (pid != gone && pid != other && our_child(pid)) {
+				*how = "its handoff events";
+				return pid;
+			}
 		}
 		if (i + 1 < tries)
 			usleep(50 * 1000);
