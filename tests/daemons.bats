@@ -198,6 +198,30 @@ story() {
   ! answers http "$P" || fail "nginx outlived its supervisor"
 }
 
+@test "redis --daemonize yes and memcached -d under --supervise: the supervisor follows them, SIGTERM stops them" {
+  local name i rc d
+  for name in redis memcached; do
+    port
+    printf 'tcp 127.0.0.1:%s handoff\n' "$P" >"$T/ho.policy"
+    recipe "$name" bg "$P"
+    "$REUSE" run --supervise --policy "$T/ho.policy" --log "$T/$name.log" -- "${CMD[@]}" \
+      >"$T/sup.out" 2>"$T/sup.err" &
+    SUP=$!
+    PIDS+=("$SUP")
+    for ((i = 0; i < 100; i++)); do grep -q "following it" "$T/sup.err" && break; sleep 0.05; done
+    for ((i = 0; i < 40; i++)); do [[ -s $PIDFILE ]] && break; sleep 0.05; done
+    d=$(cat "$PIDFILE")
+    grep -q "goes on as pid $d " "$T/sup.err" || fail "$name: $(cat "$T/sup.err")"
+    answers "$KIND" "$P" || fail "$name does not answer"
+    kill -0 "$SUP" || fail "$name: the supervisor exited while the daemon runs"
+    kill -TERM "$SUP"
+    rc=0
+    wait "$SUP" || rc=$?
+    [[ $rc -eq 0 ]] || fail "$name: supervisor exited $rc: $(cat "$T/sup.err")"
+    gone "$d" || fail "$name outlived its supervisor"
+  done
+}
+
 # ---- re-exec after chdir; the stderr log and the caller's pipe -------------
 
 @test "sshd -D with REUSE_POLICY relative: after SIGHUP (re-exec from /) the no-hijack policy still holds" {
