@@ -327,7 +327,7 @@ with open('$W/longc', 'w') as f: f.write('#' + 'y' * 5000000 + '\ntcp *:* reusea
   bare=$(sed 's/port=[0-9]*//' <<<"$output")
   long=$(printf 'A%.0s' $(seq 1 100000))
   # a relative REUSE_LOG is a file in the working directory (made absolute at init)
-  cd "$W"
+  cd "$W" || fail "no $W"
   for var in REUSE_POLICY REUSE_LOG REUSE_LOG_FORMAT REUSE_LOG_LEVEL; do
     for val in $'\001\377\376' "$long" relative/path '-' ' ' '%s%n%s%n' '/' '"}{\'; do
       run timeout 20 env "$var=$val" LD_PRELOAD="$LIB" "$PROBES/bindprobe" -r 127.0.0.1 0

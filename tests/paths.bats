@@ -39,7 +39,7 @@ second_image_bind() {
 }
 
 @test "LD_PRELOAD, REUSE_POLICY and REUSE_LOG relative: the re-executed image (cwd /) keeps all three" {
-  cd "$T/conf"
+  cd "$T/conf" || fail "no $T/conf"
   run env LD_PRELOAD=./libreuse.so REUSE_POLICY=rp.policy REUSE_LOG=rp.log \
     "$PY" reexec.py 1 "$P1" "$P2"
   echo "$output"
@@ -50,7 +50,7 @@ second_image_bind() {
 }
 
 @test "reuse run with REUSE_POLICY relative in the environment: kept across chdir and re-exec" {
-  cd "$T/conf"
+  cd "$T/conf" || fail "no $T/conf"
   run env REUSE_POLICY=rp.policy REUSE_LOG="$T/log" "$REUSE" run -- "$PY" reexec.py 1 "$P1" "$P2"
   echo "$output"
   assert_success
@@ -59,7 +59,7 @@ second_image_bind() {
 
 @test "control: a relative REUSE_POLICY the re-executed image's cwd cannot resolve is lost" {
   # set only after init (so nothing made it absolute): the new image, in /, finds no rp.policy
-  cd "$T/conf"
+  cd "$T/conf" || fail "no $T/conf"
   [[ ! -e /rp.policy ]]
   run env LD_PRELOAD="$LIB" REUSE_LOG="$T/log" "$PY" -c '
 import os, sys
