@@ -16,8 +16,8 @@ _reuse() {
   # each command's options, and those of them that take an argument
   case $cmd in
     run)
-      opts='--policy --log --json --log-level --dry-run --seccomp --supervise --takeover-timeout --stop-signal --help'
-      argopts='--policy --log --log-level --takeover-timeout --stop-signal' ;;
+      opts='--policy --log --json --log-level --dry-run --seccomp --supervise --takeover-timeout --stop-signal --pid-file --help'
+      argopts='--policy --log --log-level --takeover-timeout --stop-signal --pid-file' ;;
     check) opts='--help' argopts='' ;;
     policy) opts='--default --help' argopts='' ;;
     who) opts='--tcp --udp --json --help' argopts='' ;;
@@ -29,7 +29,7 @@ _reuse() {
   # the argument of an option
   if [[ " $argopts " == *" $prev "* ]]; then
     case $prev in
-      --policy) mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
+      --policy|--pid-file) mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
       --log) mapfile -t COMPREPLY < <(compgen -W 'stderr syslog off' -f -- "$cur") ;;
       --log-level) mapfile -t COMPREPLY < <(compgen -W 'off decisions all' -- "$cur") ;;
       --stop-signal) mapfile -t COMPREPLY < <(compgen -W 'TERM INT QUIT HUP USR1 USR2' -- "$cur") ;;

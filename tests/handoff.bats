@@ -206,7 +206,7 @@ switch() {
   assert_output --partial "handoff: directory $T/ho/0: not a 0700 directory of this uid, refused"
 }
 
-@test "a forked child holds no handoff listener; the parent still hands over" {
+@test "a forked child serves the sockets it holds too; the name stays with the parent, which hands over" {
   local port; port=$(free_port)
   policy "tcp 127.0.0.1:$port handoff"
   REUSE_POLICY="$T/policy" REUSE_LOG="$T/log" REUSE_HANDOFF_DIR="$T/ho" LD_PRELOAD="$LIB" \
@@ -224,11 +224,93 @@ time.sleep(20)
   parent=$(cat "$T/parent")
   child=$(cat "$T/child")
   PIDS+=("$child")
-  run bash -c "ss -Hxlp | grep -F '$T/ho/0/pid-$parent.sock'"
-  echo "$output"
-  assert_output --partial "pid=$parent,"
-  refute_output --partial "pid=$child,"
+  run ss -Hxlp
+  assert_output --regexp "$T/ho/0/pid-$parent.sock .*pid=$parent,"
+  assert_output --regexp "$T/ho/0/pid-$child.sock .*pid=$child,"
+  [[ $(readlink "$T/ho/0/tcp4-127.0.0.1-$port") == "pid-$parent.sock" ]]
   start b root tcp "$port" shim || fail "$(cat "$T/b.err")"
   run grep "libreuse\[$b\]" "$T/log"
   assert_output --partial "took over tcp4-127.0.0.1-$port from pid $parent"
+}
+
+# daemonize PORT : a python daemon under the shim that binds, forks, and
+# whose parent exits at once; the child's pid in $child
+daemonize() {
+  REUSE_POLICY="$T/policy" REUSE_LOG="$T/log" REUSE_HANDOFF_DIR="$T/ho" LD_PRELOAD="$LIB" \
+    "$PY" -c '
+import os, socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
+if os.fork(): os._exit(0)
+os.setsid()
+with open(sys.argv[2] + "/child", "w") as f: f.write(str(os.getpid()))
+while True:
+    c, _ = s.accept(); c.sendall(b"%d\n" % os.getpid()); c.close()
+' "$1" "$T"
+  local i
+  for ((i = 0; i < 100; i++)); do [[ -s $T/child ]] && break; sleep 0.05; done
+  child=$(cat "$T/child")
+  PIDS+=("$child")
+}
+
+@test "a daemon that forks away after binding (the parent exits): the child hands the socket over" {
+  local port child; port=$(free_port)
+  policy "tcp 127.0.0.1:$port handoff"
+  daemonize "$port"
+  kill -0 "$child"
+  start b root tcp "$port" shim || fail "$(cat "$T/b.err") $(cat "$T/log")"
+  run grep "libreuse\[$b\]" "$T/log"
+  echo "$output"
+  assert_output --partial "took over tcp4-127.0.0.1-$port from pid $child"
+  # within a second of its parent's exit the child's name was repaired
+  run grep "libreuse\[$child\]" "$T/log"
+  assert_output --partial "handed tcp4-127.0.0.1-$port to pid $b"
+}
+
+@test "a daemon that forks away: the name is repaired to point at the live child within 2 s" {
+  local port child i; port=$(free_port)
+  policy "tcp 127.0.0.1:$port handoff"
+  daemonize "$port"
+  for ((i = 0; i < 40; i++)); do
+    [[ $(readlink "$T/ho/0/tcp4-127.0.0.1-$port") == "pid-$child.sock" ]] && break
+    sleep 0.05
+  done
+  [[ $(readlink "$T/ho/0/tcp4-127.0.0.1-$port") == "pid-$child.sock" ]] ||
+    fail "name: $(readlink "$T/ho/0/tcp4-127.0.0.1-$port"), child $child"
+}
+
+@test "stale name: A, B takes over from A, B is killed; C takes over from A, which still serves" {
+  local port; port=$(free_port)
+  policy "tcp 127.0.0.1:$port handoff"
+  start a root tcp "$port" shim
+  start b root tcp "$port" shim || fail "$(cat "$T/b.err")"
+  [[ $(readlink "$T/ho/0/tcp4-127.0.0.1-$port") == "pid-$b.sock" ]]
+  kill -KILL "$b"
+  wait "$b" 2>/dev/null || true
+  # at once, before A's look-up repaired the name: C asks the other live servers
+  start c root tcp "$port" shim || fail "$(cat "$T/c.err") $(cat "$T/log")"
+  run grep "libreuse\[$c\]" "$T/log"
+  echo "$output"
+  assert_output --partial "took over tcp4-127.0.0.1-$port from pid $a"
+  [[ $(readlink "$T/ho/0/tcp4-127.0.0.1-$port") == "pid-$c.sock" ]]
+}
+
+@test "a server whose program closed the served socket stops serving within 2 s" {
+  local port i; port=$(free_port)
+  policy "tcp 127.0.0.1:$port handoff"
+  REUSE_POLICY="$T/policy" REUSE_LOG="$T/log" REUSE_HANDOFF_DIR="$T/ho" LD_PRELOAD="$LIB" \
+    "$PY" -c '
+import os, socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
+with open(sys.argv[2] + "/pid", "w") as f: f.write(str(os.getpid()))
+time.sleep(0.3); s.close(); time.sleep(20)
+' "$port" "$T" &
+  PIDS+=($!)
+  local p
+  for ((i = 0; i < 100; i++)); do [[ -s $T/pid ]] && break; sleep 0.05; done
+  p=$(cat "$T/pid")
+  [[ -S $T/ho/0/pid-$p.sock ]]
+  for ((i = 0; i < 50; i++)); do [[ -S $T/ho/0/pid-$p.sock ]] || break; sleep 0.05; done
+  [[ ! -S $T/ho/0/pid-$p.sock ]] || fail "pid $p still serves"
+  run ss -Hxlp
+  refute_output --partial "pid=$p,"
 }

@@ -326,6 +326,8 @@ with open('$W/longc', 'w') as f: f.write('#' + 'y' * 5000000 + '\ntcp *:* reusea
   run "$PROBES/bindprobe" -r 127.0.0.1 0
   bare=$(sed 's/port=[0-9]*//' <<<"$output")
   long=$(printf 'A%.0s' $(seq 1 100000))
+  # a relative REUSE_LOG is a file in the working directory (made absolute at init)
+  cd "$W" || fail "no $W"
   for var in REUSE_POLICY REUSE_LOG REUSE_LOG_FORMAT REUSE_LOG_LEVEL; do
     for val in $'\001\377\376' "$long" relative/path '-' ' ' '%s%n%s%n' '/' '"}{\'; do
       run timeout 20 env "$var=$val" LD_PRELOAD="$LIB" "$PROBES/bindprobe" -r 127.0.0.1 0
@@ -386,10 +388,31 @@ with open('$W/longc', 'w') as f: f.write('#' + 'y' * 5000000 + '\ntcp *:* reusea
   [ "$status" -eq 0 ]
   run grep -c ' closeall bind fd=.* result=ok now=reuseaddr:on' "$LOGF"
   assert_output 1
-  # logging to stderr: the program closed its stderr, the shim's copy lives on
+  # logging to stderr: the program closed its stderr, so the shim has none
+  # either (it holds no copy of it: the next test), and the bind still works
   shim "$(force_policy)" REUSE_LOG=stderr -- "$PROBES/closeall"
   [ "$status" -eq 0 ]
-  assert_line --regexp ' closeall bind fd=[0-9]+ tcp 127\.0\.0\.1:0 .*result=ok'
+  refute_output --partial ' closeall bind '
+}
+
+@test "REUSE_LOG=stderr holds no copy of the caller's pipe: out=\$(daemon 2>&1) returns when the daemon detaches" {
+  local how t0 t1 pid
+  for how in close null; do
+    rm -f "$W/pid"
+    t0=$(date +%s%N)
+    # the daemon sleeps 5 s after detaching; the capture must not wait for it
+    out=$(timeout 10 env REUSE_POLICY="$(force_policy)" REUSE_LOG=stderr LD_PRELOAD="$LIB" \
+      "$PROBES/detach" "$how" "$W/pid" 5 2>&1)
+    t1=$(date +%s%N)
+    pid=$(cat "$W/pid" 2>/dev/null || true)
+    [[ -n $pid ]] && kill -0 "$pid" || fail "$how: the daemon is not running"
+    kill "$pid"
+    echo "$how: $(((t1 - t0) / 1000000)) ms: $out"
+    # the line of the bind before detaching reached the caller
+    grep -qE ' detach bind fd=[0-9]+ tcp 127\.0\.0\.1:0 .*result=ok' <<<"$out" || fail "$how: no bind line"
+    [[ $(grep -c ' detach bind ' <<<"$out") -eq 1 ]] || fail "$how: a line after the daemon let go of stderr"
+    [[ $(((t1 - t0) / 1000000)) -lt 2500 ]] || fail "$how: the capture waited for the daemon"
+  done
 }
 
 @test "a program that dup2()s / dup3()s / raw-dup3s over the log fd: its file stays its own" {

@@ -214,3 +214,85 @@ EOF
   [[ $(runs | sort -u | wc -l) -eq 2 ]] || fail "not two instances: $(runs)"
   [[ $(grep -c "socket activation: adopted" "$T/log") -eq 2 ]] || fail "$(cat "$T/log")"
 }
+
+# ---- a daemon that forks away (issue: --supervise must follow it) ----------
+
+# supervised_daemon PORT [RUN OPTIONS...] : echo_tcp.py in daemon mode
+supervised_daemon() {
+  local port=$1
+  shift
+  "$REUSE" run --supervise --takeover-timeout 10 --policy "$T/policy" --log "$T/log" "$@" -- \
+    "$PY" "$D/echo_tcp.py" 127.0.0.1 "$port" daemon "$T/pid" >"$T/sup.out" 2>"$T/sup.err" &
+  SUP=$!
+  PIDS+=("$SUP")
+  wait_listen "$port" || fail "no instance listens: $(cat "$T/sup.err")"
+}
+
+@test "--supervise follows a daemon that forks away; SIGHUP under load: 0 failed; SIGTERM stops the daemon" {
+  local port; port=$(free_port)
+  printf 'tcp 127.0.0.1:%s handoff\n' "$port" >"$T/policy"
+  supervised_daemon "$port"
+  wait_for "$T/sup.err" "goes on as pid" || fail "$(cat "$T/sup.err")"
+  local d1; d1=$(cat "$T/pid")
+  grep -q "exited (0) and goes on as pid $d1 (from its handoff events); following it" "$T/sup.err" ||
+    fail "$(cat "$T/sup.err")"
+  kill -0 "$SUP" || fail "the supervisor exited while the daemon runs"
+  counting "$port"
+  sleep 0.5
+  kill -HUP "$SUP"
+  wait_for "$T/sup.err" "took over 1 handoff socket" || fail "$(cat "$T/sup.err")"
+  sleep 0.7
+  counted
+  assert_output --partial " failed=0 "
+  [[ $(runs | sort -u | wc -l) -eq 2 ]] || fail "not two daemons: $(runs)"
+  local d2; d2=$(cat "$T/pid")
+  [[ $d2 != "$d1" ]]
+  kill -0 "$d1" 2>/dev/null && fail "the old daemon $d1 still runs"
+  kill -TERM "$SUP"
+  local rc=0
+  wait "$SUP" || rc=$?
+  [[ $rc -eq 0 ]] || fail "supervisor exited $rc: $(cat "$T/sup.err")"
+  kill -0 "$d2" 2>/dev/null && fail "the daemon $d2 outlived its supervisor"
+  true
+}
+
+@test "--supervise --pid-file follows the pid the daemon writes (no handoff rule needed)" {
+  local port; port=$(free_port)
+  printf 'tcp 127.0.0.1:%s reuseaddr=force\n' "$port" >"$T/policy"
+  supervised_daemon "$port" --pid-file "$T/pid"
+  wait_for "$T/sup.err" "goes on as pid" || fail "$(cat "$T/sup.err")"
+  local d; d=$(cat "$T/pid")
+  grep -q "goes on as pid $d (from its pid file)" "$T/sup.err" || fail "$(cat "$T/sup.err")"
+  kill -TERM "$SUP"
+  local rc=0
+  wait "$SUP" || rc=$?
+  [[ $rc -eq 0 ]] || fail "supervisor exited $rc"
+  kill -0 "$d" 2>/dev/null && fail "the daemon outlived its supervisor"
+  true
+}
+
+@test "--supervise never exits silently while processes the instance left run" {
+  # two children, neither named anywhere: nothing to follow, so wait for both
+  "$REUSE" run --supervise -- bash -c 'sleep 30.25 & sleep 30.25 & exit 0' >"$T/sup.out" 2>"$T/sup.err" &
+  SUP=$!
+  PIDS+=("$SUP")
+  wait_for "$T/sup.err" "left 2 processes running" || fail "$(cat "$T/sup.err")"
+  sleep 0.2
+  kill -0 "$SUP" || fail "the supervisor exited"
+  kill -TERM "$SUP"
+  local rc=0 i
+  for ((i = 0; i < 100; i++)); do kill -0 "$SUP" 2>/dev/null || break; sleep 0.05; done
+  wait "$SUP" || rc=$?
+  # the sleeps got the SIGTERM (128+15 would be the status of one killed first)
+  [[ $rc -eq 0 || $rc -eq 143 ]] || fail "supervisor exited $rc: $(cat "$T/sup.err")"
+  run pgrep -f '^sleep 30\.25$'
+  assert_failure
+}
+
+@test "control: an instance that exits leaving nothing ends the supervisor at once with its status" {
+  local t0=$SECONDS
+  run "$REUSE" run --supervise -- sh -c 'exit 3'
+  assert_failure 3
+  refute_output --partial "goes on as"
+  [[ $((SECONDS - t0)) -lt 2 ]]
+}

@@ -104,7 +104,8 @@ int cli_library_path(char *out, size_t len);
 /* ---- takeover.c ------------------------------------------------------ */
 /* reuse run --supervise: CMD as a child, SIGHUP = handoff restart; returns
  * the exit status of the last instance. */
-int cli_supervise(char **cmd, double takeover_timeout, int stop_signal);
+int cli_supervise(char **cmd, double takeover_timeout, int stop_signal,
+		  const char *pid_file);
 
 /* ---- who.c ----------------------------------------------------------- */
 /* A JSON string value, quotes included, to f. */

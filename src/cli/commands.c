@@ -35,6 +35,9 @@ static const struct cli_opt run_opts[] = {
 	  "how long a new instance may take (default 30)" },
 	{ "stop-signal", 'k' | CLI_LONG_ONLY, "SIG",
 	  "what stops the old instance (default TERM)" },
+	{ "pid-file", 'P' | CLI_LONG_ONLY, "FILE",
+	  "with --supervise: the daemon's PID file; when CMD forks\n"
+	  "away, the pid in FILE is the process followed" },
 	HELP_OPT,
 	END_OPT,
 };

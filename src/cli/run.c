@@ -30,6 +30,7 @@ struct run_opts {
 	bool supervise;              /* --supervise: stay as CMD's parent */
 	double takeover;             /* --takeover-timeout S */
 	int stop_sig;                /* --stop-signal SIG */
+	const char *pid_file;        /* --pid-file FILE: what --supervise follows */
 	int cmd;                     /* argv index of CMD */
 };
 
@@ -216,6 +217,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
 						       "a signal name or number, not "
 						       "'%s'", optarg);
 			break;
+		case 'P': o->pid_file = optarg; break;
 		default:                      /* CLI_STOP: --help, or bad usage */
 			return status;
 		}
@@ -229,6 +231,8 @@ static int parse(int argc, char **argv, struct run_opts *o)
 	if (o->log && !*o->log)
 		return cli_usage_error("run", "run: --log needs stderr, syslog, "
 				       "off or a file");
+	if (o->pid_file && (!*o->pid_file || !o->supervise))
+		return cli_usage_error("run", "run: --pid-file needs a file and --supervise");
 	if (optind >= argc)
 		return cli_usage_error("run", "run: no command given");
 	o->cmd = optind;
@@ -379,6 +383,9 @@ int cmd_run(int argc, char **argv)
 	if (status >= 0)
 		return status;
 	cmd = argv[o.cmd];
+	/* an operator's own REUSE_POLICY=rel.policy must survive CMD's chdir
+	 * and re-exec, as --policy's path does (set_environment) */
+	config_absolutize_env();
 
 	/* A broken policy never reaches CMD. */
 	if (o.policy) {
@@ -419,8 +426,13 @@ int cmd_run(int argc, char **argv)
 	free(lib);
 
 	fflush(NULL);
-	if (o.supervise)
-		return cli_supervise(argv + o.cmd, o.takeover, o.stop_sig);
+	if (o.supervise) {
+		char *pid_file = o.pid_file ? cli_absolute(o.pid_file) : NULL;
+
+		status = cli_supervise(argv + o.cmd, o.takeover, o.stop_sig, pid_file);
+		free(pid_file);
+		return status;
+	}
 	execvp(cmd, argv + o.cmd);
 	err = errno;
 	if (err == ENOENT && !strchr(cmd, '/'))

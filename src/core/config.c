@@ -62,6 +62,7 @@ void config_init(void)
 	const char *dry;
 
 	reuse_cfg.secure = getauxval(AT_SECURE) != 0;
+	config_absolutize_env();        /* before anything reads a path */
 	log_init();
 	read_level();
 	dry = config_env("REUSE_DRY_RUN");

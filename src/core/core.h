@@ -191,6 +191,9 @@ const char *config_env(const char *name) HIDDEN;
 /* The policy file in force: REUSE_POLICY, the system file, or NULL for
  * the embedded default. */
 const char *config_policy_path(void) HIDDEN;
+/* Relative REUSE_POLICY, REUSE_LOG, LD_PRELOAD paths made absolute in the
+ * environment, so a re-exec after chdir() finds them (envpath.c). */
+void config_absolutize_env(void) HIDDEN;
 /* secure, the log and its level, dry runs (reuse_cfg.prog/exe first). */
 void config_init(void) HIDDEN;
 /* path's policy (NULL or "": the embedded default) into reuse_cfg; one

@@ -16,9 +16,19 @@
  * in the program's own threads), sleeps in accept() on a Unix socket in a
  * 0700 directory of its uid, and touches the program's sockets only by
  * duplicating one it hands over: nothing on the data path. Its fds are the
- * library's own (ownfd.c: high, close-on-exec, invisible to close()). A
- * forked child has no such thread: pthread_atfork closes the child's copy
- * of the listener, and the child's own next handoff bind starts a thread.
+ * library's own (ownfd.c: high, close-on-exec, invisible to close()).
+ *
+ * The process that holds a socket serves it. A forked child holds the
+ * parent's sockets but not its thread: the fork handler (lock.c) starts the
+ * child's own server, so a daemon that forks away after binding (nginx
+ * `daemon on`, dnsmasq, lighttpd) still hands its sockets over once the
+ * parent is gone. Once a second the thread looks up: a server whose
+ * program closed every served socket stops (its listener goes away), and
+ * a name (DIR/KEY) that points at an instance that is gone is pointed at
+ * this one again. A new instance that finds the name dead asks every other
+ * live server of its uid in turn.
+ *
+ * The new instance's side and socket activation are handoff_take.c.
  *
  * Trust: only the same uid can reach the directory (0700, owner checked),
  * and each side checks the other's SO_PEERCRED: the server answers only
@@ -31,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -44,23 +55,11 @@
 
 #include "core/core.h"
 #include "core/host.h"
+#include "core/handoff_int.h"
 #include "core/lock.h"
 #include "core/sys.h"
 
-#define HO_MAGIC 0x6c726830u          /* "lrh0" */
-#define HO_VERSION 1
-#define HO_TIMEOUT_S 2
-
-/* One request or reply on the handoff socket. */
-struct ho_msg {
-	uint32_t magic;
-	uint16_t version;
-	uint8_t proto;                /* REUSE_P_TCP / REUSE_P_UDP */
-	uint8_t pad;
-	int32_t pid;                  /* the sender */
-	int32_t status;               /* reply: 0, or an errno */
-	struct sockaddr_storage ss;   /* the address asked for / handed over */
-};
+#define HO_TICK_MS 1000               /* the server's look-up (top of the file) */
 
 /* A handoff socket this process serves. */
 struct served {
@@ -84,55 +83,17 @@ static _Atomic int ho_dup = -1;       /* the duplicate it is sending */
 static _Atomic int sup_fd = -1;       /* REUSE_SUPERVISE_FD */
 static uint64_t sup_ino;
 
-/* Sockets passed by socket activation (LISTEN_FDS), not yet adopted. */
-#define ACT_MAX 64
-static struct {
-	int fd;
-	uint64_t ino;
-	uint8_t proto;
-	struct sockaddr_storage ss;
-} act[ACT_MAX];
-int handoff_nact;                      /* under reuse_lock after init; read unlocked as a hint */
-
 /* ---- small helpers ---------------------------------------------------- */
 
-static uint64_t ino_of(int fd)
+uint64_t ho_ino_of(int fd)
 {
 	struct stat st;
 
 	return sys_fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? (uint64_t)st.st_ino : 0;
 }
 
-/* A duplicate of the served socket, high and close-on-exec, if the
- * program still holds it at its number; -1 otherwise. The supervisor
- * serves for its targets: it takes the socket from the target when asked
- * (keeping a duplicate would hold the port after the target closed it). */
-static int served_dup(const struct served *e)
-{
-	int d, t;
-
-	if (e->pidfd < 0)
-		d = fd_dup_high(e->fd);
-	else if ((t = (int)syscall(SYS_pidfd_getfd, e->pidfd, e->fd, 0)) < 0)
-		d = -1;
-	else if ((d = fd_dup_high(t)) >= 0 || (d = t) < 0)
-		sys_close(t);
-	if (d >= 0 && ino_of(d) != e->ino) {
-		sys_close(d);
-		d = -1;
-	}
-	return d;
-}
-
-static void served_drop(struct served *e)
-{
-	if (e->pidfd >= 0)
-		sys_close(e->pidfd);
-	e->pidfd = -1;
-}
-
 /* The same local address: family, address bytes and port. */
-static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+bool ho_same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
 	if (a->ss_family != b->ss_family)
 		return false;
@@ -149,7 +110,7 @@ static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_st
 }
 
 /* REUSE_P_* of a socket, 0 when it is not INET TCP/UDP. */
-static unsigned proto_of_fd(int fd, int *family)
+unsigned ho_proto_of_fd(int fd, int *family)
 {
 	int type = 0, protocol = 0;
 	socklen_t l = sizeof *family;
@@ -170,7 +131,7 @@ static unsigned proto_of_fd(int fd, int *family)
 	return 0;
 }
 
-static bool local_of(int fd, struct sockaddr_storage *ss)
+bool ho_local_of(int fd, struct sockaddr_storage *ss)
 {
 	socklen_t l = sizeof *ss;
 
@@ -179,7 +140,7 @@ static bool local_of(int fd, struct sockaddr_storage *ss)
 }
 
 /* "tcp4-127.0.0.1-8080", "udp6-[::1]-53": a socket's key everywhere. */
-static void endpoint_name(unsigned proto, const struct sockaddr_storage *ss,
+void ho_endpoint_name(unsigned proto, const struct sockaddr_storage *ss,
 			  char *out, size_t len)
 {
 	char a[INET6_ADDRSTRLEN] = "?";
@@ -236,7 +197,7 @@ int reuse_user_dir(uint32_t uid, char *out, size_t len)
 	return 0;
 }
 
-static bool unix_path(struct sockaddr_un *sun, const char *dir, const char *name)
+bool ho_unix_path(struct sockaddr_un *sun, const char *dir, const char *name)
 {
 	memset(sun, 0, sizeof *sun);
 	sun->sun_family = AF_UNIX;
@@ -282,16 +243,16 @@ static void log_handoff(int fd, const struct reuse_sock *k,
  * process serves a handoff socket, "taken KEY PID FROMPID" once it took
  * one over. Never blocks, never raises SIGPIPE, keeps errno.
  */
-static void report(const char *what, unsigned proto, const struct sockaddr_storage *ss,
+void ho_report(const char *what, unsigned proto, const struct sockaddr_storage *ss,
 		   int from)
 {
 	int saved = errno, fd = atomic_load(&sup_fd);
 	char key[96], line[160];
 	int n;
 
-	if (fd < 0 || ino_of(fd) != sup_ino)
+	if (fd < 0 || ho_ino_of(fd) != sup_ino)
 		goto out;
-	endpoint_name(proto, ss, key, sizeof key);
+	ho_endpoint_name(proto, ss, key, sizeof key);
 	if (from > 0)
 		n = snprintf(line, sizeof line, "%s %s %d %d\n", what, key,
 			     (int)sys_getpid(), from);
@@ -306,6 +267,47 @@ out:
 
 /* ---- the running instance's side: the helper thread ------------------- */
 
+/* A duplicate of the served socket, high and close-on-exec, if the
+ * program still holds it at its number; -1 otherwise. The supervisor
+ * serves for its targets: it takes the socket from the target when asked
+ * (keeping a duplicate would hold the port after the target closed it). */
+static int served_dup(const struct served *e)
+{
+	int d, t;
+
+	if (e->pidfd < 0)
+		d = fd_dup_high(e->fd);
+	else if ((t = (int)syscall(SYS_pidfd_getfd, e->pidfd, e->fd, 0)) < 0)
+		d = -1;
+	else if ((d = fd_dup_high(t)) >= 0 || (d = t) < 0)
+		sys_close(t);
+	if (d >= 0 && ho_ino_of(d) != e->ino) {
+		sys_close(d);
+		d = -1;
+	}
+	return d;
+}
+
+/* Whether the program still holds the served socket. */
+static bool served_live(const struct served *e)
+{
+	int d;
+
+	if (e->pidfd < 0)
+		return ho_ino_of(e->fd) == e->ino;
+	if ((d = served_dup(e)) < 0)
+		return false;
+	sys_close(d);
+	return true;
+}
+
+static void served_drop(struct served *e)
+{
+	if (e->pidfd >= 0)
+		sys_close(e->pidfd);
+	e->pidfd = -1;
+}
+
 /* The served entry for a request, copied out; false when none matches. */
 static bool find_served(const struct ho_msg *q, struct served *out)
 {
@@ -313,15 +315,12 @@ static bool find_served(const struct ho_msg *q, struct served *out)
 
 	reuse_lock();
 	for (size_t i = 0; i < nserved;) {
-		int d = served_dup(&served[i]);
-
-		if (d < 0) {
+		if (!served_live(&served[i])) {
 			served_drop(&served[i]);
 			served[i] = served[--nserved];    /* closed by the program */
 			continue;
 		}
-		sys_close(d);
-		if (!found && served[i].proto == q->proto && same_addr(&served[i].ss, &q->ss)) {
+		if (!found && served[i].proto == q->proto && ho_same_addr(&served[i].ss, &q->ss)) {
 			*out = served[i];
 			found = true;
 		}
@@ -365,7 +364,7 @@ static void answer(int c)
 	a.proto = q.proto;
 	a.pid = (int32_t)sys_getpid();
 	a.ss = q.ss;
-	endpoint_name(q.proto, &q.ss, key, sizeof key);
+	ho_endpoint_name(q.proto, &q.ss, key, sizeof key);
 	if (!find_served(&q, &e)) {
 		a.status = ENOENT;
 		send_reply(c, &a, -1);
@@ -404,8 +403,10 @@ static void answer(int c)
 	log_handoff(e.pidfd < 0 ? e.fd : -1, &k, &e.ss, e.rule, a.status, msg);
 }
 
-/* The helper thread: accept, answer, close; never returns while its
- * listener lives. */
+static bool tick(void);
+
+/* The helper thread: accept, answer, close; look up once a second (tick).
+ * Returns when its listener is gone. */
 static void *serve_loop(void *arg)
 {
 	struct timespec pause = { 0, 10 * 1000 * 1000 };
@@ -413,10 +414,21 @@ static void *serve_loop(void *arg)
 	(void)arg;
 	for (;;) {
 		int lfd = atomic_load(&ho_listen);
-		int c;
+		struct pollfd p = { lfd, POLLIN, 0 };
+		int c, n;
 
 		if (lfd < 0)
 			return NULL;
+		n = poll(&p, 1, HO_TICK_MS);
+		if (n == 0) {
+			if (tick())
+				return NULL;     /* stopped: a later server is another thread's */
+			continue;
+		}
+		if (n < 0) {
+			nanosleep(&pause, NULL);
+			continue;
+		}
 		c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (c < 0) {
 			if (errno == EBADF || errno == EINVAL || errno == ENOTSOCK)
@@ -431,21 +443,6 @@ static void *serve_loop(void *arg)
 		atomic_store(&ho_conn, -1);
 		sys_close(c);
 	}
-}
-
-/* In the child of fork(): the thread is not there; neither is the service. */
-static void after_fork_child(void)
-{
-	int fd = atomic_exchange(&ho_listen, -1);
-
-	if (fd >= 0)
-		sys_close(fd);
-	serving = false;
-	for (size_t i = 0; i < nserved; i++)
-		served_drop(&served[i]);
-	nserved = 0;
-	atomic_store(&ho_conn, -1);
-	atomic_store(&ho_dup, -1);
 }
 
 /*
@@ -479,11 +476,12 @@ static void sweep(const char *dir)
 
 /*
  * start_server - the listener DIR/pid-PID.sock and the thread that answers
- * on it, once per process (under reuse_lock). 0 or an errno.
+ * on it, once per process (under reuse_lock; swept: skip the clean-up of
+ * what gone instances left, as in a fork child). 0 or an errno.
  */
-static int start_server(const char *dir)
+static int start_server(const char *dir, bool swept)
 {
-	static bool registered;
+	static bool registered;             /* our slots, once per process image */
 	struct sockaddr_un sun;
 	char name[32];
 	sigset_t all, old;
@@ -492,9 +490,10 @@ static int start_server(const char *dir)
 	int fd, err;
 
 	snprintf(name, sizeof name, "pid-%d.sock", (int)sys_getpid());
-	if (!unix_path(&sun, dir, name))
+	if (!ho_unix_path(&sun, dir, name))
 		return ENAMETOOLONG;
-	sweep(dir);
+	if (!swept)
+		sweep(dir);         /* not in a fork child: fork stays cheap */
 	unlink(sun.sun_path);
 	fd = sys_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -511,7 +510,6 @@ static int start_server(const char *dir)
 		fd_mark_ours(&ho_listen);
 		fd_mark_ours(&ho_conn);
 		fd_mark_ours(&ho_dup);
-		pthread_atfork(NULL, NULL, after_fork_child);
 		registered = true;
 	}
 	/* the thread starts with every signal blocked and keeps them so */
@@ -529,7 +527,8 @@ static int start_server(const char *dir)
 		unlink(sun.sun_path);
 		return err;
 	}
-	snprintf(serve_dir, sizeof serve_dir, "%s", dir);
+	if (dir != serve_dir)
+		snprintf(serve_dir, sizeof serve_dir, "%s", dir);
 	serving = true;
 	return 0;
 }
@@ -543,7 +542,7 @@ static int publish(const char *dir, const char *key)
 
 	snprintf(target, sizeof target, "pid-%d.sock", (int)sys_getpid());
 	snprintf(tname, sizeof tname, ".%s.%d", key, (int)sys_getpid());
-	if (!unix_path(&tmp, dir, tname) || !unix_path(&dst, dir, key))
+	if (!ho_unix_path(&tmp, dir, tname) || !ho_unix_path(&dst, dir, key))
 		return ENAMETOOLONG;
 	unlink(tmp.sun_path);
 	if (symlink(target, tmp.sun_path) < 0 || rename(tmp.sun_path, dst.sun_path) < 0) {
@@ -552,6 +551,137 @@ static int publish(const char *dir, const char *key)
 		return err;
 	}
 	return 0;
+}
+
+/* Drop the entries whose socket the program closed (under reuse_lock or
+ * in a fork child, which has one thread). */
+static void prune(void)
+{
+	for (size_t i = 0; i < nserved;) {
+		if (!served_live(&served[i])) {
+			served_drop(&served[i]);
+			served[i] = served[--nserved];
+		} else {
+			i++;
+		}
+	}
+}
+
+/* The pid DIR/NAME's listener belongs to, from its name pid-N.sock; 0 if
+ * not such a name. */
+int ho_pid_of_sock(const char *name)
+{
+	int pid = 0;
+	char tail;
+
+	if (sscanf(name, "pid-%d.soc%c", &pid, &tail) != 2 || tail != 'k' || pid <= 0)
+		return 0;
+	return pid;
+}
+
+/* Whether pid-N.sock in dir is a listener of a live process. */
+static bool server_alive(const char *dir, int pid)
+{
+	struct sockaddr_un sun;
+	char name[32];
+	struct stat st;
+
+	snprintf(name, sizeof name, "pid-%d.sock", pid);
+	if (!ho_unix_path(&sun, dir, name) || stat(sun.sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return false;
+	return !(kill(pid, 0) < 0 && errno == ESRCH);
+}
+
+/* DIR/KEY names an instance that is gone (or nothing): name this one. */
+static void repair_name(const char *dir, const char *key)
+{
+	struct sockaddr_un sun;
+	char target[64];
+	ssize_t n;
+	int pid;
+
+	if (!ho_unix_path(&sun, dir, key))
+		return;
+	n = readlink(sun.sun_path, target, sizeof target - 1);
+	if (n > 0) {
+		target[n] = '\0';
+		pid = ho_pid_of_sock(target);
+		if (pid == (int)sys_getpid() || (pid && server_alive(dir, pid)))
+			return;
+	} else if (errno != ENOENT) {
+		return;
+	}
+	publish(dir, key);
+}
+
+/*
+ * tick - once a second in the thread: stop serving when the program holds
+ * none of the served sockets any more (a forked child that closed them, a
+ * daemon that let go); else make sure each served address is named by a
+ * live server (the one it named was killed, or forked away and exited).
+ * True when it stopped.
+ */
+static bool tick(void)
+{
+	enum { KEYS = 64 };
+	struct { uint8_t proto; struct sockaddr_storage ss; } k[KEYS];
+	struct sockaddr_un sun;
+	char dir[sizeof serve_dir], name[32], key[96];
+	size_t n = 0;
+	int lfd = -1;
+
+	reuse_lock();
+	prune();
+	if (!nserved) {
+		/* under the lock: a handoff_serve() now starts a new server at
+		 * this very path, which must not be unlinked after it */
+		lfd = atomic_exchange(&ho_listen, -1);
+		serving = false;
+		snprintf(name, sizeof name, "pid-%d.sock", (int)sys_getpid());
+		if (ho_unix_path(&sun, serve_dir, name))
+			unlink(sun.sun_path);
+		if (lfd >= 0)
+			sys_close(lfd);
+		reuse_unlock();
+		return true;
+	}
+	for (size_t i = 0; i < nserved && n < KEYS; i++, n++) {
+		k[n].proto = served[i].proto;
+		k[n].ss = served[i].ss;
+	}
+	memcpy(dir, serve_dir, sizeof dir);
+	reuse_unlock();
+	for (size_t i = 0; i < n; i++) {
+		ho_endpoint_name(k[i].proto, &k[i].ss, key, sizeof key);
+		repair_name(dir, key);
+	}
+	return false;
+}
+
+/*
+ * handoff_fork_child - in the child of fork() (lock.c's handler, after the
+ * lock is fresh): the parent's thread, listener and in-flight request are
+ * not ours; the sockets it served are, if the child still holds them.
+ * The child starts its own server for them and tells the supervisor. The
+ * names keep pointing at the parent while it lives (tick repairs them).
+ */
+void handoff_fork_child(void)
+{
+	int saved = errno;
+	int fd = atomic_exchange(&ho_listen, -1);
+
+	if (fd >= 0)
+		sys_close(fd);
+	if ((fd = atomic_exchange(&ho_conn, -1)) >= 0)
+		sys_close(fd);
+	if ((fd = atomic_exchange(&ho_dup, -1)) >= 0)
+		sys_close(fd);
+	serving = false;
+	prune();
+	if (nserved && serve_dir[0] && start_server(serve_dir, true) == 0)
+		for (size_t i = 0; i < nserved; i++)
+			ho_report("serving", served[i].proto, &served[i].ss, 0);
+	errno = saved;
 }
 
 /*
@@ -574,9 +704,9 @@ void handoff_serve(struct reuse_call *c)
 		fd_note_ours(e.pidfd);
 	e.proto = k->proto;
 	e.rule = k->rule;
-	if (!local_of(fd, &e.ss))
+	if (!ho_local_of(fd, &e.ss))
 		goto out;
-	endpoint_name(k->proto, &e.ss, key, sizeof key);
+	ho_endpoint_name(k->proto, &e.ss, key, sizeof key);
 	if ((err = reuse_user_dir(e.uid, dir, sizeof dir))) {
 		snprintf(msg, sizeof msg, "cannot serve %s to a next instance: directory %s: %s",
 			 key, dir, err == EPERM ? "not a 0700 directory of this uid" : strerror(err));
@@ -584,7 +714,7 @@ void handoff_serve(struct reuse_call *c)
 	}
 	reuse_lock();
 	if (!serving || strcmp(dir, serve_dir) != 0)
-		err = start_server(dir);
+		err = start_server(dir, false);
 	if (!err && nserved == capserved) {
 		size_t cap = capserved ? capserved * 2 : 8;
 		struct served *n = realloc(served, cap * sizeof *n);
@@ -607,230 +737,12 @@ void handoff_serve(struct reuse_call *c)
 			 key, dir, key, strerror(err));
 		goto fail;
 	}
-	report("serving", k->proto, &e.ss, 0);
+	ho_report("serving", k->proto, &e.ss, 0);
 	goto out;
 fail:
 	log_handoff(fd, k, &e.ss, e.rule, err, msg);
 out:
 	errno = saved;
-}
-
-/* ---- the new instance's side ------------------------------------------- */
-
-/* Receive one reply and at most one fd. */
-static int recv_reply(int c, struct ho_msg *a, int *fd)
-{
-	ssize_t n = fd_recv(c, a, sizeof *a, fd, MSG_WAITALL);
-
-	if (n < 0)
-		return errno;
-	if (n != (ssize_t)sizeof *a || a->magic != HO_MAGIC || a->version != HO_VERSION)
-		return EPROTO;
-	return 0;
-}
-
-/*
- * ask - connect to the instance serving key and ask for the socket.
- * Returns the received fd, or -1 with msg saying why.
- */
-static int ask(const char *dir, const char *key, unsigned proto, uint32_t uid,
-	       const struct sockaddr_storage *ss, int *from, char *msg, size_t mlen)
-{
-	struct sockaddr_un sun;
-	struct timeval tv = { HO_TIMEOUT_S, 0 };
-	struct ucred cr;
-	socklen_t l = sizeof cr;
-	struct ho_msg q, a;
-	int c, r = -1, err;
-
-	memset(&a, 0, sizeof a);
-	if (!unix_path(&sun, dir, key)) {
-		snprintf(msg, mlen, "path %s/%s too long", dir, key);
-		return -1;
-	}
-	if ((c = sys_socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-		snprintf(msg, mlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	sys_setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	sys_setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	if (sys_connect(c, (struct sockaddr *)&sun, sizeof sun) < 0) {
-		err = errno;
-		snprintf(msg, mlen, err == ENOENT || err == ECONNREFUSED ?
-			 "no running instance of uid %u serves it (%s: %s)" :
-			 "cannot reach the instance of uid %u serving it (%s: %s)",
-			 (unsigned)uid, sun.sun_path, strerror(err));
-		goto out;
-	}
-	if (sys_getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 ||
-	    cr.uid != uid) {
-		snprintf(msg, mlen, "refused: %s is served by pid %d of uid %u, not this uid %u",
-			 sun.sun_path, (int)cr.pid, (unsigned)cr.uid, (unsigned)uid);
-		goto out;
-	}
-	*from = cr.pid;
-	memset(&q, 0, sizeof q);
-	q.magic = HO_MAGIC;
-	q.version = HO_VERSION;
-	q.proto = (uint8_t)proto;
-	q.pid = (int32_t)sys_getpid();
-	q.ss = *ss;
-	if (send(c, &q, sizeof q, MSG_NOSIGNAL) != (ssize_t)sizeof q) {
-		snprintf(msg, mlen, "asking pid %d: %s", (int)cr.pid, strerror(errno));
-		goto out;
-	}
-	if ((err = recv_reply(c, &a, &r))) {
-		snprintf(msg, mlen, "no answer from pid %d: %s", (int)cr.pid, strerror(err));
-		goto out;
-	}
-	if (a.status) {
-		snprintf(msg, mlen, "pid %d did not hand it over: %s", (int)cr.pid,
-			 a.status == ENOENT ? "it holds no such handoff socket" :
-			 a.status == EPERM ? "another uid" : strerror(a.status));
-		goto out;
-	}
-	if (r < 0)
-		snprintf(msg, mlen, "pid %d sent no socket", (int)cr.pid);
-out:
-	if (a.status && r >= 0) {
-		sys_close(r);
-		r = -1;
-	}
-	sys_close(c);
-	return r;
-}
-
-/*
- * handoff_take - the program's bind() of fd to ss failed with EADDRINUSE
- * under a handoff rule: ask the instance of this uid serving that address
- * for its socket, check it is the very address and kind, and install it at
- * fd. Returns the socket's new record (bind() then succeeds), or NULL with
- * msg saying why (the program gets the EADDRINUSE). Logged either way by
- * the caller's bind line; the giving side logs its own.
- */
-struct reuse_sock *handoff_take(struct reuse_call *c, const struct sockaddr_storage *ss,
-				char *msg, size_t mlen)
-{
-	const struct reuse_sock *k = c->k;
-	char dir[160], key[96], note[160];
-	struct sockaddr_storage got;
-	struct reuse_sock *nk;
-	int r, from = 0, family = 0, err, saved = errno, fd = c->fd;
-
-	endpoint_name(k->proto, ss, key, sizeof key);
-	msg[0] = '\0';
-	if ((err = reuse_user_dir((uint32_t)call_euid(c), dir, sizeof dir))) {
-		snprintf(msg, mlen, "handoff: directory %s: %s", dir,
-			 err == EPERM ? "not a 0700 directory of this uid, refused" : strerror(err));
-		errno = saved;
-		return NULL;
-	}
-	memset(&got, 0, sizeof got);
-	r = ask(dir, key, k->proto, (uint32_t)c->euid, ss, &from, msg, mlen);
-	if (r >= 0 && (proto_of_fd(r, &family) != k->proto || family != k->family ||
-		       !local_of(r, &got) || !same_addr(&got, ss))) {
-		snprintf(msg, mlen, "pid %d sent a socket that is not %s: refused", from, key);
-		sys_close(r);
-		r = -1;
-	}
-	if (r < 0) {
-		char why[700];
-		snprintf(why, sizeof why, "handoff: %s", msg);
-		snprintf(msg, mlen, "%s", why);
-		errno = saved;
-		return NULL;
-	}
-	nk = c->host->install(c, r, note, sizeof note);
-	if (!nk) {
-		snprintf(msg, mlen, "handoff: received %s from pid %d but could not install it at fd %d: %s",
-			 key, from, fd, strerror(errno));
-		errno = saved;
-		return NULL;
-	}
-	snprintf(msg, mlen, "handoff: took over %s from pid %d (same uid %u), installed at fd %d; both instances serve it until pid %d stops%s",
-		 key, from, (unsigned)c->euid, fd, from, note);
-	report("taken", nk->proto, ss, from);
-	errno = saved;
-	return nk;
-}
-
-/* ---- socket activation -------------------------------------------------- */
-
-/*
- * read_activation - LISTEN_FDS/LISTEN_PID (sd_listen_fds(3)): remember the
- * INET TCP/UDP sockets passed to this very process, at fds 3..3+N-1. They
- * are left exactly as passed (numbers, flags, environment): a program that
- * uses them itself still can.
- */
-static void read_activation(void)
-{
-	const char *pid = config_env("LISTEN_PID"), *fds = config_env("LISTEN_FDS");
-	char *end;
-	long n, p;
-
-	if (!pid || !fds)
-		return;
-	p = strtol(pid, &end, 10);
-	if (*end || p != (long)sys_getpid())
-		return;
-	n = strtol(fds, &end, 10);
-	if (*end || n <= 0)
-		return;
-	for (int fd = 3; fd < 3 + n && handoff_nact < ACT_MAX; fd++) {
-		int family = 0;
-		unsigned proto = proto_of_fd(fd, &family);
-		if (!proto || !local_of(fd, &act[handoff_nact].ss))
-			continue;
-		act[handoff_nact].fd = fd;
-		act[handoff_nact].ino = ino_of(fd);
-		act[handoff_nact].proto = (uint8_t)proto;
-		handoff_nact++;
-	}
-}
-
-/*
- * handoff_adopt - before the program's bind() of fd to ss: a passed socket
- * of the same kind holding that very address is installed at fd instead,
- * and its passed number closed (install closes it). Returns the new record, or NULL (bind as
- * usual). One compare when nothing was passed.
- */
-struct reuse_sock *handoff_adopt(struct reuse_call *c, const struct sockaddr_storage *ss,
-				 char *msg, size_t mlen)
-{
-	const struct reuse_sock *k = c->k;
-	struct reuse_sock *nk = NULL;
-	int fd = c->fd;
-	char key[96], note[160];
-	int saved = errno, family = 0, from = -1;
-
-	if (!__atomic_load_n(&handoff_nact, __ATOMIC_RELAXED))
-		return NULL;
-	reuse_lock();
-	for (int i = 0; i < handoff_nact; i++) {
-		if (act[i].proto != k->proto || !same_addr(&act[i].ss, ss))
-			continue;
-		if (ino_of(act[i].fd) != act[i].ino ||
-		    proto_of_fd(act[i].fd, &family) != k->proto || family != k->family) {
-			act[i] = act[--handoff_nact];            /* closed by the program */
-			i--;
-			continue;
-		}
-		from = act[i].fd;
-		act[i] = act[--handoff_nact];
-		break;
-	}
-	reuse_unlock();
-	if (from < 0) {
-		errno = saved;
-		return NULL;
-	}
-	endpoint_name(k->proto, ss, key, sizeof key);
-	nk = c->host->install(c, from, note, sizeof note);
-	if (nk)
-		snprintf(msg, mlen, "socket activation: adopted the passed socket %s (fd %d, LISTEN_FDS) at fd %d%s",
-			 key, from, fd, note);
-	errno = saved;
-	return nk;
 }
 
 /* ---- sharing ------------------------------------------------------------ */
@@ -872,11 +784,11 @@ void handoff_init(void)
 
 	if (v && *v) {
 		fd = strtol(v, &end, 10);
-		if (!*end && fd >= 0 && fd < 65536 && (sup_ino = ino_of((int)fd))) {
+		if (!*end && fd >= 0 && fd < 65536 && (sup_ino = ho_ino_of((int)fd))) {
 			atomic_store(&sup_fd, (int)fd);
 			fd_mark_ours(&sup_fd);
 		}
 	}
 	if (!reuse_cfg.secure)
-		read_activation();
+		ho_read_activation();
 }

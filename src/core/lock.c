@@ -29,12 +29,14 @@ static void parent(void)
 	pthread_mutex_unlock(&the_lock);
 }
 
-/* The child has one thread: a fresh lock, whatever the parent's state. */
+/* The child has one thread: a fresh lock, whatever the parent's state;
+ * then the child serves the handoff sockets it holds (handoff.c). */
 static void child(void)
 {
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 
 	the_lock = fresh;
+	handoff_fork_child();
 }
 
 /* Once per process image: init may run again in a child forked while it

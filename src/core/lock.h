@@ -13,5 +13,6 @@
 void reuse_lock(void) HIDDEN;
 void reuse_unlock(void) HIDDEN;
 void reuse_lock_atfork(void) HIDDEN;     /* register the fork handlers once */
+void handoff_fork_child(void) HIDDEN;    /* handoff.c, from the child handler */
 
 #endif

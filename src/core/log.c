@@ -10,6 +10,12 @@
  * fd is our own (see ownfd.c): checked against its identity before each
  * write, so a number the program reused is never written into. Writes
  * never raise SIGPIPE in the host and never change errno.
+ *
+ * stderr is the program's, not ours: no copy of fd 2 is kept. A daemon
+ * that closes its fds, or points 2 at /dev/null, lets go of the caller's
+ * pipe, and a held copy would keep `out=$(daemon 2>&1)` waiting for its
+ * whole life. Each line duplicates fd 2 for one write instead, and is
+ * written only while fd 2 is still the file it was at start-up.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +44,12 @@ static _Atomic int log_fd = -1;
 static _Atomic uint64_t log_ino;
 static _Atomic uint32_t log_dev;
 static char log_path[512];
+/* DEST_STDERR: fd 2's identity is known (log_ino/log_dev); err_tmp is the
+ * duplicate one line is being written through, ours for that time (one
+ * writer at a time claims it: err_busy; another uses a plain duplicate). */
+static _Atomic bool err_live;
+static _Atomic int err_tmp = -1;
+static atomic_flag err_busy = ATOMIC_FLAG_INIT;
 
 #define LINE_MAX_BYTES 2048
 
@@ -222,6 +234,24 @@ static int open_syslog(void)
 	return fd;
 }
 
+/* stderr: remember what fd 2 is now; lines go there while it stays so. */
+static void stderr_init(void)
+{
+	struct stat st;
+	static bool marked;
+
+	atomic_store(&err_live, false);
+	if (sys_fstat(2, &st) < 0)
+		return;
+	atomic_store(&log_ino, (uint64_t)st.st_ino);
+	atomic_store(&log_dev, (uint32_t)st.st_dev);
+	atomic_store(&err_live, true);
+	if (!marked) {
+		fd_mark_ours(&err_tmp);
+		marked = true;
+	}
+}
+
 /*
  * log_init - pick the destination once, at start-up. A destination that
  * cannot be opened falls back to stderr with one warning line.
@@ -236,7 +266,6 @@ void log_init(void)
 	json = f && strcmp(f, "json") == 0;
 	if (!d || !*d || strcmp(d, "stderr") == 0) {
 		dest = DEST_STDERR;
-		fd = sys_fcntl(2, F_DUPFD_CLOEXEC, 3);
 	} else if (strcmp(d, "syslog") == 0) {
 		dest = DEST_SYSLOG;
 		fd = open_syslog();
@@ -251,10 +280,10 @@ void log_init(void)
 		if (fd < 0)
 			why = strerror(errno);
 	}
-	if (why) {
+	if (why)
 		dest = DEST_STDERR;
-		fd = sys_fcntl(2, F_DUPFD_CLOEXEC, 3);
-	}
+	if (dest == DEST_STDERR)
+		stderr_init();
 	if (fd >= 0) {
 		adopt_fd(fd);
 		fd_mark_ours(&log_fd);
@@ -270,16 +299,48 @@ void log_init(void)
  * the write and a pending one consumed, so a closed reader cannot kill the
  * host; sockets use MSG_NOSIGNAL.
  */
+static void write_fd(int fd, const struct stat *st, const char *buf, size_t len);
+
+/*
+ * emit_stderr - one line through a duplicate of fd 2 taken now, at a high
+ * number (ownfd.c's habit), written only when it is still the stderr of
+ * start-up: a number the program closed and reused is never written into.
+ */
+static void emit_stderr(const char *buf, size_t len)
+{
+	struct stat st;
+	bool mine = !atomic_flag_test_and_set(&err_busy);
+	int d = sys_fcntl(2, F_DUPFD_CLOEXEC, 512);
+
+	if (d < 0)
+		d = sys_fcntl(2, F_DUPFD_CLOEXEC, 3);
+	if (d >= 0 && mine) {
+		fd_note_ours(d);
+		atomic_store(&err_tmp, d);
+	}
+	if (d >= 0 && fd_still_ours(mine ? atomic_load(&err_tmp) : d, &st))
+		write_fd(mine ? atomic_load(&err_tmp) : d, &st, buf, len);
+	if (mine) {
+		d = atomic_exchange(&err_tmp, -1);   /* moved if the program dup2()ed onto it */
+		atomic_flag_clear(&err_busy);
+	}
+	if (d >= 0)
+		sys_close(d);
+}
+
 static void emit(const char *buf, size_t len)
 {
 	struct stat st;
 	int fd = atomic_load(&log_fd);
 
+	if (dest == DEST_STDERR) {
+		if (atomic_load(&err_live))
+			emit_stderr(buf, len);
+		return;
+	}
 	if (fd < 0)
 		return;
 	if (!fd_still_ours(fd, &st)) {
-		if (dest != DEST_FILE && dest != DEST_SYSLOG)
-			return;            /* stderr is gone for good */
 		reuse_lock();
 		if (atomic_load(&log_fd) == fd) {
 			int nfd = dest == DEST_FILE ? open_file() : open_syslog();
@@ -293,14 +354,19 @@ static void emit(const char *buf, size_t len)
 		if (fd < 0 || !fd_still_ours(fd, &st))
 			return;
 	}
-	if (S_ISSOCK(st.st_mode)) {
+	write_fd(fd, &st, buf, len);
+}
+
+static void write_fd(int fd, const struct stat *st, const char *buf, size_t len)
+{
+	if (S_ISSOCK(st->st_mode)) {
 		if (send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
 		    dest == DEST_SYSLOG && errno == ENOTCONN) {
 			/* syslog daemon restarted: the next line reconnects */
 		}
 		return;
 	}
-	if (S_ISFIFO(st.st_mode)) {
+	if (S_ISFIFO(st->st_mode)) {
 		sigset_t pipe, old, pending;
 		struct timespec zero = { 0, 0 };
 		bool had;
@@ -610,7 +676,7 @@ void log_event(const struct reuse_event *ev)
 			     ev->result ? errno_name(ev->result) : NULL;
 
 	l.len = 0;
-	if (atomic_load(&log_fd) < 0)
+	if (atomic_load(&log_fd) < 0 && !atomic_load(&err_live))
 		goto out;
 	hlen = addr_text(ev->addr, host, sizeof host, &port, &family);
 	if (ev->sock && !ev->addr)
