@@ -326,10 +326,10 @@ AFTER_TABLE=(
         probe "${pf[@]}" $flags "$addr" 0
         if [[ $proto == tcp ]]; then
           want bind=ok seen_ra=$sra seen_rp=1 kernel_ra=0 kernel_rp=1 owner=65534
-          want_log "now=reuseaddr:off,reuseport:on -- exclusive, but the program shares this port through SO_REUSEPORT: same-uid processes can join"
+          want_log "now=reuseaddr:off,reuseport:on -- exclusive, but the program shares this port through SO_REUSEPORT: same-uid processes (uid 65534) can join"
         else
           want bind=ok seen_ra=$sra seen_rp=1 kernel_ra=0 kernel_rp=0 owner=65534
-          want_log "now=reuseaddr:off,reuseport:off"
+          want_log "now=reuseaddr:off,reuseport:off -- exclusive: the SO_REUSEPORT the program asked was dropped"
         fi
       done
     done

@@ -254,7 +254,7 @@ nc_case() {
   att_wait
   assert_equal "$(att bind)" EADDRINUSE
   run cat "$T/nc.log"
-  assert_output --partial 'same-uid processes can join (give the process CAP_CHOWN to key the group)'
+  assert_output --partial 'same-uid processes (uid 65534) can join: keying the group needs CAP_CHOWN'
 }
 
 @test "nc.traditional -u: another uid with RA+RP takes its datagrams; exclusive blocks it and nc still receives" {

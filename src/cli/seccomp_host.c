@@ -73,11 +73,6 @@ struct tracked {
 static struct tracked *table;
 static unsigned ntracked, prune_at = 1024;
 
-static int by_tid(const struct tracked *a, const struct tracked *b)
-{
-	return (a->tid > b->tid) - (a->tid < b->tid);
-}
-
 /* What makes a bind() made here differ from the target's own: effective
  * capabilities, user namespace, LSM label (see read_target). */
 static uint32_t my_caps[2];
@@ -371,68 +366,61 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* The socket inodes process pid holds, sorted (malloc'd; *n of them). */
-static uint64_t *held_sockets(pid_t pid, size_t *n)
-{
-	char path[64], link[64];
-	uint64_t *v = NULL, *nv, ino;
-	size_t cap = 0;
-	struct dirent *e;
-	DIR *d;
+/* The inodes of every live socket with a port (sock_diag), sorted. */
+struct live {
+	uint64_t *ino;
+	size_t n, cap;
+	bool failed;
+};
 
-	*n = 0;
-	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-	if (!(d = opendir(path)))
-		return NULL;
-	while ((e = readdir(d))) {
-		ssize_t l = readlinkat(dirfd(d), e->d_name, link, sizeof link - 1);
-		if (l <= 0)
-			continue;
-		link[l] = '\0';
-		if (sscanf(link, "socket:[%" SCNu64 "]", &ino) != 1)
-			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 64;
-			if (!(nv = realloc(v, cap * sizeof *v)))
-				break;
-			v = nv;
+static int live_one(const struct reuse_holder *h, void *ctx)
+{
+	struct live *l = ctx;
+	uint64_t *v;
+
+	if (!h->ino)
+		return 0;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 256;
+		if (!(v = realloc(l->ino, l->cap * sizeof *v))) {
+			l->failed = true;
+			return -ENOMEM;
 		}
-		v[(*n)++] = ino;
+		l->ino = v;
 	}
-	closedir(d);
-	if (v)
-		qsort(v, *n, sizeof *v, cmp_u64);
-	return v;
+	l->ino[l->n++] = h->ino;
+	return 0;
 }
 
 /*
- * prune - forget sockets their last user no longer holds: one scan of
- * /proc/TID/fd (the thread's fd table) per thread, then a lookup per
- * record. Runs when the table doubles, so its cost is spread over many
- * binds; a socket wrongly forgotten (its last thread exited, or it was
- * handed to another process) is only decided afresh.
+ * prune - forget sockets that no longer exist. A socket outlives the
+ * thread that bound it and the process that made it (a child inherits
+ * it, a peer receives it), so what counts is whether the kernel still
+ * lists it (sock_diag: every socket with a port, in every state, bound-only
+ * TCP sockets included). One without a port is undecided anyway and is
+ * only decided afresh. Runs when the table doubles; if the kernel cannot
+ * be asked, nothing is forgotten.
  */
 static void prune(void)
 {
 	struct tracked *t, *tmp;
-	pid_t pid = 0;
-	uint64_t *held = NULL;
-	size_t n = 0;
+	struct live l = { 0 };
 
-	HASH_SORT(table, by_tid);
-	HASH_ITER(hh, table, t, tmp) {
-		if (!held || t->tid != pid) {
-			free(held);
-			pid = t->tid;
-			held = held_sockets(pid, &n);
-		}
-		if (!held || !bsearch(&t->ino, held, n, sizeof *held, cmp_u64)) {
-			HASH_DEL(table, t);
-			free(t);
-			ntracked--;
-		}
+	if (explain_walk(REUSE_P_TCP, 1, 65535, live_one, &l) < 0 ||
+	    explain_walk(REUSE_P_UDP, 1, 65535, live_one, &l) < 0 || l.failed) {
+		free(l.ino);
+		prune_at = ntracked * 2;
+		return;
 	}
-	free(held);
+	qsort(l.ino, l.n, sizeof *l.ino, cmp_u64);
+	HASH_ITER(hh, table, t, tmp) {
+		if (l.n && bsearch(&t->ino, l.ino, l.n, sizeof *l.ino, cmp_u64))
+			continue;
+		HASH_DEL(table, t);
+		free(t);
+		ntracked--;
+	}
+	free(l.ino);
 	prune_at = ntracked * 2 > 1024 ? ntracked * 2 : 1024;
 }
 

@@ -89,7 +89,10 @@ struct reuse_sock {
 #define REUSE_WATCH_FDS 65536u     /* smaller in `make smallfd` */
 #endif
 #define SOCK_WATCH_MAX REUSE_WATCH_FDS
-enum { WATCH_SOCK = 1, WATCH_OURS = 2 };
+enum { WATCH_SOCK = 1, WATCH_OURS = 2, WATCH_UNBOUND = 4 };
+/* WATCH_UNBOUND: a UDP socket not known to be bound; its first send binds
+ * it implicitly, which the engine decides (shim/send.c). A hint: a send
+ * that finds it stale clears it. */
 extern uint8_t reuse_watch[SOCK_WATCH_MAX] HIDDEN;
 
 /* sock_watched - does close(fd) need more than the real call? One compare,
@@ -134,6 +137,8 @@ static inline const struct reuse_rule *sock_rule(const struct reuse_sock *s)
 		return NULL;
 	return &reuse_cfg.policy.rules[s->rule];
 }
+/* The socket's other fds take k's record of what the program asked. */
+void sock_sync(const struct reuse_sock *k) HIDDEN;
 /* Up to max fds of live exclusive sockets of proto on port, other than
  * self's socket, one fd per socket: a walk of the table (no list to keep,
  * no lock, no allocation: safe in a signal handler). */
@@ -250,6 +255,10 @@ int engine_setsockopt(struct reuse_call *c, int level, int name, uint64_t val,
 		      socklen_t len) HIDDEN;
 int engine_getsockopt(struct reuse_call *c, int level, int name, uint64_t val,
 		      uint64_t lenp) HIDDEN;
+/* After a successful shutdown() that may have stopped a listener. */
+void engine_shutdown(struct reuse_call *c) HIDDEN;
+/* Before the first send on an unbound UDP socket: bind and decide it. */
+void engine_autobind(struct reuse_call *c) HIDDEN;
 /* After the host made the program's connect() (ret, and err if it failed). */
 void engine_connected(struct reuse_call *c, int ret, int err) HIDDEN;
 

@@ -10,6 +10,7 @@
  * program's own calls through c->host (host.h).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -164,6 +165,13 @@ int eng_decide_at_bind(struct reuse_call *c, const struct reuse_subject *subj,
  */
 void eng_first_sight(struct reuse_call *c)
 {
+	eng_decide_bound(c, "met already bound (passed, inherited or made before libreuse)");
+}
+
+/* eng_decide_bound - eng_first_sight, with `how` the socket came bound. */
+void eng_decide_bound(struct reuse_call *c, const char *how)
+{
+	char note[256];
 	struct reuse_sock *k = c->k;
 	struct sockaddr_storage ss;
 	struct reuse_subject subj;
@@ -180,10 +188,12 @@ void eng_first_sight(struct reuse_call *c)
 	/* an exclusive listener holds SO_REUSEADDR, as engine_listen gives it */
 	if (k->exclusive && k->listening && k->proto == REUSE_P_TCP)
 		sys_setflag(c->sock, SO_REUSEADDR, 1);
-	if (wants(k->log, REUSE_LOG_DECISIONS))
-		eng_log(c, "adopt", &ss, 0, NULL, err ?
-			"met already bound (passed, inherited or made before libreuse): the rule denies it, but a bound socket cannot be refused; close it" :
-			"met already bound (passed, inherited or made before libreuse): decided now, on its bound address");
+	if (wants(k->log, REUSE_LOG_DECISIONS)) {
+		snprintf(note, sizeof note, err ?
+			 "%s: the rule denies it, but a bound socket cannot be refused; close it" :
+			 "%s: decided now, on its bound address", how);
+		eng_log(c, "adopt", &ss, 0, NULL, note);
+	}
 	errno = saved;
 }
 

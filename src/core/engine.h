@@ -34,6 +34,7 @@ int eng_decide_at_bind(struct reuse_call *c, const struct reuse_subject *subj,
 		       struct reuse_plan *plan) HIDDEN;
 void eng_undo_options(struct reuse_call *c) HIDDEN;
 void eng_first_sight(struct reuse_call *c) HIDDEN;
+void eng_decide_bound(struct reuse_call *c, const char *how) HIDDEN;
 bool eng_v6only(int fd, const struct reuse_sock *k) HIDDEN;
 long eng_since_us(const struct timespec *t0) HIDDEN;
 /* One log line about c; result_text overrides the result ("continued"). */

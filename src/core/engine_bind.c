@@ -221,20 +221,32 @@ static int rebind(struct reuse_call *c, const struct sockaddr_storage *ss, sockl
 static const char continued_msg[] =
 	"its credentials differ from the supervisor's: the call continued in the target, result not seen";
 
-/* The line's note for a successful bind that shares its port. */
+/* The line's note for a successful bind that shares its port, or drops
+ * the SO_REUSEPORT the program asked. */
 static const char *share_note(const struct reuse_call *c, const struct reuse_plan *plan,
 			      char *buf, size_t len)
 {
-	if (plan->joinable)
-		return plan->exclusive ?
-		       "exclusive, but the program shares this port through SO_REUSEPORT: same-uid processes can join (give the process CAP_CHOWN to key the group)" :
-		       "SO_REUSEPORT forced: instances share the port, and so can any process of this uid (give the process CAP_CHOWN to key the group)";
-	if (!plan->key || !c->k->keyed)
+	const struct reuse_sock *k = c->k;
+	unsigned uid = (unsigned)call_euid((struct reuse_call *)c);
+
+	if (plan->joinable) {
+		snprintf(buf, len, "%s (uid %u) can join: keying the group needs CAP_CHOWN, which this process lacked when it bound (a daemon that drops privileges first); fix: run it as root under `reuse run --seccomp`, whose supervisor keys the group for it",
+			 plan->exclusive ?
+			 "exclusive, but the program shares this port through SO_REUSEPORT: same-uid processes" :
+			 "SO_REUSEPORT forced: instances share the port, and so can any process of this uid", uid);
+		return buf;
+	}
+	if (plan->exclusive && k->asked_rp && plan->rp == 0) {
+		snprintf(buf, len, "exclusive: the SO_REUSEPORT the program asked was dropped (unkeyed, it would let other processes of uid %u join); the program's own overlapping binds borrow options for one bind()",
+			 uid);
+		return buf;
+	}
+	if (!plan->key || !k->keyed)
 		return NULL;
 	snprintf(buf, len, plan->exclusive ?
 		 "exclusive; SO_REUSEPORT kept for the program's own sockets, keyed (owner uid %u): no other process can join" :
 		 "SO_REUSEPORT forced, keyed (owner uid %u): instances of uid %u under libreuse with CAP_CHOWN share the port, no other process can join",
-		 reuse_key_of(c->k->owner), c->k->owner);
+		 reuse_key_of(k->owner), k->owner);
 	return buf;
 }
 
@@ -287,6 +299,13 @@ bind_done(struct reuse_call *c, const struct sockaddr_storage *ss, socklen_t len
 		ret = 0;
 		note = hmsg;
 		adopted_options(c, plan, hmsg, sizeof hmsg);
+	} else if (!tried && handoff && handoff_take(c, ss, hmsg, sizeof hmsg)) {
+		/* a running instance serves it: take its socket before binding,
+		 * whatever the program asked (with its own SO_REUSEPORT, or a UDP
+		 * SO_REUSEADDR, its bind would join the old socket instead, and
+		 * what was queued there would be lost when that one stops) */
+		ret = 0;
+		note = hmsg;
 	} else if (!tried) {
 		ret = c->host->bind(c, addr, len);
 		saved = errno;
@@ -365,11 +384,17 @@ int engine_bind(struct reuse_call *c, uint64_t addr, socklen_t len)
 		return -1;
 	}
 	if (!c->can_call_here) {
+		/* the result is not seen: the record takes the plan as made, and
+		 * the next call on the socket finds out (an unbound one is decided
+		 * again) */
+		k->bound = 1;
+		k->exclusive = plan.exclusive;
 		if (wants(k->log, REUSE_LOG_DECISIONS))
 			eng_log(c, "bind", &ss, 0, "continued", continued_msg);
 		return REUSE_PASS;
 	}
-	if (__atomic_load_n(&handoff_nact, __ATOMIC_RELAXED) && !dry(plan.rule))
+	if ((__atomic_load_n(&handoff_nact, __ATOMIC_RELAXED) ||
+	     (plan.rule && plan.rule->handoff)) && !dry(plan.rule))
 		return bind_done(c, &ss, len, &subj, &plan, false, 0, 0);
 	ret = c->host->bind(c, (const struct sockaddr *)&ss, len);
 	if (ret == 0 && !plan.exclusive && !plan.joinable && !plan.key &&

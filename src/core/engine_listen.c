@@ -188,9 +188,35 @@ int engine_listen(struct reuse_call *c, int backlog)
 
 		if (ret == 0) {
 			k->listening = 1;
+			errno = c->entry_errno;
 			return 0;
 		}
 		return listen_done(c, ret, errno, NULL, REUSE_LOG_DECISIONS);
 	}
 	return listen_slow(c, backlog);
+}
+
+/*
+ * engine_shutdown - after a successful shutdown(SHUT_RD or SHUT_RDWR) of a
+ * listener: it no longer listens but keeps its port, and the SO_REUSEADDR
+ * an exclusive listener holds (see listen_slow) would now let anyone with
+ * SO_REUSEADDR bind beside it and listen. It is taken back, as the program
+ * had it without libreuse.
+ */
+void engine_shutdown(struct reuse_call *c)
+{
+	struct reuse_sock *k = c->k;
+	int saved = errno;
+
+	if (!k->listening || k->proto != REUSE_P_TCP ||
+	    sys_getflag(c->sock, SO_ACCEPTCONN) > 0)
+		return;
+	k->listening = 0;
+	if (k->exclusive) {
+		sys_setflag(c->sock, SO_REUSEADDR, 0);
+		if (wants(k->log, REUSE_LOG_DECISIONS))
+			eng_log(c, "shutdown", NULL, 0, NULL,
+				"exclusive listener shut down: it keeps its port but no longer listens; SO_REUSEADDR taken back so nobody can bind beside it");
+	}
+	errno = saved;
 }

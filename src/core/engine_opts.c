@@ -33,9 +33,21 @@ int engine_setsockopt(struct reuse_call *c, int level, int name, uint64_t val,
 		return REUSE_PASS;
 	r = sock_rule(k);
 	err = reuse_decide_setopt(r, is_rp, v != 0, &to_kernel);
-	if (dry(r)) {
-		err = 0;
-		to_kernel = true;
+	if (dry(r) && (err || !to_kernel)) {
+		/* a dry run logs what the rule would do, and passes the call */
+		if (wants(k->log, REUSE_LOG_DECISIONS)) {
+			snprintf(note, sizeof note, "program set %s=%d after bind(): would be %s (dry run: passed to the kernel)",
+				 is_rp ? "SO_REUSEPORT" : "SO_REUSEADDR", v != 0,
+				 err ? "refused" : "held by the rule");
+			eng_log(c, "setsockopt", NULL, 0, NULL, note);
+		}
+		if (sys_setsockopt(c->sock, level, name, &v, sizeof v) < 0)
+			return -1;
+		*(is_rp ? &k->asked_rp : &k->asked_ra) = v != 0;
+		if (c->host->asked_changed)
+			c->host->asked_changed(c);
+		errno = c->entry_errno;
+		return 0;
 	}
 	if (err) {
 		if (wants(k->log, REUSE_LOG_DECISIONS)) {
@@ -53,8 +65,11 @@ int engine_setsockopt(struct reuse_call *c, int level, int name, uint64_t val,
 		saved = ret < 0 ? errno : c->entry_errno;
 	}
 	err = ret < 0 ? saved : 0;
-	if (ret == 0)
+	if (ret == 0) {
 		*(is_rp ? &k->asked_rp : &k->asked_ra) = v != 0;
+		if (c->host->asked_changed)
+			c->host->asked_changed(c);
+	}
 	if (wants(k->log, to_kernel ? REUSE_LOG_ALL : REUSE_LOG_DECISIONS)) {
 		snprintf(note, sizeof note, "program set %s=%d after bind(): %s",
 			 is_rp ? "SO_REUSEPORT" : "SO_REUSEADDR", v != 0,
@@ -76,12 +91,17 @@ int engine_getsockopt(struct reuse_call *c, int level, int name, uint64_t val,
 		      uint64_t lenp)
 {
 	struct reuse_sock *k = c->k;
+	struct reuse_plan plan;
 	int asked, ret, err;
 	socklen_t n;
 
 	if (k->rule == SOCK_UNDECIDED && k->bound)
 		eng_first_sight(c);
 	if (k->rule < 0)
+		return REUSE_PASS;
+	/* an option the rule's plan left alone is the kernel's to answer: it
+	 * holds what the program set, through whichever fd it set it */
+	if (eng_plan_kept(k, &plan) && (name == SO_REUSEPORT ? plan.rp : plan.ra) < 0)
 		return REUSE_PASS;
 	ret = c->host->getsockopt(c, level, name, val, lenp);
 	err = errno;
@@ -133,4 +153,34 @@ void engine_connected(struct reuse_call *c, int ret, int err)
 	k->bound = ok;
 	if (!ok)
 		k->rule = SOCK_UNDECIDED;
+}
+
+/*
+ * engine_autobind - the program's first send on an unbound UDP socket
+ * would bind it to the wildcard address and a port the kernel picks, with
+ * no bind() for the policy to decide (and under no-hijack another uid
+ * could then bind that port and take the replies). The engine makes that
+ * very bind first, through the host, and decides on the port chosen as it
+ * would at bind(). Nothing happens for a socket that is bound already.
+ */
+void engine_autobind(struct reuse_call *c)
+{
+	struct reuse_sock *k = c->k;
+	struct sockaddr_storage ss;
+	int saved = errno;
+
+	if (k->proto != REUSE_P_UDP || k->rule != SOCK_UNDECIDED)
+		return;
+	if (eng_local_addr(c->sock, &ss) && ((struct sockaddr_in *)&ss)->sin_port) {
+		k->bound = 1;
+		return;
+	}
+	memset(&ss, 0, sizeof ss);
+	ss.ss_family = k->family;
+	if (c->host->bind(c, (struct sockaddr *)&ss, k->family == AF_INET ?
+			  sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) == 0) {
+		k->bound = 1;
+		eng_decide_bound(c, "first send on an unbound socket: bound where the kernel would have");
+	}
+	errno = saved;
 }

@@ -88,6 +88,12 @@ static int ask(const char *dir, const char *key, unsigned proto, uint32_t uid,
 			 sun.sun_path, (int)cr.pid, (unsigned)cr.uid, (unsigned)uid);
 		goto out;
 	}
+	if (cr.pid == sys_getpid()) {
+		/* this very process serves it: nothing to take (a program
+		 * binding its own second socket on the address) */
+		snprintf(msg, mlen, "this process serves it already");
+		goto out;
+	}
 	*from = cr.pid;
 	memset(&q, 0, sizeof q);
 	q.magic = HO_MAGIC;

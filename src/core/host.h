@@ -55,6 +55,9 @@ struct engine_host {
 	 * changed on the shared open file. */
 	struct reuse_sock *(*install)(struct reuse_call *c, int fd, char *note,
 				      size_t nlen);
+	/* c->k's record of what the program asked changed: other records of
+	 * the same socket (other fds) follow (may be NULL: one per socket). */
+	void (*asked_changed)(const struct reuse_call *c);
 	/* Fill c->prog, c->exe (basenames program= matches) when still NULL. */
 	void (*names)(struct reuse_call *c);
 };

@@ -29,22 +29,36 @@ static void parent(void)
 	pthread_mutex_unlock(&the_lock);
 }
 
-/* The child has one thread: a fresh lock, whatever the parent's state;
- * then the child serves the handoff sockets it holds (handoff.c). */
+static void (*host_child)(void);
+
+/*
+ * The child has one thread. In this order: the host's own state (the
+ * library's init guard, which another thread may have held), a fresh lock
+ * whatever the parent's state, then the handoff sockets the child holds
+ * (handoff.c), which take the lock.
+ */
 static void child(void)
 {
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 
+	if (host_child)
+		host_child();
 	the_lock = fresh;
 	handoff_fork_child();
 }
 
-/* Once per process image: init may run again in a child forked while it
- * was running (init.c), and a second prepare() would lock twice. */
-void reuse_lock_atfork(void)
+/*
+ * reuse_atfork - the process's one pthread_atfork registration, made once
+ * per process image (init may run again in a child forked while it was
+ * running, and a second prepare() would lock twice). child_hook, if any,
+ * runs first in every child.
+ */
+void reuse_atfork(void (*child_hook)(void))
 {
 	static bool done;
 
+	if (child_hook)
+		__atomic_store_n(&host_child, child_hook, __ATOMIC_SEQ_CST);
 	if (!__atomic_exchange_n(&done, true, __ATOMIC_SEQ_CST))
 		pthread_atfork(prepare, parent, child);
 }

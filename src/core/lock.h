@@ -12,7 +12,8 @@
 
 void reuse_lock(void) HIDDEN;
 void reuse_unlock(void) HIDDEN;
-void reuse_lock_atfork(void) HIDDEN;     /* register the fork handlers once */
+/* The one fork handler registration; child_hook runs first in a child. */
+void reuse_atfork(void (*child_hook)(void)) HIDDEN;
 void handoff_fork_child(void) HIDDEN;    /* handoff.c, from the child handler */
 
 #endif

@@ -184,7 +184,7 @@ void sock_created(int fd, int family, int type, int protocol)
 	s->owner = 0;
 	s->rule = SOCK_UNDECIDED;
 	atomic_store_explicit(&s->ino, ino, memory_order_release);
-	sock_watch_set(fd, WATCH_SOCK);
+	sock_watch_set(fd, proto == REUSE_P_UDP ? WATCH_SOCK | WATCH_UNBOUND : WATCH_SOCK);
 }
 
 /*
@@ -285,14 +285,14 @@ void sock_forget(int fd)
 		if (c && atomic_load_explicit(&c[fd & (CHUNK_SLOTS - 1)].ino,
 					      memory_order_relaxed)) {
 			drop_slot(&c[fd & (CHUNK_SLOTS - 1)]);
-			sock_watch_clear(fd, WATCH_SOCK);
+			sock_watch_clear(fd, WATCH_SOCK | WATCH_UNBOUND);
 		}
 		return;
 	}
 	c = slot_get(fd, false);
 	if (c) {
 		drop_slot(c);
-		sock_watch_clear(fd, WATCH_SOCK);
+		sock_watch_clear(fd, WATCH_SOCK | WATCH_UNBOUND);
 	}
 }
 
@@ -321,7 +321,8 @@ void sock_dup(int oldfd, int newfd)
 	 * last; copying them one by one once missed the bind()'s plan */
 	memcpy(&n->dev, &o->dev, sizeof *n - offsetof(struct reuse_sock, dev));
 	atomic_store_explicit(&n->ino, ino, memory_order_release);
-	sock_watch_set(newfd, WATCH_SOCK);
+	sock_watch_set(newfd, n->proto == REUSE_P_UDP && !n->bound ?
+		       WATCH_SOCK | WATCH_UNBOUND : WATCH_SOCK);
 }
 
 /* sock_forget_range - close_range()/closefrom() over [lo, hi]: every fd
@@ -406,4 +407,39 @@ int sock_excl_list(unsigned proto, uint16_t port, int self, int *out, int max)
 					      port, mine, out, seen, &n, max);
 	}
 	return n;
+}
+
+/* One chunk's other records of socket ino take k's view of it. */
+static void sync_chunk(struct reuse_sock *c, const struct reuse_sock *k)
+{
+	uint64_t ino = atomic_load_explicit(&k->ino, memory_order_acquire);
+
+	for (unsigned i = 0; i < CHUNK_SLOTS; i++) {
+		if (&c[i] == k || atomic_load_explicit(&c[i].ino, memory_order_acquire) != ino ||
+		    c[i].dev != k->dev)
+			continue;
+		c[i].asked_ra = k->asked_ra;
+		c[i].asked_rp = k->asked_rp;
+		c[i].plan = k->plan;
+	}
+}
+
+/*
+ * sock_sync - k's socket has other fds (dup): they take k's record of what
+ * the program asked, so that every fd answers alike. Only a setsockopt()
+ * of SO_REUSEADDR/SO_REUSEPORT on a decided socket walks the table.
+ */
+void sock_sync(const struct reuse_sock *k)
+{
+	struct reuse_sock *c;
+
+	for (unsigned t = 0; t < TOP_SLOTS; t++)
+		if ((c = atomic_load_explicit(&table[t], memory_order_acquire)))
+			sync_chunk(c, k);
+	for (unsigned h = 1; h < HIGH_SLOTS; h++) {
+		chunk_ptr *dir = atomic_load_explicit(&high[h], memory_order_acquire);
+		for (unsigned t = 0; dir && t < TOP_SLOTS; t++)
+			if ((c = atomic_load_explicit(&dir[t], memory_order_acquire)))
+				sync_chunk(c, k);
+	}
 }

@@ -136,6 +136,11 @@ static struct reuse_sock *install(struct reuse_call *c, int r, char *note, size_
 	return nk;
 }
 
+static void asked_changed(const struct reuse_call *c)
+{
+	sock_sync(c->k);
+}
+
 static void names(struct reuse_call *c)
 {
 	c->prog = reuse_cfg.prog;
@@ -150,5 +155,6 @@ const struct engine_host shim_host = {
 	.getsockopt = host_getsockopt,
 	.own_sockets = own_sockets,
 	.install = install,
+	.asked_changed = asked_changed,
 	.names = names,
 };

@@ -69,7 +69,6 @@ static void core_init(void)
 	config_init();
 	config_load_policy(config_policy_path());
 	log_policy_ready();
-	reuse_lock_atfork();
 	handoff_init();
 	if (reuse_cfg.level == REUSE_LOG_ALL)
 		log_text("libreuse %s ready: policy %s, %zu rule%s", LIBREUSE_VERSION,
@@ -99,7 +98,7 @@ static bool init_slow(int state)
 		/* before the guard can say busy, so no fork escapes it */
 		if (!__atomic_exchange_n(&atfork_done, true, __ATOMIC_SEQ_CST)) {
 			saved = errno;            /* it may allocate */
-			pthread_atfork(NULL, NULL, init_child);
+			reuse_atfork(init_child);
 			errno = saved;
 		}
 		if (__atomic_compare_exchange_n(&reuse_init_state, &expect, INIT_BUSY,

@@ -31,7 +31,11 @@
 	X(fcntl, int, (int, int, ...))                                        \
 	X(fcntl64, int, (int, int, ...))                                      \
 	X(close_range, int, (unsigned, unsigned, int))                        \
-	X(closefrom, void, (int))
+	X(closefrom, void, (int))                                             \
+	X(sendto, ssize_t, (int, const void *, size_t, int, const struct sockaddr *, socklen_t)) \
+	X(sendmsg, ssize_t, (int, const struct msghdr *, int))                \
+	X(sendmmsg, int, (int, struct mmsghdr *, unsigned int, int))        \
+	X(shutdown, int, (int, int))
 
 struct reuse_real {
 #define X(name, ret, args) ret (*name) args;
