@@ -2,6 +2,8 @@
 #   make            build/libreuse.so and build/reuse
 #   make demo       set up a Debian machine (as root), build, show the restart story
 #   make check      set up, build, run the whole test suite (what .ci/run calls)
+#   make check-quick  set up, build, the unit tests and one story per feature
+#                   (tests tagged `# bats test_tags=quick`), for iteration
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes
@@ -62,10 +64,13 @@ demo: setup all
 check: setup all
 	scripts/run-tests
 
+check-quick: setup all
+	scripts/run-tests --quick
+
 clean:
 	rm -rf $(B)
 
-.PHONY: all setup demo check clean
+.PHONY: all setup demo check check-quick clean
 
 # ---- install and packaging (issue 7) --------------------------------------
 #   make install [PREFIX=/usr/local] [DESTDIR=...]   the library, CLI, manuals,

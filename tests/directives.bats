@@ -164,6 +164,7 @@ option_table() {
   option_table reuseaddr keep
 }
 
+# bats test_tags=quick
 @test "reuseaddr=force: on at bind whether asked or not; the program still sees its own value" {
   option_table reuseaddr force
 }
@@ -267,6 +268,7 @@ AFTER_TABLE=(
 
 # ---- deny, exclusive, handoff ---------------------------------------------------
 
+# bats test_tags=quick
 @test "deny: bind fails EACCES, socket left unbound, logged (tcp/udp, v4/v6, asked or not)" {
   local proto addr flags pf
   pol 'any *:* deny'
@@ -298,6 +300,7 @@ AFTER_TABLE=(
   done_cases
 }
 
+# bats test_tags=quick
 @test "exclusive: both options off at bind even when asked, the program sees its own view" {
   local proto addr flags pf sra srp
   pol 'any *:* exclusive'

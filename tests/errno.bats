@@ -106,6 +106,7 @@ NONKEEP_CHANGES=(pol-bind-tcp4-ra=EPERM pol-bind-tcp4-rp=EPERM pol-bind-udp6-rp=
   [[ -e /etc/libreuse/policy ]] || grep -q 'rule=default:' "$T/log"
 }
 
+# bats test_tags=quick
 @test "a policy with every action non-keep: identical but for the refusals it asks for" {
   pol=$(nonkeep_policy)
   run_probe shim REUSE_POLICY="$pol" REUSE_LOG="$T/log"

@@ -246,6 +246,7 @@ nc_case() {
   done_cases
 }
 
+# bats test_tags=quick
 @test "nc.traditional as nobody under exclusive: its own SO_REUSEPORT is kept and the log says same-uid can join" {
   command -v nc.traditional >/dev/null || skip "nc.traditional not installed"
   local port pol
@@ -345,6 +346,7 @@ own_case() {
   done_cases
 }
 
+# bats test_tags=quick
 @test "exclusive: after the program's own lent bind, the door is closed again (SO_REUSEADDR attacker, UDP)" {
   local port pol i
   port=$(free_port)

@@ -85,6 +85,7 @@ answered() {
   assert_output --partial "Address already in use"
 }
 
+# bats test_tags=quick
 @test "reuseport=force: two TCP instances share one port, both answer" {
   local port; port=$(free_port)
   policy "tcp 127.0.0.1:$port reuseport=force"
