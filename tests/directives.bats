@@ -776,7 +776,7 @@ ADDR_TABLE=(
 @test "deny at listen() of an unbound socket: EACCES, logged, and the socket never listens" {
   # The port is known only once the kernel binds it, and Linux cannot unbind
   # a TCP socket: the socket keeps its ephemeral wildcard port but the real
-  # listen() is never called (README: "When a socket is matched").
+  # listen() is never called (reuse.policy(5), "When a socket is matched").
   local addr
   pol 'tcp *:* deny'
   for addr in 127.0.0.1 ::1; do

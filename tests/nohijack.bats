@@ -102,6 +102,8 @@ attack() {
   return 1
 }
 att_wait() { wait "$ATT" 2>/dev/null || true; }
+# att_end : the traffic was sent; the attacker counts what it queued and exits
+att_end() { kill "$ATT" 2>/dev/null || true; att_wait; }
 att() { sed -n "s/^$1=//p" "$T/att" | head -n 1; }
 
 # dns_matrix MODE CASE... : attacks on one dnsmasq, each CASE "UID HOST FLAGS
@@ -125,7 +127,7 @@ dns_matrix() {
     if [[ $receives == 1 ]]; then
       [[ -z $(ask "$server" "$port") ]] || note "$name control: dig still answered"
     fi
-    att_wait
+    att_end
     [[ $(att bind) == ok ]] || note "$name control: attacker could not bind ($(cat "$T/att"))"
     if [[ $receives == 1 && $(att got) -lt 1 ]]; then
       note "$name control: attacker received nothing"
@@ -220,7 +222,7 @@ nc_case() {
   for ((i = 0; i < 10; i++)); do
     timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$port" 2>/dev/null || true
   done
-  att_wait
+  att_end
   [[ $(att got) -ge 1 ]] || note "$name control: joiner took no connection"
   kill "$NC" 2>/dev/null; wait "$NC" 2>/dev/null || true
   # under the policy: refused, and nc still accepts and reads (on a fresh
@@ -269,7 +271,7 @@ nc_case() {
   start_nc 0 "$port" '' -u
   attack 65534 udp 127.0.0.1 "$port" rarp 1.5
   for ((i = 0; i < 5; i++)); do echo "dgram $i" >"/dev/udp/127.0.0.1/$port"; sleep 0.05; done
-  att_wait
+  att_end
   [[ $(att bind) == ok && $(att got) -ge 1 ]] || note "control: attacker got $(cat "$T/att")"
   kill "$NC"; wait "$NC" 2>/dev/null || true
   pol=$(policy_file "udp *:$port exclusive")
