@@ -8,6 +8,7 @@
 load helpers
 
 setup() {
+  untraced
   unset REUSE_POLICY REUSE_LOG REUSE_LOG_FORMAT REUSE_LOG_LEVEL LD_PRELOAD
   # A directory user nobody can read (BATS_TEST_TMPDIR sits under a 0700 one).
   W=$(mktemp -d /tmp/libreuse-directives.XXXXXX)

@@ -9,6 +9,7 @@
 load helpers
 
 setup() {
+  untraced
   unset REUSE_POLICY REUSE_LOG REUSE_LOG_FORMAT REUSE_LOG_LEVEL LD_PRELOAD
   T=$BATS_TEST_TMPDIR
   export REUSE_HANDOFF_DIR=$T   # the handoff rule's directory: not /run/libreuse
