@@ -72,7 +72,7 @@ clean:
 
 .PHONY: all setup demo check check-quick clean
 
-# ---- install and packaging (issue 7) --------------------------------------
+# ---- install and packaging --------------------------------------------------
 #   make install [PREFIX=/usr/local] [DESTDIR=...]   the library, CLI, manuals,
 #   an example policy (never /etc/libreuse/policy itself), bash completion.
 #   make deb   a Debian package from this tree (dpkg-buildpackage -b), in build/deb/
@@ -128,7 +128,7 @@ deb:
 
 FORCE:
 .PHONY: programs install uninstall deb FORCE
-# ---- bench/ (issue 9): what the shim costs, bare vs shimmed ----------------
+# ---- bench/: what the shim costs, bare vs shimmed ----------------
 #   make bench         full run, writes bench/RESULTS.md (a few minutes)
 #   make bench-smoke   tiny run into build/bench/RESULTS-smoke.md (harness check)
 BENCH_BIN := $(B)/bench/probe $(B)/bench/recsize
@@ -165,7 +165,7 @@ bench-seccomp: $(B)/reuse $(B)/libreuse.so $(B)/bench/bindbench $(B)/bench/notif
 
 .PHONY: bench-seccomp
 
-# ---- robustness (issue 6): sanitizer builds, fuzzing -------------------
+# ---- robustness: sanitizer builds, fuzzing -------------------
 #   make asan     build-asan/: libreuse.so, reuse, unit with ASan+UBSan
 #   make tsan     build-tsan/libreuse.so with ThreadSanitizer
 #   make fuzz FUZZ_SECONDS=N   run each libFuzzer target N seconds (default 300)
