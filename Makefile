@@ -3,6 +3,7 @@
 #   make demo       set up a Debian machine (as root), build, show the restart story
 #   make check      set up, build (also the sanitized builds and fuzzers), run the
 #                   whole test suite (what .ci/run calls)
+#   make check-quick  the unit tests and one story per feature, for iteration
 #   make clean      remove every build directory
 # Each object's header dependencies are tracked (-MMD -MP: build/obj/**/*.d).
 CC      ?= cc
@@ -93,6 +94,12 @@ demo: setup
 check: setup
 	$(MAKE) --no-print-directory all asan tsan smallfd fuzz-build
 	scripts/run-tests
+
+# For iteration: the unit tests and one story per feature (tests tagged
+# `# bats test_tags=quick`). CI runs the whole suite.
+check-quick: setup
+	$(MAKE) --no-print-directory all asan tsan smallfd fuzz-build
+	scripts/run-tests --quick
 
 clean:
 	rm -rf $(B) build-asan build-tsan build-smallfd build-fuzz
@@ -216,7 +223,7 @@ fuzz-smoke: $(FUZZERS)
 	scripts/fuzz $(FUZZ_SMOKE_SECONDS)
 
 FORCE:
-.PHONY: all programs setup demo check clean install uninstall deb FORCE \
+.PHONY: all programs setup demo check check-quick clean install uninstall deb FORCE \
 	bench bench-smoke bench-seccomp asan tsan smallfd fuzz fuzz-build fuzz-smoke
 
 # The header dependencies -MMD wrote (none before the first build).

@@ -27,6 +27,7 @@ build_c() {
 
 # ---- the front door ------------------------------------------------------
 
+# bats test_tags=quick
 @test "--help and -h print the usage on stdout and exit 0" {
   run --separate-stderr "$REUSE" --help
   assert_success
@@ -89,6 +90,7 @@ build_c() {
   assert_equal "$stderr" ''
 }
 
+# bats test_tags=quick
 @test "check: every error of a bad policy as FILE:LINE:COLUMN, exit 1" {
   run -1 --separate-stderr "$REUSE" check bad.policy
   assert_output ''
@@ -155,6 +157,7 @@ build_c() {
 
 # ---- run: environment ----------------------------------------------------
 
+# bats test_tags=quick
 @test "run sets LD_PRELOAD to the library next to reuse" {
   run --separate-stderr "$REUSE" run -- sh -c 'printf "%s\n" "$LD_PRELOAD"'
   assert_success

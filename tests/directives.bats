@@ -8,12 +8,18 @@
 load helpers
 
 setup() {
+  untraced
   unset REUSE_POLICY REUSE_LOG REUSE_LOG_FORMAT REUSE_LOG_LEVEL LD_PRELOAD
   # A directory user nobody can read (BATS_TEST_TMPDIR sits under a 0700 one).
   W=$(mktemp -d /tmp/libreuse-directives.XXXXXX)
   chmod 755 "$W"
   POL=$W/policy
   LOGF=$W/log
+  # created once with their modes; later writes truncate and keep them
+  : >"$POL"
+  : >"$LOGF"
+  chmod 644 "$POL"
+  chmod 666 "$LOGF"
   AS=()
   CASES=0
   FAILS=""
@@ -23,26 +29,41 @@ teardown() {
   if [[ -n ${W:-} && -d $W ]]; then rm -rf "$W"; fi
 }
 
-# pol LINE... : the policy every following probe runs under.
+# The helpers below fork nothing but the probe itself: a case costs the
+# probe's run, not a dozen tr/sed/grep processes reading its output.
+
+# pol LINE... : the policy every following probe runs under (mode 644, set
+# in setup: user nobody reads it).
 pol() {
   printf '%s\n' "$@" >"$POL"
-  chmod 644 "$POL"
+}
+
+# read_log : LOG = the log file, each line's first " fd=N " made " " so lines
+# can be compared as fixed strings.
+read_log() {
+  local line lines
+  LOG=""
+  mapfile -t lines <"$LOGF"
+  for line in "${lines[@]}"; do
+    [[ $line =~ \ fd=[0-9]+\  ]] && line=${line/"${BASH_REMATCH[0]}"/ }
+    LOG+=${LOG:+$'\n'}$line
+  done
 }
 
 # probe ARG... : bindprobe under the shim (as the user in AS, if set).
-# Sets OUT (its stdout), RC, and LOG (the log, "fd=N " removed so lines can
-# be compared as fixed strings).
+# Sets OUT (its stdout), RC, and LOG (see read_log).
 probe() {
   : >"$LOGF"
-  chmod 666 "$LOGF"
   OUT=$(timeout 10 "${AS[@]}" env REUSE_POLICY="$POL" REUSE_LOG="$LOGF" \
     ${LEVEL:+REUSE_LOG_LEVEL=$LEVEL} LD_PRELOAD="$LIB" "$PROBES/bindprobe" "$@" 2>&1) && RC=0 || RC=$?
-  LOG=$(sed -E 's/ fd=[0-9]+ / /' "$LOGF")
+  read_log
 }
 
-# val KEY : the value of KEY=... in OUT.
+# val KEY : VAL = the value of the first KEY=... word in OUT (words split at
+# spaces and newlines), or "" if there is none.
 val() {
-  tr ' ' '\n' <<<"$OUT" | sed -n "s/^$1=//p" | head -n 1
+  VAL=""
+  if [[ $OUT =~ (^|[$' \n'])$1=([^$' \n']*) ]]; then VAL=${BASH_REMATCH[2]}; fi
 }
 
 # note DESC : record a failed expectation of the current case.
@@ -55,14 +76,15 @@ want() {
   local kv got
   CASES=$((CASES + 1))
   for kv in "$@"; do
-    got=$(val "${kv%%=*}")
+    val "${kv%%=*}"
+    got=$VAL
     [[ $got == "${kv#*=}" ]] || note "${kv%%=*}=$got, expected ${kv#*=}"
   done
 }
 
-# want_log TEXT : a log line contains TEXT (fixed string).
+# want_log TEXT : a log line contains TEXT (fixed string; TEXT has no newline).
 want_log() {
-  grep -qF -- "$1" <<<"$LOG" || note "no log line containing: $1"
+  [[ $LOG == *"$1"* ]] || note "no log line containing: $1"
 }
 
 # want_no_log : nothing was logged.
@@ -76,11 +98,12 @@ done_cases() {
   [[ -z $FAILS ]] || fail "$(printf 'mismatches (of %d cases):\n%s' "$CASES" "$FAILS")"
 }
 
-onoff() { if [[ $1 == 1 ]]; then echo on; else echo off; fi; }
+# ${ONOFF[V]}: the log's word for an option value V (0 or 1).
+ONOFF=(off on)
 
-# The log's text for a bind address: 127.0.0.1:0, [::1]:0.
+# hostport ADDR PORT : HP = the log's text for a bind address: 127.0.0.1:0, [::1]:0.
 hostport() {
-  if [[ $1 == *:* ]]; then echo "[$1]:$2"; else echo "$1:$2"; fi
+  if [[ $1 == *:* ]]; then HP="[$1]:$2"; else HP="$1:$2"; fi
 }
 
 # ---- reuseaddr= / reuseport= at bind ---------------------------------------
@@ -126,14 +149,15 @@ option_table() {
           probe "${flags[@]}" "$addr" 0
           want bind="$bind" seen_ra="$seen_ra" seen_rp="$seen_rp" \
             kernel_ra="$kern_ra" kernel_rp="$kern_rp"
-          now="now=reuseaddr:$(onoff "$kern_ra"),reuseport:$(onoff "$kern_rp")"
+          now="now=reuseaddr:${ONOFF[kern_ra]},reuseport:${ONOFF[kern_rp]}"
+          hostport "$addr" 0
           if [[ $act == force && $opt == reuseport && $proto == udp ]]; then
-            want_log "bindprobe bind $proto $(hostport "$addr" 0) rule=$POL:1 option=$name asked=$(onoff "$asked") action=$act result=$bind $now -- SO_REUSEPORT forced, keyed"
+            want_log "bindprobe bind $proto $HP rule=$POL:1 option=$name asked=${ONOFF[asked]} action=$act result=$bind $now -- SO_REUSEPORT forced, keyed"
           elif [[ $act == keep ]]; then
             # a keep-only rule names both options
-            want_log "bindprobe bind $proto $(hostport "$addr" 0) rule=$POL:1 option=SO_REUSEADDR,SO_REUSEPORT asked=$(onoff "$seen_ra"),$(onoff "$seen_rp") action=keep,keep result=$bind $now"
+            want_log "bindprobe bind $proto $HP rule=$POL:1 option=SO_REUSEADDR,SO_REUSEPORT asked=${ONOFF[seen_ra]},${ONOFF[seen_rp]} action=keep,keep result=$bind $now"
           else
-            want_log "bindprobe bind $proto $(hostport "$addr" 0) rule=$POL:1 option=$name asked=$(onoff "$asked") action=$act result=$bind $now"
+            want_log "bindprobe bind $proto $HP rule=$POL:1 option=$name asked=${ONOFF[asked]} action=$act result=$bind $now"
           fi
         done
       done
@@ -146,6 +170,7 @@ option_table() {
   option_table reuseaddr keep
 }
 
+# bats test_tags=quick
 @test "reuseaddr=force: on at bind whether asked or not; the program still sees its own value" {
   option_table reuseaddr force
 }
@@ -225,7 +250,7 @@ AFTER_TABLE=(
           want_log "bindprobe setsockopt $proto"
           want_log "rule=$POL:1"
           want_log "-- $msg"
-        elif grep -q ' setsockopt ' <<<"$LOG"; then
+        elif [[ $LOG == *' setsockopt '* ]]; then
           # passed to the kernel: logged only at log=all
           note "a setsockopt line at log=decisions"
         fi
@@ -249,6 +274,7 @@ AFTER_TABLE=(
 
 # ---- deny, exclusive, handoff ---------------------------------------------------
 
+# bats test_tags=quick
 @test "deny: bind fails EACCES, socket left unbound, logged (tcp/udp, v4/v6, asked or not)" {
   local proto addr flags pf
   pol 'any *:* deny'
@@ -261,7 +287,8 @@ AFTER_TABLE=(
         # shellcheck disable=SC2086
         probe "${pf[@]}" $flags "$addr" 0
         want bind=EACCES port=0
-        want_log "bindprobe bind $proto $(hostport "$addr" 0) rule=$POL:1 option=SO_REUSEADDR,SO_REUSEPORT"
+        hostport "$addr" 0
+        want_log "bindprobe bind $proto $HP rule=$POL:1 option=SO_REUSEADDR,SO_REUSEPORT"
         want_log "action=deny result=EACCES"
       done
     done
@@ -279,6 +306,7 @@ AFTER_TABLE=(
   done_cases
 }
 
+# bats test_tags=quick
 @test "exclusive: both options off at bind even when asked, the program sees its own view" {
   local proto addr flags pf sra srp
   pol 'any *:* exclusive'
@@ -293,7 +321,8 @@ AFTER_TABLE=(
         # shellcheck disable=SC2086
         probe "${pf[@]}" $flags "$addr" 0
         want bind=ok seen_ra=$sra seen_rp=0 kernel_ra=0 kernel_rp=0 owner=0
-        want_log "bindprobe bind $proto $(hostport "$addr" 0) rule=$POL:1 option=SO_REUSEADDR,SO_REUSEPORT asked=$(onoff $sra),off action=exclusive result=ok now=reuseaddr:off,reuseport:off"
+        hostport "$addr" 0
+        want_log "bindprobe bind $proto $HP rule=$POL:1 option=SO_REUSEADDR,SO_REUSEPORT asked=${ONOFF[sra]},off action=exclusive result=ok now=reuseaddr:off,reuseport:off"
       done
     done
   done
@@ -319,7 +348,7 @@ AFTER_TABLE=(
         # shellcheck disable=SC2086
         probe "${pf[@]}" $flags "$addr" 0
         want bind=ok seen_ra=$sra seen_rp=1 kernel_ra=0 kernel_rp=1 owner=2147483646
-        want_log "asked=$(onoff $sra),on action=exclusive result=ok now=reuseaddr:off,reuseport:on -- exclusive; SO_REUSEPORT kept for the program's own sockets, keyed"
+        want_log "asked=${ONOFF[sra]},on action=exclusive result=ok now=reuseaddr:off,reuseport:on -- exclusive; SO_REUSEPORT kept for the program's own sockets, keyed"
         CASE="exclusive $proto $addr $flags as nobody"
         AS=(setpriv --reuid=65534 --regid=65534 --clear-groups)
         # shellcheck disable=SC2086
@@ -374,12 +403,12 @@ AFTER_TABLE=(
   want bind=ok seen_ra=1 kernel_ra=0
   want_log "bindprobe bind tcp 127.0.0.1:0 rule=$POL:1"
   want_log "bindprobe setsockopt tcp"
-  if grep -q ' getsockopt ' <<<"$LOG"; then note "getsockopt logged at decisions"; fi
+  if [[ $LOG == *' getsockopt '* ]]; then note "getsockopt logged at decisions"; fi
   pol 'tcp *:* reuseaddr=strip log=decisions'
   CASE="log=decisions"
   probe -r 127.0.0.1 0
   want_log "bindprobe bind tcp 127.0.0.1:0 rule=$POL:1"
-  if grep -q ' getsockopt ' <<<"$LOG"; then note "getsockopt logged at decisions"; fi
+  if [[ $LOG == *' getsockopt '* ]]; then note "getsockopt logged at decisions"; fi
   done_cases
 }
 
@@ -688,7 +717,8 @@ ADDR_TABLE=(
     CASE="-n -l IPv$fam"
     probe -n -p -l "$addr" 0
     want bind=- listen=ok seen_ra=0 seen_rp=1 kernel_ra=1 kernel_rp=0
-    port=$(val port)
+    val port
+    port=$VAL
     [[ $port -ge $lo && $port -le $hi ]] || note "port $port outside $lo-$hi"
     if [[ $fam == 4 ]]; then
       want_log "bindprobe listen tcp 0.0.0.0:$port rule=$POL:2"
@@ -746,7 +776,7 @@ ADDR_TABLE=(
         # shellcheck disable=SC2086
         OUT=$(REUSE_POLICY=$POL REUSE_LOG=$LOGF LD_PRELOAD=$LIB timeout 10 \
           "$PROBES/rebindprobe" "${pf[@]}" $flags "$addr" 2>&1) || true
-        LOG=$(cat "$LOGF")
+        read_log
         # shellcheck disable=SC2086
         want bind=ok rebind=EINVAL $fields
       done
@@ -758,7 +788,7 @@ ADDR_TABLE=(
 @test "deny at listen() of an unbound socket: EACCES, logged, and the socket never listens" {
   # The port is known only once the kernel binds it, and Linux cannot unbind
   # a TCP socket: the socket keeps its ephemeral wildcard port but the real
-  # listen() is never called (README: "When a socket is matched").
+  # listen() is never called (reuse.policy(5), "When a socket is matched").
   local addr
   pol 'tcp *:* deny'
   for addr in 127.0.0.1 ::1; do

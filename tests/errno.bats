@@ -9,6 +9,7 @@
 load helpers
 
 setup() {
+  untraced
   unset REUSE_POLICY REUSE_LOG REUSE_LOG_FORMAT REUSE_LOG_LEVEL LD_PRELOAD
   T=$BATS_TEST_TMPDIR
   export REUSE_HANDOFF_DIR=$T   # the handoff rule's directory: not /run/libreuse
@@ -106,6 +107,7 @@ NONKEEP_CHANGES=(pol-bind-tcp4-ra=EPERM pol-bind-tcp4-rp=EPERM pol-bind-udp6-rp=
   [[ -e /etc/libreuse/policy ]] || grep -q 'rule=default:' "$T/log"
 }
 
+# bats test_tags=quick
 @test "a policy with every action non-keep: identical but for the refusals it asks for" {
   pol=$(nonkeep_policy)
   run_probe shim REUSE_POLICY="$pol" REUSE_LOG="$T/log"

@@ -22,6 +22,7 @@ story() {
   run timeout 20 env REUSE_POLICY="$POL" REUSE_LOG="$LOGF" LD_PRELOAD="$LIB" "$PROBES/fdlife" "$@"
 }
 
+# bats test_tags=quick
 @test "a duplicate (dup, dup2, dup3, F_DUPFD_CLOEXEC) inherits what was asked on the original, and its rule applies" {
   for m in dup dup2 dup3 fcntl; do
     story 'tcp 127.0.0.1:* reuseaddr=strip' -- dup "$m" 1 0

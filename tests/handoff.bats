@@ -100,6 +100,7 @@ switch() {
   counted
 }
 
+# bats test_tags=quick
 @test "TCP handoff under load: 0 failed connections, both answered, then the new one alone; logged on both sides" {
   local port; port=$(free_port)
   policy "tcp 127.0.0.1:$port handoff"

@@ -10,6 +10,14 @@ REUSE="$ROOT/build/reuse"
 PROBES="$ROOT/build/probes"
 export ROOT LIB REUSE PROBES
 
+# untraced : stop bats' DEBUG trap from running inside functions (set +T).
+# bats runs a stack-capturing function before every command of a test and
+# its helpers; in a file that walks tables of cases that costs more than the
+# programs under test. A failure is still reported at the test body's line
+# (and the table-driven files list every mismatch themselves). Call it in
+# setup().
+untraced() { set +T; }
+
 # A TCP/UDP port on 127.0.0.1 that nothing uses now, from a range away from
 # the ephemeral one (32768-60999), so a test's TIME_WAIT never lands on it.
 free_port() {

@@ -42,6 +42,7 @@ force_policy() {
 
 # ---- policy files ---------------------------------------------------------
 
+# bats test_tags=quick
 @test "missing policy: the program runs untouched; the log says why, once, and that it fails open" {
   shim "$W/nope" -- "$PROBES/bindprobe" 127.0.0.1 0
   [ "$status" -eq 0 ]
@@ -210,6 +211,7 @@ with open('$W/longc', 'w') as f: f.write('#' + 'y' * 5000000 + '\ntcp *:* reusea
 
 # ---- fail open or closed (reuse.policy(5), "A policy that does not parse") --
 
+# bats test_tags=quick
 @test "a broken policy fails open: every socket as the program made it, errors logged once" {
   printf 'tcp *:* reuseaddr=force\ntcp *:80 bogus\n' >"$W/broken"
   for args in "127.0.0.1 0" "-r 127.0.0.1 0" "-u ::1 0" "-n -l 127.0.0.1 0"; do

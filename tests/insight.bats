@@ -48,6 +48,7 @@ wait_held() {
 
 # ---- explained EADDRINUSE ---------------------------------------------------
 
+# bats test_tags=quick
 @test "a live daemon of another uid is named in the EADDRINUSE line: state, address, uid, pid, program, flags" {
   p=$(free_port)
   hold "${NOBODY[@]}" "$PY" -c '
@@ -200,6 +201,7 @@ for ra in (False, True):
   [ "$checked" -eq $(( ${#cases[@]} * 8 )) ]
 }
 
+# bats test_tags=quick
 @test "reuse who names holders with pid, program and flags; a free port says so; bad input is a usage error" {
   p=$(free_port)
   hold "${NOBODY[@]}" "$PROBES/bindprobe" -u -r -p -h 60 127.0.0.1 "$p"
@@ -265,6 +267,7 @@ dnsmasq_on() {  # port [reuse run args...]
 
 # ---- dry run ----------------------------------------------------------------
 
+# bats test_tags=quick
 @test "reuse run --dry-run decides and logs everything and changes nothing" {
   p=$(free_port)
   pol=$(policy_file "udp 127.0.0.1:$p deny" "tcp 127.0.0.1:$p reuseaddr=force reuseport=strip")

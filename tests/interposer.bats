@@ -8,6 +8,7 @@ setup() {
   gcc -shared -fPIC -O1 -o "$BATS_TEST_TMPDIR/libcount.so" "$ROOT/tests/fixtures/countlib.c" -ldl
 }
 
+# bats test_tags=quick
 @test "exports exactly the interposed calls, everything else hidden" {
   run bash -c "nm -D --defined-only '$LIB' | awk '{print \$3}' | sort | tr '\n' ' '"
   assert_success

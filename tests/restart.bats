@@ -72,6 +72,7 @@ shim() { echo env REUSE_LOG="$T/log" LD_PRELOAD="$LIB"; }
   [[ $ERR == *"Address already in use"* ]]
 }
 
+# bats test_tags=quick
 @test "as root after a plain run: libreuse clears exactly the stale entries and the daemon starts (reuse run and LD_PRELOAD)" {
   local way
   for way in run preload; do
@@ -95,6 +96,7 @@ shim() { echo env REUSE_LOG="$T/log" LD_PRELOAD="$LIB"; }
   done
 }
 
+# bats test_tags=quick
 @test "unprivileged after a run under libreuse: starts at once (control: not without libreuse)" {
   start "$REUSE" run --log "$T/log" --
   assert_equal "$RC" 0

@@ -131,6 +131,7 @@ EOF
   [[ $(grep -c 'action=deny' <<<"$output") -eq 1 ]]
 }
 
+# bats test_tags=quick
 @test "Go server: deny refuses the bind (JSON log); under LD_PRELOAD it listens (control)" {
   local port p
   port=$(free_port)
@@ -150,6 +151,7 @@ EOF
   [[ $(wc -l <"$LOGF") -eq 1 ]]
 }
 
+# bats test_tags=quick
 @test "Go server: a restart over TIME_WAIT is fixed (cleared as root, then at once unprivileged); plain and LD_PRELOAD fail" {
   local port p
   port=$(free_port)

@@ -61,6 +61,7 @@ supervised() {
   wait_listen "$port" || fail "no instance listens: $(cat "$T/sup.err")"
 }
 
+# bats test_tags=quick
 @test "--supervise + SIGHUP twice under load: 0 failed connections, three instances in turn" {
   local port; port=$(free_port)
   printf 'tcp 127.0.0.1:%s handoff\n' "$port" >"$T/policy"
