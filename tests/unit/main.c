@@ -18,5 +18,6 @@ int main(void)
 	test_rules();
 	test_subject();
 	test_engine();
+	test_log();
 	return done_testing();
 }
