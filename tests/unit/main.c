@@ -19,5 +19,6 @@ int main(void)
 	test_subject();
 	test_engine();
 	test_log();
+	test_explain();
 	return done_testing();
 }
