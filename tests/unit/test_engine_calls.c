@@ -462,6 +462,47 @@ static void connect_cases(void)
 	close_sock(fd);
 }
 
+/* EADDRINUSE from a real holder: the kernel's error, the options undone,
+ * and the line explains (sock_diag and /proc, in this process). */
+static void in_use_case(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	struct reuse_call c;
+	struct fake f;
+	char want[160];
+	const char *l;
+	int h = socket(AF_INET, SOCK_STREAM, 0), fd, ret, err;
+	uint16_t port;
+
+	loop_addr(AF_INET, 0, &ss);
+	bind(h, (struct sockaddr *)&ss, sizeof(struct sockaddr_in));
+	listen(h, 4);
+	getsockname(h, (struct sockaddr *)&ss, &sl);
+	port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	unit_policy("tcp *:* reuseaddr=force reuseport=strip\n", pol, sizeof pol);
+	fd = open_sock(AF_INET, REUSE_P_TCP, false, true);
+	call_init(&c, &f, fd);
+	ret = do_bind(&c, AF_INET, port);
+	err = errno;
+	l = logcap_line(0);
+	ok(ret == -1 && err == EADDRINUSE && f.ra_at_bind == 1 && f.rp_at_bind == 0,
+	   "in use: EADDRINUSE with the rule's options at bind");
+	ok(flag(fd, SO_REUSEADDR) == 0 && flag(fd, SO_REUSEPORT) == 1 &&
+	   c.k->rule == SOCK_UNDECIDED && !c.k->bound,
+	   "in use: the options back as asked, the socket undecided");
+	snprintf(want, sizeof want, "result=EADDRINUSE now=reuseaddr:off,reuseport:on -- 127.0.0.1:%u is held by 1 live socket (1 listening, owner uid %u)",
+		 port, (unsigned)geteuid());
+	ok(logcap_n() == 1 && strstr(l, want), "in use: the sentence (%s)", l);
+	snprintf(want, sizeof want, " | holders: tcp LISTEN 127.0.0.1:%u uid=%u pid=%ld(", port,
+		 (unsigned)geteuid(), (long)getpid());
+	ok(strstr(l, want) && strstr(l, " reuseaddr=off reuseport=off") &&
+	   strstr(l, " | as uid ") && strstr(l, "no option lets it bind now: a TCP listener admits only"),
+	   "in use: the holders by pid and flags, and why no option binds (%s)", l);
+	close_sock(fd);
+	close(h);
+}
+
 void test_engine_calls(void)
 {
 	after_table();
@@ -470,6 +511,7 @@ void test_engine_calls(void)
 	failure_cases();
 	lend_case();
 	rebind_case();
+	in_use_case();
 	connect_cases();
 	defects();
 }
