@@ -175,8 +175,8 @@ bench-seccomp: $(B)/reuse $(B)/libreuse.so $(B)/bench/bindbench $(B)/bench/notif
 
 # ---- robustness: sanitizer builds, fuzzing ------------------------------------
 #   make asan     build-asan/: libreuse.so, reuse, unit with ASan+UBSan
-#   make tsan     build-tsan/libreuse.so with ThreadSanitizer
-#   make smallfd  build-smallfd/libreuse.so with a small fd table
+#   make tsan     build-tsan/: libreuse.so and unit with ThreadSanitizer
+#   make smallfd  build-smallfd/: libreuse.so and unit with a small fd table
 #   make fuzz FUZZ_SECONDS=N   run each libFuzzer target N seconds (default 300)
 #   make fuzz-smoke            what `make check` runs: replay + a short run each
 # A sanitized library needs its runtime first in the initial library list:
@@ -198,16 +198,17 @@ asan:
 
 tsan:
 	$(MAKE) --no-print-directory B=build-tsan CFLAGS="$(TSAN_CFLAGS)" \
-		build-tsan/libreuse.so
+		build-tsan/libreuse.so build-tsan/unit
 
 # build-smallfd/: the fd table's first level holds fds 0-255 and the deeper
 # one the rest up to 65535 (2^20 and up in the real build); close()'s watch
-# map covers 128 fds. The suite's fds then reach every path of the table.
+# map covers 128 fds. The suite's fds then reach every path of the table,
+# and so do build-smallfd/unit's (tests/unit/test_fdtable.c).
 SMALLFD_CPPFLAGS := -DREUSE_FD_CHUNK_BITS=6 -DREUSE_FD_DIR_BITS=2 -DREUSE_FD_LIMIT=0x10000u \
 	-DREUSE_WATCH_FDS=128u
 smallfd:
 	$(MAKE) --no-print-directory B=build-smallfd CPPFLAGS="$(SMALLFD_CPPFLAGS)" \
-		build-smallfd/libreuse.so
+		build-smallfd/libreuse.so build-smallfd/unit
 
 # The fuzzers include src/core/policy.c whole; -MMD tracks it and its headers.
 build-fuzz/%: tests/fuzz/%.c Makefile

@@ -3,7 +3,8 @@
 # up (nr_open raised): a container's RLIMIT_NOFILE never reaches those, so
 # `make smallfd` builds the library with a first level of 256 fds and a
 # watch map of 128 (build-smallfd/), and these tests run real programs and
-# the stress, directives, errno and hostile files against it.
+# the stress, directives, errno and hostile files against it, and the fd
+# table's unit tests (build-smallfd/unit).
 # shellcheck disable=SC2153,SC2154  # helpers.bash sets ROOT/LIB/PROBES; bats sets $output
 
 load helpers
@@ -20,6 +21,16 @@ setup() {
 # against FILE : FILE's tests against build-smallfd, all passing.
 against() {
   nested_suite "$1 against build-smallfd" timeout 900 env REUSE_TEST_LIB="$SMALL" bats --tap "tests/$1"
+}
+
+@test "deep level: the fd table's unit tests (tests/unit/test_fdtable.c) in build-smallfd/unit" {
+  [ -e build-smallfd/unit ] || make -s smallfd
+  run timeout 120 build-smallfd/unit fdtable
+  echo "$output" | grep -vE '^ok ' | tail -40
+  [ "$status" -eq 0 ]
+  # fds 256 and up are in the deeper level there
+  grep -q '^ok .* fd 4096: sock_dup to 4097 copies the whole record' <<<"$output"
+  [ "$(grep -c '^not ok' <<<"$output")" -eq 0 ]
 }
 
 @test "deep level: exclusive sockets at fds 300+ lend to each other; another uid is refused" {

@@ -475,8 +475,9 @@ static size_t ipv4_text(const uint8_t *b, char *out)
 	return n;
 }
 
-/* Numeric address and port of a sockaddr (v4-mapped shown as IPv4);
- * returns the address text's length. */
+/* Numeric address and port of a sockaddr, as the kernel shows it (a
+ * v4-mapped address stays ::ffff:a.b.c.d: the socket is IPv6, though the
+ * policy matches it as IPv4); returns the address text's length. */
 static size_t addr_text(const struct sockaddr *sa, char *host, size_t hlen,
 			unsigned *port, const char **family)
 {
