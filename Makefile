@@ -195,9 +195,12 @@ smallfd:
 	$(MAKE) --no-print-directory B=build-smallfd CPPFLAGS="$(SMALLFD_CPPFLAGS)" \
 		build-smallfd/libreuse.so
 
-build-fuzz/%: tests/fuzz/%.c src/core/policy.c include/libreuse.h src/core/sys.h
+# The policy rooms (src/core/policy_*.c) and the embedded default policy
+# are all a fuzzer links: they stand alone.
+POLICY_SRC := $(wildcard src/core/policy_*.c)
+build-fuzz/%: tests/fuzz/%.c $(POLICY_SRC) src/core/policy_int.h include/libreuse.h src/core/sys.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $<
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(POLICY_SRC)
 
 fuzz-build: $(FUZZERS)
 

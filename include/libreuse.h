@@ -67,7 +67,7 @@ struct reuse_rule {
 	bool dry_run;                /* decide and log, change nothing */
 };
 
-struct reuse_index;                  /* host and port index, policy.c */
+struct reuse_index;                  /* host and port index, policy_index.c */
 
 struct reuse_policy {
 	char *source;                /* path, or "default" for the embedded one */
@@ -121,7 +121,7 @@ struct reuse_plan {
 					options; TCP: SO_REUSEADDR on after listen() */
 };
 
-/* policy.c */
+/* policy_parse.c, policy_file.c, policy_index.c, policy_diag.c */
 int reuse_policy_parse(const char *name, const char *text, size_t len,
 		       struct reuse_policy *out, struct reuse_diag *diag);
 int reuse_policy_load(const char *path, struct reuse_policy *out,

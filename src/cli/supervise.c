@@ -7,7 +7,7 @@
  * notifications (seccomp.c installs the filter and runs the loop). For each
  * one we read the arguments from the target's memory, take a duplicate of
  * its socket with pidfd_getfd, decide with the same engine as the shim
- * (policy.c, decide.c), set or clear the options on the duplicate (they are
+ * (policy_index.c, decide.c), set or clear the options on the duplicate (they are
  * the target's: one socket, two fds), and answer:
  *
  *   - the policy's errno (deny: EACCES, refuse: EPERM) without the call;

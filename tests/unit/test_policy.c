@@ -1,10 +1,10 @@
 /*
- * test_policy.c - the policy parser, matcher and index (src/core/policy.c).
+ * test_policy.c - the policy parser, matcher and index (src/core/policy_*.c).
  *
  * Tables of policy texts with the exact diagnostics they must produce,
  * tables of sockets with the rule that must decide for them, and a
  * randomised comparison of the indexed matcher with a naive scan written
- * here from the spec (reuse.policy(5)), not from policy.c.
+ * here from the spec (reuse.policy(5)), not from the code.
  */
 #include <arpa/inet.h>
 #include <errno.h>
