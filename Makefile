@@ -126,13 +126,18 @@ FORCE:
 # ---- bench/ (issue 9): what the shim costs, bare vs shimmed ----------------
 #   make bench         full run, writes bench/RESULTS.md (a few minutes)
 #   make bench-smoke   tiny run into build/bench/RESULTS-smoke.md (harness check)
-BENCH_BIN := $(B)/bench/probe $(B)/bench/recsize
+BENCH_BIN := $(B)/bench/probe $(B)/bench/recsize $(B)/bench/shapes
 
 all: $(BENCH_BIN)
 
 $(B)/bench/probe: bench/probe.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O1 -g -o $@ $<
+
+# policy shapes: reuse_policy_parse / reuse_policy_match under callgrind
+$(B)/bench/shapes: bench/shapes.c $(B)/libcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) -std=gnu11 $(WARN) -O2 -g -o $@ $< $(B)/libcore.a $(LIBS_LIB)
 
 $(B)/bench/recsize: bench/recsize.c $(wildcard include/*.h src/*/*.h)
 	@mkdir -p $(dir $@)

@@ -1103,6 +1103,11 @@ static struct reuse_subject gen_subject(enum shape shape)
 	return s;
 }
 
+/* Identities (names, uid) the sockets are drawn from: 0 = any; a few
+ * keep every socket on the identities' own indices (policy_index.c),
+ * many send most to the shared one. */
+static unsigned ident_pool;
+
 /* One random policy against many random sockets. */
 static void check_index(const char *what, uint64_t seed, unsigned nrules,
 			enum shape shape, unsigned nsubjects)
@@ -1118,6 +1123,12 @@ static void check_index(const char *what, uint64_t seed, unsigned nrules,
 	unsigned same = 0, hits = 0;
 	for (unsigned i = 0; i < nsubjects; i++) {
 		struct reuse_subject s = gen_subject(shape);
+		if (ident_pool) {
+			unsigned id = rnd(ident_pool);
+			s.prog = names[id % COUNT(names)];
+			s.exe = names[(id / 2) % COUNT(names)];
+			s.uid = id % 2 ? 7 : 1;       /* 7: no uid= rule names it */
+		}
 		const struct reuse_rule *want = naive_match(&p, &s);
 		const struct reuse_rule *got = reuse_policy_match(&p, &s);
 		if (got == want)
@@ -1129,7 +1140,8 @@ static void check_index(const char *what, uint64_t seed, unsigned nrules,
 	}
 	ok(same == nsubjects, "%s: index agrees with a linear scan on %u sockets (%u differ)",
 	   what, nsubjects, nsubjects - same);
-	ok(hits > nsubjects / 5 && nsubjects - hits > nsubjects / 5,
+	unsigned least = nsubjects / (ident_pool ? 20 : 5);
+	ok(hits > least && nsubjects - hits > least,
 	   "%s: the sockets exercise both outcomes (%u matched, %u not)", what, hits,
 	   nsubjects - hits);
 	reuse_policy_free(&p);
@@ -1191,5 +1203,10 @@ void test_policy(void)
 	check_index("nested wide ranges", 0x5eed0003, 3000, NESTED, 20000);
 	check_index("many hosts", 0x5eed0004, 4000, HOSTS, 30000);
 	check_index("few hosts", 0x5eed0005, 60, HOSTS, 20000);
+	ident_pool = 4;              /* each identity gets its own index */
+	check_index("mixed, 4 identities", 0x5eed0006, 2000, MIXED, 50000);
+	check_index("nested, 4 identities", 0x5eed0007, 3000, NESTED, 20000);
+	check_index("many hosts, 4 identities", 0x5eed0008, 4000, HOSTS, 20000);
+	ident_pool = 0;
 	test_big_policy();
 }
