@@ -4,7 +4,8 @@
  * inclusive cost of reuse_policy_parse and reuse_policy_match.
  *
  * Usage: shapes SHAPE N [RULES]   SHAPE: one ports hosts program uid
- *   nested mix. The socket is tcp 127.0.0.1:8080 of program "probe",
+ *   nested mix; with REUSE_SHAPES_IDENT=1 in the environment the subject
+ *   carries its identity's handle (reuse_policy_ident). The socket is tcp 127.0.0.1:8080 of program "probe",
  *   uid 1000; every generated rule misses it, and a last rule
  *   `tcp 127.0.0.1:* reuseaddr=force` matches (checked: exit 1 if not).
  */
@@ -120,6 +121,8 @@ int main(int argc, char **argv)
 		.proto = REUSE_P_TCP, .family = AF_INET, .addr = { 127, 0, 0, 1 },
 		.port = 8080, .prog = "probe", .exe = "probe", .uid = 1000,
 	};
+	if (getenv("REUSE_SHAPES_IDENT"))
+		s.ident = reuse_policy_ident(&p, &s);
 	const struct reuse_rule *r = NULL;
 	for (unsigned i = 0; i < n; i++)
 		r = reuse_policy_match(&p, &s);

@@ -68,6 +68,7 @@ struct reuse_rule {
 };
 
 struct reuse_index;                  /* host and port index, policy_index.c */
+struct reuse_ident;                  /* one identity's index, policy_index.c */
 
 struct reuse_policy {
 	char *source;                /* path, or "default" for the embedded one */
@@ -93,6 +94,11 @@ struct reuse_subject {
 	const char *prog;            /* basename of argv[0], may be NULL */
 	const char *exe;             /* basename of /proc/self/exe, may be NULL */
 	long uid;                    /* effective uid at decision time */
+	/* optional: reuse_policy_ident(policy, this subject), kept by a caller
+	 * that decides for one process (same prog and exe); NULL: the
+	 * policy looks the identity up by its names. A handle of another
+	 * policy, or of another uid, is ignored. */
+	const struct reuse_ident *ident;
 };
 
 /*
@@ -134,6 +140,8 @@ int reuse_policy_read(const char *path, char **text, size_t *len,
 void reuse_policy_free(struct reuse_policy *p);
 const struct reuse_rule *reuse_policy_match(const struct reuse_policy *p,
 					    const struct reuse_subject *s);
+const struct reuse_ident *reuse_policy_ident(const struct reuse_policy *p,
+					     const struct reuse_subject *s);
 bool reuse_host_match(const struct reuse_host *h, int family,
 		      const uint8_t addr[16]);
 void reuse_diag_add(struct reuse_diag *d, const char *fmt, ...)

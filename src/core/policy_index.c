@@ -209,7 +209,7 @@ static bool same_name(const char *a, const char *b)
 	return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-static bool same_ident(const struct ident_index *e, const struct reuse_subject *s)
+static bool same_ident(const struct reuse_ident *e, const struct reuse_subject *s)
 {
 	return e->uid == s->uid && same_name(e->prog, s->prog) &&
 	       same_name(e->exe, s->exe);
@@ -221,7 +221,7 @@ static bool program_match(const char *glob, const char *prog, const char *exe)
 	       (exe && fnmatch(glob, exe, 0) == 0);
 }
 
-static void ident_free(struct ident_index *e)
+static void ident_free(struct reuse_ident *e)
 {
 	if (!e)
 		return;
@@ -234,14 +234,15 @@ static void ident_free(struct ident_index *e)
 
 /* ident_build - the index of the rules this identity's program= and uid=
  * let through, or NULL. */
-static struct ident_index *ident_build(const struct reuse_policy *p,
+static struct reuse_ident *ident_build(const struct reuse_policy *p,
 				       const struct reuse_subject *s)
 {
-	struct ident_index *e = calloc(1, sizeof *e);
+	struct reuse_ident *e = calloc(1, sizeof *e);
 	uint8_t *keep = malloc(p->nrules);
 	bool ok = e && keep;
 
 	if (ok) {
+		e->ix = p->index;
 		e->uid = s->uid;
 		e->prog = s->prog ? strdup(s->prog) : NULL;
 		e->exe = s->exe ? strdup(s->exe) : NULL;
@@ -269,15 +270,15 @@ static struct ident_index *ident_build(const struct reuse_policy *p,
  * Threads that race build twice; the loser frees its copy.
  */
 __attribute__((noinline, cold))
-static const struct ident_index *ident_add(const struct reuse_policy *p,
+static const struct reuse_ident *ident_add(const struct reuse_policy *p,
 					   const struct reuse_subject *s, unsigned i)
 {
-	struct ident_index *mine = ident_build(p, s);
+	struct reuse_ident *mine = ident_build(p, s);
 
 	for (; mine && i < IDENT_MAX; i++) {
-		struct ident_index *e = NULL;
+		struct reuse_ident *e = NULL;
 		if (atomic_compare_exchange_strong_explicit(
-			    (_Atomic(struct ident_index *) *)&p->index->ident[i], &e, mine,
+			    (_Atomic(struct reuse_ident *) *)&p->index->ident[i], &e, mine,
 			    memory_order_acq_rel, memory_order_acquire))
 			return mine;
 		if (same_ident(e, s)) {
@@ -294,12 +295,12 @@ static const struct ident_index *ident_add(const struct reuse_policy *p,
  * and published in a free slot; NULL when the slots are taken: the caller
  * then uses the shared index.
  */
-const struct ident_index *ident_index_get(const struct reuse_policy *p,
+const struct reuse_ident *ident_index_get(const struct reuse_policy *p,
 					  const struct reuse_subject *s)
 {
 	for (unsigned i = 0; i < IDENT_MAX; i++) {
-		const struct ident_index *e = atomic_load_explicit(
-			(_Atomic(struct ident_index *) *)&p->index->ident[i],
+		const struct reuse_ident *e = atomic_load_explicit(
+			(_Atomic(struct reuse_ident *) *)&p->index->ident[i],
 			memory_order_acquire);
 		if (!e)
 			return ident_add(p, s, i);

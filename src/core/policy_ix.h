@@ -62,7 +62,8 @@ struct host_index {               /* one protocol */
 };
 
 /* The index of the rules one identity (names, uid) can match. */
-struct ident_index {
+struct reuse_ident {
+	const struct reuse_index *ix;   /* whose */
 	char *prog, *exe;            /* NULL as in the subject */
 	long uid;
 	struct host_index by_proto[2];
@@ -71,7 +72,7 @@ struct ident_index {
 struct reuse_index {
 	struct host_index by_proto[2];   /* [0] tcp, [1] udp */
 	bool by_identity;                /* some rule has program= or uid= */
-	struct ident_index *ident[IDENT_MAX];   /* published once, atomically */
+	struct reuse_ident *ident[IDENT_MAX];   /* published once, atomically */
 };
 
 /* ---- networks as numbers ------------------------------------------- */
@@ -167,7 +168,7 @@ void port_index_free(struct port_index *x);
 bool host_index_build(const struct reuse_policy *p, unsigned bit,
 		      const uint8_t *keep, bool first_mode, struct host_index *x);
 void host_index_free(struct host_index *x);
-const struct ident_index *ident_index_get(const struct reuse_policy *p,
+const struct reuse_ident *ident_index_get(const struct reuse_policy *p,
 					  const struct reuse_subject *s);
 
 #endif

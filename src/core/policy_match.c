@@ -188,8 +188,12 @@ const struct reuse_rule *reuse_policy_match(const struct reuse_policy *p,
 	/* a handful of rules: walking them is cheaper than the index */
 	if (p->index && p->nrules > LINEAR_MAX &&
 	    (s->proto == REUSE_P_TCP || s->proto == REUSE_P_UDP)) {
-		const struct ident_index *e = p->index->by_identity ? ident_index_get(p, s)
-								    : NULL;
+		const struct reuse_ident *e = NULL;
+		if (p->index->by_identity) {
+			e = s->ident;
+			if (!e || e->ix != p->index || e->uid != s->uid)
+				e = ident_index_get(p, s);
+		}
 		return index_match(p, e ? &e->by_proto[s->proto - 1]
 					: &p->index->by_proto[s->proto - 1], s);
 	}
@@ -197,5 +201,20 @@ const struct reuse_rule *reuse_policy_match(const struct reuse_policy *p,
 		if (rule_match(&p->rules[i], s))
 			return &p->rules[i];
 	return NULL;
+}
+
+/*
+ * reuse_policy_ident - the handle of the subject's identity (prog, exe,
+ * uid) in this policy, for reuse_subject.ident: a caller that decides
+ * many sockets for one process skips the look-up by names. NULL when the
+ * policy needs none (no program= or uid=, or a handful of rules) or has
+ * no room for one more identity.
+ */
+const struct reuse_ident *reuse_policy_ident(const struct reuse_policy *p,
+					     const struct reuse_subject *s)
+{
+	if (!p || !p->index || !p->index->by_identity || p->nrules <= LINEAR_MAX || !s)
+		return NULL;
+	return ident_index_get(p, s);
 }
 

@@ -1128,6 +1128,12 @@ static void check_index(const char *what, uint64_t seed, unsigned nrules,
 			s.prog = names[id % COUNT(names)];
 			s.exe = names[(id / 2) % COUNT(names)];
 			s.uid = id % 2 ? 7 : 1;       /* 7: no uid= rule names it */
+			/* the handle of a caller that keeps one: its own, or a
+			 * stale one of another uid, which must be ignored */
+			if (rnd(2))
+				s.ident = reuse_policy_ident(&p, &s);
+			if (s.ident && rnd(4) == 0)
+				s.uid = s.uid == 7 ? 1 : 7;
 		}
 		const struct reuse_rule *want = naive_match(&p, &s);
 		const struct reuse_rule *got = reuse_policy_match(&p, &s);
