@@ -4,7 +4,8 @@
  * inclusive cost of reuse_policy_parse and reuse_policy_match.
  *
  * Usage: shapes SHAPE N [RULES]   SHAPE: one ports hosts program uid
- *   nested mix; with REUSE_SHAPES_IDENT=1 in the environment the subject
+ *   nested mix mix6 (mix6: the socket is tcp [fd00::1]:8080, matched by
+ *   a last rule `tcp [fd00::1]:* reuseaddr=force`); with REUSE_SHAPES_IDENT=1 in the environment the subject
  *   carries its identity's handle (reuse_policy_ident). The socket is tcp 127.0.0.1:8080 of program "probe",
  *   uid 1000; every generated rule misses it, and a last rule
  *   `tcp 127.0.0.1:* reuseaddr=force` matches (checked: exit 1 if not).
@@ -92,7 +93,7 @@ static void rule(FILE *f, const char *shape, unsigned i)
 	else if (!strcmp(shape, "nested"))   /* every range around 8080, none holding it */
 		fprintf(f, "tcp *:%u-%u,%u-%u reuseaddr=force\n", 1 + i % 8000, 8079,
 			8081, 65535 - i * 5 % 50000);
-	else if (!strcmp(shape, "mix"))
+	else if (!strcmp(shape, "mix") || !strcmp(shape, "mix6"))
 		mix_rule(f, i);
 }
 
@@ -108,7 +109,8 @@ int main(int argc, char **argv)
 	FILE *f = open_memstream(&text, &len);
 	for (unsigned i = 0; strcmp(shape, "one") && i < rules; i++)
 		rule(f, shape, i);
-	fprintf(f, "tcp 127.0.0.1:* reuseaddr=force\n");
+	bool v6 = !strcmp(shape, "mix6");
+	fprintf(f, "tcp %s:* reuseaddr=force\n", v6 ? "[fd00::1]" : "127.0.0.1");
 	fclose(f);
 
 	struct reuse_policy p;
@@ -121,6 +123,11 @@ int main(int argc, char **argv)
 		.proto = REUSE_P_TCP, .family = AF_INET, .addr = { 127, 0, 0, 1 },
 		.port = 8080, .prog = "probe", .exe = "probe", .uid = 1000,
 	};
+	if (v6) {
+		static const uint8_t fd00_1[16] = { 0xfd, [15] = 1 };
+		s.family = AF_INET6;
+		memcpy(s.addr, fd00_1, 16);
+	}
 	if (getenv("REUSE_SHAPES_IDENT"))
 		s.ident = reuse_policy_ident(&p, &s);
 	const struct reuse_rule *r = NULL;
