@@ -19,8 +19,11 @@
 
 struct port_index {
 	uint16_t *start;             /* segment i: start[i] .. start[i+1]-1 (last: 65535) */
-	uint16_t *seg_at;            /* big indices: the segment of every port, else NULL */
 	size_t nseg;
+	/* port -> segment in two loads: per block of 256 ports, its one
+	 * segment (BLK_ONE set) or the row of fine[] that has each port's */
+	uint32_t blk[256];
+	uint16_t *fine;
 	/* first-rule mode (no rule of the index needs program= or uid=) */
 	uint32_t *first;             /* per segment: the first rule covering it, or UINT32_MAX */
 	/* list mode */
@@ -138,15 +141,19 @@ static inline const struct group *net_find(const struct host_index *x, bool v6,
 	return NULL;
 }
 
-/*
- * seg_of - the segment holding port: the last start <= port. A binary
- * search, or one load from seg_at when the index is big enough for the
- * search to cost more than the rest of a match.
- */
+#define BLK_ONE 0x80000000u
+
+/* seg_of - the segment holding port (see port_index.blk). */
 static inline size_t seg_of(const struct port_index *x, unsigned port)
 {
-	if (x->seg_at)
-		return x->seg_at[port];
+	uint32_t e = x->blk[port >> 8];
+	return e & BLK_ONE ? e & 0xffff : x->fine[e << 8 | (port & 255)];
+}
+
+/* seg_search - the segment holding port: the last start <= port (what
+ * seg_of's tables are built from). */
+static inline size_t seg_search(const struct port_index *x, unsigned port)
+{
 	size_t lo = 0, hi = x->nseg;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;

@@ -24,8 +24,6 @@
 
 #include "policy_ix.h"
 
-#define SEG_TABLE_MIN 64             /* more segments than this: seg_at table, */
-#define SEG_TABLE_RULES 1024         /* in a group of at least this many rules */
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -46,19 +44,35 @@ struct build {
 };
 
 /*
- * build_seg_table - port -> segment for every port (128 KiB). Segments
- * start at distinct ports, so there are at most 65536 and an index fits
- * 16 bits.
+ * build_blocks - seg_of's tables: a block of 256 ports inside one segment
+ * is that segment; a block cut by segment starts gets a row of fine[]
+ * (512 bytes). Segments start at distinct ports, so there are at most
+ * 65536 and an index fits 16 bits. At most 128 KiB, for ports spread
+ * over every block; a few hundred bytes for most policies.
  */
-static bool build_seg_table(struct port_index *x)
+static bool build_blocks(struct port_index *x)
 {
-	x->seg_at = malloc(65536 * sizeof *x->seg_at);
-	if (!x->seg_at)
+	uint32_t rows = 0;
+
+	for (unsigned b = 0; b < 256; b++)
+		rows += seg_search(x, b << 8) != seg_search(x, b << 8 | 255);
+	x->fine = malloc((rows ? rows : 1) * 256 * sizeof *x->fine);
+	if (!x->fine)
 		return false;
-	for (size_t s = 0; s < x->nseg; s++) {
-		unsigned end = s + 1 < x->nseg ? x->start[s + 1] : 65536;
-		for (unsigned port = x->start[s]; port < end; port++)
-			x->seg_at[port] = (uint16_t)s;
+	rows = 0;
+	for (unsigned b = 0; b < 256; b++) {
+		size_t s = seg_search(x, b << 8);
+		if (s == seg_search(x, b << 8 | 255)) {
+			x->blk[b] = BLK_ONE | (uint32_t)s;
+			continue;
+		}
+		x->blk[b] = rows;
+		for (unsigned port = b << 8; port <= (b << 8 | 255); port++) {
+			while (s + 1 < x->nseg && x->start[s + 1] <= port)
+				s++;
+			x->fine[rows << 8 | (port & 255)] = (uint16_t)s;
+		}
+		rows++;
 	}
 	return true;
 }
@@ -92,8 +106,7 @@ static bool build_segments(struct build *b, struct port_index *x)
 		if (i == 0 || bd[i] != bd[i - 1])
 			x->start[x->nseg++] = (uint16_t)bd[i];
 	free(bd);
-	return x->nseg <= SEG_TABLE_MIN || b->nids < SEG_TABLE_RULES ||
-	       build_seg_table(x);
+	return build_blocks(x);
 }
 
 /* cover_of - how many segments the rule's ranges span. */
@@ -213,7 +226,7 @@ void port_index_free(struct port_index *x)
 	if (!x)
 		return;
 	free(x->start);
-	free(x->seg_at);
+	free(x->fine);
 	free(x->off);
 	free(x->ids);
 	free(x->loose);
