@@ -133,7 +133,7 @@ int main(int argc, char **argv)
 	const struct reuse_rule *r = NULL;
 	for (unsigned i = 0; i < n; i++)
 		r = reuse_policy_match(&p, &s);
-	if (!r || r != &p.rules[p.nrules - 1]) {
+	if (n && r != &p.rules[p.nrules - 1]) {
 		fprintf(stderr, "shapes: %s: the last rule did not match\n", shape);
 		return 1;
 	}
