@@ -18,6 +18,7 @@
  * system call rather than looping forever.
  */
 #include <dlfcn.h>
+#include <link.h>
 #include <linux/close_range.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -27,10 +28,25 @@
 
 enum { REAL_NONE, REAL_BUSY, REAL_DONE };
 
-/* Our own exported definitions, to refuse a dlsym() that finds us again. */
-#define X(name, ret, args) extern ret name args;
-REUSE_REAL_CALLS(X)
-#undef X
+/* Our own ELF header, where this library is loaded: a dlsym() answer in
+ * this object is our own wrapper. (Comparing with the wrappers' addresses
+ * would bind 14 more symbols in every process at load.) */
+extern const char __ehdr_start[] __attribute__((visibility("hidden")));
+
+/* is_ours - p lies in one of this library's loaded segments (read from
+ * its own program headers: dladdr() would scan libc's symbol table). */
+static bool is_ours(const void *p)
+{
+	const ElfW(Ehdr) *eh = (const void *)__ehdr_start;
+	const ElfW(Phdr) *ph = (const void *)(__ehdr_start + eh->e_phoff);
+	uintptr_t base = (uintptr_t)__ehdr_start, at = (uintptr_t)p;
+
+	for (unsigned i = 0; i < eh->e_phnum; i++)
+		if (ph[i].p_type == PT_LOAD && at >= base + ph[i].p_vaddr &&
+		    at - base - ph[i].p_vaddr < ph[i].p_memsz)
+			return true;
+	return false;
+}
 
 #define X(name, ret, args) R_##name,
 enum { REUSE_REAL_CALLS(X) R_COUNT };
@@ -38,17 +54,17 @@ enum { REUSE_REAL_CALLS(X) R_COUNT };
 static atomic_int state[R_COUNT];
 
 /*
- * resolve_one - symbol `name` into *slot, once; self is our own definition.
+ * resolve_one - symbol `name` into *slot, once.
  * Returns what the slot holds, or NULL while another caller resolves it.
  */
-static void *resolve_one(int i, void **slot, const char *name, void *self)
+static void *resolve_one(int i, void **slot, const char *name)
 {
 	int expect = REAL_NONE;
 
 	if (!atomic_compare_exchange_strong(&state[i], &expect, REAL_BUSY))
 		return expect == REAL_DONE ? __atomic_load_n(slot, __ATOMIC_ACQUIRE) : NULL;
 	void *p = dlsym(RTLD_NEXT, name);
-	if (p == self)
+	if (p && is_ours(p))
 		p = NULL;
 	__atomic_store_n(slot, p, __ATOMIC_RELEASE);
 	atomic_store_explicit(&state[i], REAL_DONE, memory_order_release);
@@ -56,8 +72,7 @@ static void *resolve_one(int i, void **slot, const char *name, void *self)
 }
 
 #define RESOLVE(name) \
-	((__typeof__(reuse_real.name))resolve_one(R_##name, (void **)&reuse_real.name, \
-						    #name, (void *)name))
+	((__typeof__(reuse_real.name))resolve_one(R_##name, (void **)&reuse_real.name, #name))
 
 /* The stubs: resolve, then the call, or the system call without one. */
 static int lazy_socket(int d, int t, int p)
