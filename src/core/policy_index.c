@@ -323,10 +323,11 @@ void index_free(struct reuse_index *ix)
 	free(ix);
 }
 
-/* index_build - both protocols' indices, or NULL (matching then scans). */
+/* index_build - both protocols' indices, or NULL (matching then scans):
+ * a handful of rules is walked faster than the index is built or used. */
 struct reuse_index *index_build(const struct reuse_policy *p)
 {
-	if (p->nrules >= UINT32_MAX)
+	if (p->nrules <= LINEAR_MAX || p->nrules >= UINT32_MAX)
 		return NULL;
 	struct reuse_index *ix = calloc(1, sizeof *ix);
 	if (!ix)

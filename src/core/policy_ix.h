@@ -14,6 +14,7 @@
 #include "libreuse.h"
 
 #define GROUP_SCAN 8                 /* groups up to this size are walked */
+#define LINEAR_MAX 4                 /* policies up to this size: no index */
 #define IDENT_MAX 16                 /* identities with their own index */
 #define ENTRY_BASE ((size_t)1 << 20)   /* list mode: entries shared by big groups */
 

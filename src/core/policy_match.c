@@ -174,7 +174,6 @@ static const struct reuse_rule *index_match(const struct reuse_policy *p,
 	return best == UINT32_MAX ? NULL : &p->rules[best];
 }
 
-#define LINEAR_MAX 4
 
 /*
  * reuse_policy_match - the rule that decides for this socket: the first in
