@@ -104,13 +104,15 @@ static bool family_alloc(struct family_index *f, size_t n)
 }
 
 /*
- * build_by16 - with many IPv4 lengths, which lengths each /16 needs: a
- * network of length l <= 16 marks the 2^(16-l) /16s it holds, a longer
- * one the /16 it lies in. 0.0.0.0/0 holds everything: has0.
+ * build_by16 - with many lengths in a family, which lengths each /16 (the
+ * address's first 16 bits) needs: a network of length l <= 16 marks the
+ * 2^(16-l) /16s it holds, a longer one the /16 it lies in. IPv4 marks bit
+ * l-1; IPv6 bit (l-1)/4, and lenset says which lengths of those four are
+ * in use. The whole space (/0) is looked up always: has0.
  */
-static bool build_by16(struct host_index *x)
+static bool build_by16(struct host_index *x, unsigned fam)
 {
-	struct family_index *f = &x->fam[0];
+	struct family_index *f = &x->fam[fam];
 	if (f->nlens <= BY16_LENS)
 		return true;
 	f->by16 = calloc(65536, sizeof *f->by16);
@@ -120,14 +122,19 @@ static bool build_by16(struct host_index *x)
 		if (!f->slot[i])
 			continue;
 		const struct group *gr = &x->groups[f->slot[i] - 1];
-		uint32_t top = (uint32_t)(gr->hi >> 16);
-		if (gr->len == 0)
+		uint32_t top = (uint32_t)(fam ? gr->hi >> 48 : gr->hi >> 16);
+		if (gr->len == 0) {
 			f->has0 = true;
-		else if (gr->len <= 16)
+			continue;
+		}
+		unsigned l1 = gr->len - 1u;
+		uint32_t bit = 1u << (fam ? l1 / 4 : l1);
+		f->lenset[gr->len / 64] |= 1ULL << (gr->len % 64);
+		if (gr->len <= 16)
 			for (uint32_t b = 0; b < (1u << (16 - gr->len)); b++)
-				f->by16[top + b] |= 1u << (gr->len - 1);
+				f->by16[top + b] |= bit;
 		else
-			f->by16[top] |= 1u << (gr->len - 1);
+			f->by16[top] |= bit;
 	}
 	return true;
 }
@@ -141,6 +148,7 @@ void host_index_free(struct host_index *x)
 	free(x->fam[0].slot);
 	free(x->fam[0].by16);
 	free(x->fam[1].slot);
+	free(x->fam[1].by16);
 }
 
 /*
@@ -195,7 +203,7 @@ bool host_index_build(const struct reuse_policy *p, unsigned bit,
 						first_mode)))
 			goto out;
 	}
-	ok = build_by16(x);
+	ok = build_by16(x, 0) && build_by16(x, 1);
 out:
 	free(seen);
 	free(gid);

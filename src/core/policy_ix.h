@@ -50,10 +50,12 @@ struct family_index {
 	uint32_t mask4[33];          /* IPv4: the mask of lens[i] */
 	uint32_t *slot;              /* group + 1; 0 = empty */
 	uint32_t mask;               /* slots - 1 (a power of two minus one) */
-	/* IPv4 with many lengths: per /16, bit l-1 set when a network of
-	 * length l (1..32) may hold an address of that /16 */
+	/* many lengths: per /16, the lengths whose networks may hold an
+	 * address of that /16: IPv4 bit l-1 for length l (1..32), IPv6 bit
+	 * (l-1)/4, the lengths in use among those four in lenset */
 	uint32_t *by16;
-	bool has0;                   /* a 0.0.0.0/0 network */
+	uint64_t lenset[3];          /* bit l: length l in use (IPv6 by16) */
+	bool has0;                   /* a /0 network */
 };
 
 struct host_index {               /* one protocol */

@@ -160,6 +160,22 @@ static const struct reuse_rule *index_match(const struct reuse_policy *p,
 			if (g)
 				best = group_first(p, x, g, s, best);
 		}
+	} else if (s->family == AF_INET6 && x->fam[1].by16) {
+		const struct family_index *f = &x->fam[1];
+		addr_words(AF_INET6, s->addr, &hi, &lo);
+		if (f->has0 && (g = net_find(x, true, 0, 0, 0)))
+			best = group_first(p, x, g, s, best);
+		for (uint32_t m = f->by16[hi >> 48]; m; m &= m - 1) {
+			unsigned first = (unsigned)__builtin_ctz(m) * 4 + 1;
+			for (unsigned len = first; len < first + 4; len++) {
+				if (!(f->lenset[len / 64] >> (len % 64) & 1))
+					continue;
+				uint64_t h = hi, l = lo;
+				mask_words(128, len, &h, &l);
+				if ((g = net_find(x, true, h, l, len)))
+					best = group_first(p, x, g, s, best);
+			}
+		}
 	} else if (s->family == AF_INET6) {
 		const struct family_index *f = &x->fam[1];
 		addr_words(AF_INET6, s->addr, &hi, &lo);
