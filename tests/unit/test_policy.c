@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <fnmatch.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1108,6 +1109,72 @@ static struct reuse_subject gen_subject(enum shape shape)
  * many send most to the shared one. */
 static unsigned ident_pool;
 
+/*
+ * Threads deciding at once for more identities than get their own index
+ * (policy_index.c, IDENT_MAX): the first sockets of an identity race to
+ * build and publish its index, the rest use the shared one; every answer
+ * must still be the linear scan's. Each thread draws its sockets first
+ * (the generator is not thread-safe).
+ */
+#define THR_N 6
+#define THR_SOCKETS 3000
+struct thr {
+	const struct reuse_policy *p;
+	struct reuse_subject s[THR_SOCKETS];
+	const struct reuse_rule *want[THR_SOCKETS];
+	unsigned differ;
+};
+
+static void *thr_run(void *arg)
+{
+	struct thr *t = arg;
+
+	for (unsigned i = 0; i < THR_SOCKETS; i++)
+		t->differ += reuse_policy_match(t->p, &t->s[i]) != t->want[i];
+	return NULL;
+}
+
+static void check_index_threads(void)
+{
+	static const char *const progs[] = { "ax", "bx", "prog1", "zz", "q", "r" };
+	static struct thr t[THR_N];
+	struct reuse_policy p;
+	struct reuse_diag d = { 0 };
+	pthread_t tid[THR_N];
+	unsigned differ = 0, started = 0;
+	size_t len;
+
+	rng_state = 0x5eed0009;
+	char *text = gen_policy(2000, MIXED, &len);
+	ok(reuse_policy_parse(NAME, text, len, &p, &d) == 0 && p.index,
+	   "threads: 2000 random rules parse");
+	for (unsigned k = 0; k < THR_N; k++) {
+		t[k].p = &p;
+		t[k].differ = 0;
+		for (unsigned i = 0; i < THR_SOCKETS; i++) {
+			struct reuse_subject *s = &t[k].s[i];
+			unsigned id = rnd(24);              /* more than IDENT_MAX */
+			*s = gen_subject(MIXED);
+			s->prog = progs[id % 6];
+			s->exe = progs[(id / 6) % 6];
+			s->uid = id % 4;
+			t[k].want[i] = naive_match(&p, s);
+		}
+	}
+	for (unsigned k = 0; k < THR_N; k++)
+		started += pthread_create(&tid[k], NULL, thr_run, &t[k]) == 0;
+	for (unsigned k = 0; k < started; k++)
+		pthread_join(tid[k], NULL);
+	for (unsigned k = 0; k < THR_N; k++)
+		differ += t[k].differ;
+	ok(started == THR_N && differ == 0,
+	   "threads: %u threads agree with a linear scan on %u sockets each (%u differ)",
+	   started, THR_SOCKETS, differ);
+	reuse_policy_free(&p);
+	reuse_diag_free(&d);
+	free(text);
+}
+
 /* One random policy against many random sockets. */
 static void check_index(const char *what, uint64_t seed, unsigned nrules,
 			enum shape shape, unsigned nsubjects)
@@ -1214,5 +1281,6 @@ void test_policy(void)
 	check_index("nested, 4 identities", 0x5eed0007, 3000, NESTED, 20000);
 	check_index("many hosts, 4 identities", 0x5eed0008, 4000, HOSTS, 20000);
 	ident_pool = 0;
+	check_index_threads();
 	test_big_policy();
 }
