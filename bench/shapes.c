@@ -6,7 +6,10 @@
  * Usage: shapes SHAPE N [RULES]   SHAPE: one ports hosts program uid
  *   nested mix mix6 (mix6: the socket is tcp [fd00::1]:8080, matched by
  *   a last rule `tcp [fd00::1]:* reuseaddr=force`); with REUSE_SHAPES_IDENT=1 in the environment the subject
- *   carries its identity's handle (reuse_policy_ident). The socket is tcp 127.0.0.1:8080 of program "probe",
+ *   carries its identity's handle (reuse_policy_ident); with
+ *   REUSE_SHAPES_CACHE=DIR (a 0700 directory) the policy is written to
+ *   DIR/SHAPE-RULES.policy once and loaded with reuse_policy_load_cached,
+ *   its image kept in DIR: the second run maps what the first compiled. The socket is tcp 127.0.0.1:8080 of program "probe",
  *   uid 1000; every generated rule misses it, and a last rule
  *   `tcp 127.0.0.1:* reuseaddr=force` matches (checked: exit 1 if not).
  */
@@ -14,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "libreuse.h"
 
@@ -115,7 +119,21 @@ int main(int argc, char **argv)
 
 	struct reuse_policy p;
 	struct reuse_diag d = { 0 };
-	if (reuse_policy_parse("shape", text, len, &p, &d)) {
+	const char *cache = getenv("REUSE_SHAPES_CACHE");
+	int errs;
+	if (cache) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/%s-%u.policy", cache, shape, rules);
+		FILE *pf = access(path, F_OK) ? fopen(path, "w") : NULL;
+		if (pf) {
+			fwrite(text, 1, len, pf);
+			fclose(pf);
+		}
+		errs = reuse_policy_load_cached(path, &p, &d, cache);
+	} else {
+		errs = reuse_policy_parse("shape", text, len, &p, &d);
+	}
+	if (errs) {
 		fputs(d.text, stderr);
 		return 1;
 	}

@@ -76,6 +76,8 @@ struct reuse_policy {
 	size_t nrules;
 	bool on_error_closed;        /* first rule line was `on-error closed` */
 	struct reuse_index *index;
+	void *image;                 /* a mapped image (policy_cache.c), or NULL */
+	size_t image_len;
 };
 
 /* Growing text buffer for diagnostics ("FILE:LINE:COL: error: ...\n"). */
@@ -132,6 +134,11 @@ int reuse_policy_parse(const char *name, const char *text, size_t len,
 		       struct reuse_policy *out, struct reuse_diag *diag);
 int reuse_policy_load(const char *path, struct reuse_policy *out,
 		      struct reuse_diag *diag);
+/* reuse_policy_load, compiled once: the parsed policy and its index are
+ * kept as an image in dir (a private directory of this uid, e.g.
+ * reuse_user_dir's) and mapped by later loads of the same file. */
+int reuse_policy_load_cached(const char *path, struct reuse_policy *out,
+			     struct reuse_diag *diag, const char *dir);
 /* The text of a policy file, as reuse_policy_load reads it (limits, the
  * wait for a pipe, root's checks): 0 and a malloc'd *text, or 1 with one
  * error in diag. */

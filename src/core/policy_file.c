@@ -115,7 +115,7 @@ static int await_text(int fd, long deadline)
  * running as root and strict_modes() refuses the file.
  */
 static int read_all(const char *path, char **buf, size_t *len, char *why,
-		    size_t whylen)
+		    size_t whylen, struct stat *stp)
 {
 	/* O_NONBLOCK: opening a FIFO waits for a writer otherwise */
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, path,
@@ -123,6 +123,7 @@ static int read_all(const char *path, char **buf, size_t *len, char *why,
 	if (fd < 0)
 		return errno;
 	struct stat st;
+	memset(&st, 0, sizeof st);
 	size_t cap = 4096, n = 0;
 	int err = 0;
 	long start = now_ms(), deadline = start + POLICY_WAIT_MS;
@@ -170,6 +171,7 @@ static int read_all(const char *path, char **buf, size_t *len, char *why,
 			err = EFBIG;
 	}
 	sys_close(fd);
+	*stp = st;
 	/* a pipe is read once: an empty one was most likely drained by
 	 * another process (<(...) inherited by a program's children) */
 	if (!err && n == 0 && S_ISFIFO(st.st_mode))
@@ -190,8 +192,17 @@ static int read_all(const char *path, char **buf, size_t *len, char *why,
 int reuse_policy_read(const char *path, char **text, size_t *len,
 		      struct reuse_diag *diag)
 {
+	struct stat st;
+
+	return policy_read_st(path, text, len, &st, diag);
+}
+
+/* policy_read_st - reuse_policy_read, and the file's fstat in *st. */
+int policy_read_st(const char *path, char **text, size_t *len, struct stat *st,
+		   struct reuse_diag *diag)
+{
 	char why[PATH_MAX + 80];
-	int err = path ? read_all(path, text, len, why, sizeof why) : EINVAL;
+	int err = path ? read_all(path, text, len, why, sizeof why, st) : EINVAL;
 	if (err) {
 		if (err == ERR_UNSAFE)
 			reuse_diag_add(diag, "%s:1:1: error: refusing policy: %s, and the "

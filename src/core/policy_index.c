@@ -331,6 +331,15 @@ void index_free(struct reuse_index *ix)
 	free(ix);
 }
 
+/* index_free_shell - a mapped index's writable copy (policy_cache.c):
+ * the identities' indices, not what the image holds. */
+void index_free_shell(struct reuse_index *ix)
+{
+	for (unsigned i = 0; i < IDENT_MAX; i++)
+		ident_free(ix->ident[i]);
+	free(ix);
+}
+
 /* index_build - both protocols' indices, or NULL (matching then scans):
  * a handful of rules is walked faster than the index is built or used. */
 struct reuse_index *index_build(const struct reuse_policy *p)

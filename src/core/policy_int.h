@@ -84,8 +84,16 @@ void push_rule(struct parser *ps, struct reuse_rule *r, size_t col);
 unsigned parse_proto(struct parser *ps, const struct tok *t);
 bool parse_address(struct parser *ps, const struct tok *t, struct reuse_rule *r);
 
+/* policy_file.c */
+int policy_read_st(const char *path, char **text, size_t *len, struct stat *st,
+		   struct reuse_diag *diag);
+
 /* policy_index.c */
 struct reuse_index *index_build(const struct reuse_policy *p);
 void index_free(struct reuse_index *ix);
+void index_free_shell(struct reuse_index *ix);
+
+/* policy_cache.c */
+void policy_image_free(struct reuse_policy *p);
 
 #endif

@@ -24,7 +24,8 @@ struct port_index {
 	/* port -> segment in two loads: per block of 256 ports, its one
 	 * segment (BLK_ONE set) or the row of fine[] that has each port's */
 	uint32_t blk[256];
-	uint16_t *fine;
+	uint16_t *fine;              /* nrows rows of 256 */
+	uint32_t nrows;
 	/* first-rule mode (no rule of the index needs program= or uid=) */
 	uint32_t *first;             /* per segment: the first rule covering it, or UINT32_MAX */
 	/* list mode */

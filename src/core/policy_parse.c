@@ -360,6 +360,10 @@ void reuse_policy_free(struct reuse_policy *p)
 {
 	if (!p)
 		return;
+	if (p->image) {
+		policy_image_free(p);
+		return;
+	}
 	for (size_t i = 0; p->rules && i < p->nrules; i++)
 		rule_free(&p->rules[i]);
 	free(p->rules);

@@ -74,6 +74,7 @@ static bool build_blocks(struct port_index *x)
 		}
 		rows++;
 	}
+	x->nrows = rows;
 	return true;
 }
 

@@ -14,6 +14,7 @@ int main(void)
 	/* line-buffered, so a crash still shows how far the run got */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	test_policy();
+	test_policy_cache();
 	test_decide();
 	test_rules();
 	test_subject();

@@ -3,6 +3,7 @@
 #define REUSE_UNIT_H
 
 void test_policy(void);
+void test_policy_cache(void);
 void test_decide(void);
 void test_rules(void);
 void test_subject(void);
