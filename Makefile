@@ -29,7 +29,7 @@ SHIM_OBJ := $(SHIM_SRC:%.c=$(B)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(B)/obj/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/obj/%.o)
 PROBES   := $(PROBE_SRC:tests/probes/%.c=$(B)/probes/%)
-BENCH_BIN := $(B)/bench/probe $(B)/bench/recsize
+BENCH_BIN := $(B)/bench/probe $(B)/bench/recsize $(B)/bench/shapes
 
 all: $(B)/libreuse.so $(B)/reuse $(B)/unit $(PROBES) $(BENCH_BIN)
 
@@ -150,6 +150,11 @@ $(B)/bench/probe: bench/probe.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O1 -g $(DEPFLAGS) -o $@ $<
 
+# policy shapes: reuse_policy_parse / reuse_policy_match under callgrind
+$(B)/bench/shapes: bench/shapes.c $(B)/libcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) -std=gnu11 $(WARN) -O2 -g $(DEPFLAGS) -o $@ $< $(B)/libcore.a $(LIBS_LIB)
+
 $(B)/bench/recsize: bench/recsize.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) -std=gnu11 $(WARN) $(DEPFLAGS) -o $@ $<
@@ -210,10 +215,12 @@ smallfd:
 	$(MAKE) --no-print-directory B=build-smallfd CPPFLAGS="$(SMALLFD_CPPFLAGS)" \
 		build-smallfd/libreuse.so build-smallfd/unit
 
-# The fuzzers include src/core/policy.c whole; -MMD tracks it and its headers.
-build-fuzz/%: tests/fuzz/%.c Makefile
+# The policy rooms (src/core/policy_*.c) and the embedded default policy
+# are all a fuzzer links: they stand alone. -MMD tracks their headers.
+POLICY_SRC := $(wildcard src/core/policy_*.c)
+build-fuzz/%: tests/fuzz/%.c $(POLICY_SRC) Makefile
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(DEPFLAGS) -o $@ $<
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(DEPFLAGS) -o $@ $< $(POLICY_SRC)
 
 fuzz-build: $(FUZZERS)
 

@@ -6,6 +6,14 @@
  *   probe close N   pipe, then close() of both ends: 2N closes of fds the
  *                   shim does not track (pipe() itself is not interposed)
  *   probe hold N    keep N TCP sockets open, then print VmRSS in kB
+ *   probe connect N one listener on 127.0.0.1; N times: socket, connect,
+ *                   accept, close both: one client connection (and its
+ *                   server side)
+ *   probe busy N    one listener on 127.0.0.1:P; N times: socket, bind P
+ *                   (must fail EADDRINUSE), close: a program probing a busy
+ *                   port
+ *   probe closefrom N  two sockets (fds 3, 4), then N times closefrom(5):
+ *                   the wide close of a program with few tracked fds
  *
  * Run with N and with 0, bare and under the shim: the differences cancel
  * start-up and leave the cost per operation (bench/run computes it).
@@ -59,6 +67,64 @@ static void closes(long n)
 	}
 }
 
+/* a listener on 127.0.0.1 (port 0: any), its address in *a */
+static int listener(struct sockaddr_in *a)
+{
+	socklen_t len = sizeof *a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(a, 0, sizeof *a);
+	a->sin_family = AF_INET;
+	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)a, sizeof *a) < 0 || listen(fd, 64) < 0 ||
+	    getsockname(fd, (struct sockaddr *)a, &len) < 0)
+		die("listener");
+	return fd;
+}
+
+static void connects(long n)
+{
+	struct sockaddr_in a;
+	int l = listener(&a);
+
+	for (long i = 0; i < n; i++) {
+		int c = socket(AF_INET, SOCK_STREAM, 0), s;
+		if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a) < 0)
+			die("connect");
+		if ((s = accept(l, NULL, NULL)) < 0)
+			die("accept");
+		if (close(c) < 0 || close(s) < 0)
+			die("close");
+	}
+	close(l);
+}
+
+static void busy(long n)
+{
+	struct sockaddr_in a;
+	int l = listener(&a);
+
+	for (long i = 0; i < n; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0)
+			die("socket");
+		if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+			fprintf(stderr, "probe busy: bind to a held port succeeded\n");
+			exit(1);
+		}
+		close(fd);
+	}
+	close(l);
+}
+
+static void closefroms(long n)
+{
+	if (socket(AF_INET, SOCK_STREAM, 0) < 0 || socket(AF_INET, SOCK_STREAM, 0) < 0)
+		die("socket");
+	for (long i = 0; i < n; i++)
+		closefrom(5);
+}
+
 /* VmRSS of this process, in kB, from /proc/self/status. */
 static long rss_kb(void)
 {
@@ -106,7 +172,7 @@ int main(int argc, char **argv)
 	long n = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
 
 	if (argc < 3 || n < 0) {
-		fprintf(stderr, "usage: probe life|close|hold N\n");
+		fprintf(stderr, "usage: probe life|close|hold|connect|busy|closefrom N\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "life") == 0)
@@ -115,6 +181,12 @@ int main(int argc, char **argv)
 		closes(n);
 	else if (strcmp(argv[1], "hold") == 0)
 		hold(n);
+	else if (strcmp(argv[1], "connect") == 0)
+		connects(n);
+	else if (strcmp(argv[1], "busy") == 0)
+		busy(n);
+	else if (strcmp(argv[1], "closefrom") == 0)
+		closefroms(n);
 	else
 		return 2;
 	return 0;

@@ -67,7 +67,8 @@ struct reuse_rule {
 	bool dry_run;                /* decide and log, change nothing */
 };
 
-struct reuse_index;                  /* host and port index, policy.c */
+struct reuse_index;                  /* host and port index, policy_index.c */
+struct reuse_ident;                  /* one identity's index, policy_index.c */
 
 struct reuse_policy {
 	char *source;                /* path, or "default" for the embedded one */
@@ -75,6 +76,8 @@ struct reuse_policy {
 	size_t nrules;
 	bool on_error_closed;        /* first rule line was `on-error closed` */
 	struct reuse_index *index;
+	void *image;                 /* a mapped image (policy_cache.c), or NULL */
+	size_t image_len;
 };
 
 /* Growing text buffer for diagnostics ("FILE:LINE:COL: error: ...\n"). */
@@ -93,6 +96,11 @@ struct reuse_subject {
 	const char *prog;            /* basename of argv[0], may be NULL */
 	const char *exe;             /* basename of /proc/self/exe, may be NULL */
 	long uid;                    /* effective uid at decision time */
+	/* optional: reuse_policy_ident(policy, this subject), kept by a caller
+	 * that decides for one process (same prog and exe); NULL: the
+	 * policy looks the identity up by its names. A handle of another
+	 * policy, or of another uid, is ignored. */
+	const struct reuse_ident *ident;
 };
 
 /*
@@ -137,11 +145,16 @@ struct reuse_plan {
 					options; TCP: SO_REUSEADDR on after listen() */
 };
 
-/* policy.c */
+/* policy_parse.c, policy_file.c, policy_index.c, policy_diag.c */
 int reuse_policy_parse(const char *name, const char *text, size_t len,
 		       struct reuse_policy *out, struct reuse_diag *diag);
 int reuse_policy_load(const char *path, struct reuse_policy *out,
 		      struct reuse_diag *diag);
+/* reuse_policy_load, compiled once: the parsed policy and its index are
+ * kept as an image in dir (a private directory of this uid, e.g.
+ * reuse_user_dir's) and mapped by later loads of the same file. */
+int reuse_policy_load_cached(const char *path, struct reuse_policy *out,
+			     struct reuse_diag *diag, const char *dir);
 /* The text of a policy file, as reuse_policy_load reads it (limits, the
  * wait for a pipe, root's checks): 0 and a malloc'd *text, or 1 with one
  * error in diag. */
@@ -150,6 +163,8 @@ int reuse_policy_read(const char *path, char **text, size_t *len,
 void reuse_policy_free(struct reuse_policy *p);
 const struct reuse_rule *reuse_policy_match(const struct reuse_policy *p,
 					    const struct reuse_subject *s);
+const struct reuse_ident *reuse_policy_ident(const struct reuse_policy *p,
+					     const struct reuse_subject *s);
 bool reuse_host_match(const struct reuse_host *h, int family,
 		      const uint8_t addr[16]);
 void reuse_diag_add(struct reuse_diag *d, const char *fmt, ...)

@@ -12,7 +12,7 @@ setup() {
 @test "exports exactly the interposed calls, everything else hidden" {
   run bash -c "nm -D --defined-only '$LIB' | awk '{print \$3}' | sort | tr '\n' ' '"
   assert_success
-  assert_output "bind close close_range closefrom connect dup dup2 dup3 fcntl fcntl64 getsockopt listen setsockopt socket "
+  assert_output "bind close close_range closefrom connect dup dup2 dup3 fcntl fcntl64 getsockopt listen sendmmsg sendmsg sendto setsockopt shutdown socket "
 }
 
 @test "linked with full RELRO and immediate binding" {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/core.h"
 
@@ -70,6 +71,18 @@ void config_init(void)
 }
 
 /*
+ * cache_dir - where this uid keeps compiled policies (its private
+ * directory, see reuse_user_dir): a later process maps the image instead
+ * of parsing the file again. None for a secure-execution process.
+ */
+static const char *cache_dir(char *dir, size_t len)
+{
+	if (reuse_cfg.secure || reuse_user_dir((uint32_t)geteuid(), dir, len) != 0)
+		return NULL;
+	return dir;
+}
+
+/*
  * config_load_policy - path's policy, or the embedded default when path is
  * NULL or empty, into reuse_cfg. One that does not parse is reported once
  * and replaced by no rule at all (fail open), or by "refuse every bind"
@@ -78,18 +91,21 @@ void config_init(void)
 void config_load_policy(const char *path)
 {
 	struct reuse_diag diag = { 0 };
+	char dir[160];
 	bool closed;
 
 	/* init may run again in a child forked during the parent's */
 	reuse_cfg.policy_broken = reuse_cfg.fail_closed = false;
 	if (path && *path)
-		reuse_policy_load(path, &reuse_cfg.policy, &diag);
+		reuse_policy_load_cached(path, &reuse_cfg.policy, &diag, cache_dir(dir, sizeof dir));
 	else
 		reuse_policy_parse("default", reuse_default_policy,
 				   strlen(reuse_default_policy), &reuse_cfg.policy, &diag);
-	reuse_cfg.match_names = false;
-	for (size_t i = 0; i < reuse_cfg.policy.nrules; i++)
+	reuse_cfg.match_names = reuse_cfg.match_uids = false;
+	for (size_t i = 0; i < reuse_cfg.policy.nrules; i++) {
 		reuse_cfg.match_names |= reuse_cfg.policy.rules[i].program != NULL;
+		reuse_cfg.match_uids |= reuse_cfg.policy.rules[i].uid >= 0;
+	}
 	if (!diag.errors)
 		return;
 	closed = reuse_cfg.policy.on_error_closed;

@@ -36,6 +36,7 @@ struct reuse_config {
 	bool secure;                 /* AT_SECURE: environment ignored */
 	bool dry_run;                /* REUSE_DRY_RUN=1: decide and log, change nothing */
 	bool match_names;            /* some rule says program=: decisions need names */
+	bool match_uids;             /* some rule says uid= */
 	char prog[64];               /* basename of argv[0] */
 	char exe[64];                /* basename of /proc/self/exe */
 };

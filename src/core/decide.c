@@ -2,7 +2,7 @@
  * decide.c - the decision engine: (rule, what the program asked) -> plan.
  *
  * Pure functions: no syscalls, no globals, so the table-driven unit tests
- * can walk every combination. Matching a socket to a rule is policy.c's.
+ * can walk every combination. Matching a socket to a rule is policy_index.c's.
  */
 #include <errno.h>
 

@@ -33,6 +33,29 @@ void eng_set_flag(int fd, int name, int want)
 		sys_setflag(fd, name, want);
 }
 
+/*
+ * own_ident - this process's identity handle for the policy's program=/uid=
+ * index: its names never change, its uid seldom does. A handle made for
+ * another uid (two threads racing a setuid) is ignored by the policy, so
+ * the two words need no lock.
+ */
+static const struct reuse_ident *own_ident(const struct reuse_subject *s)
+{
+	static const struct reuse_ident *_Atomic ident;
+	static _Atomic long ident_uid = -2;
+	const struct reuse_ident *h;
+
+	if (!reuse_cfg.match_names && !reuse_cfg.match_uids)
+		return NULL;
+	if (__atomic_load_n(&ident_uid, __ATOMIC_ACQUIRE) == s->uid &&
+	    (h = __atomic_load_n(&ident, __ATOMIC_ACQUIRE)))
+		return h;
+	h = reuse_policy_ident(&reuse_cfg.policy, s);
+	__atomic_store_n(&ident, h, __ATOMIC_RELEASE);
+	__atomic_store_n(&ident_uid, s->uid, __ATOMIC_RELEASE);
+	return h;
+}
+
 /* The subject of a decision: the address, and who the program is. */
 void eng_subject(struct reuse_call *c, const struct sockaddr_storage *ss,
 		 struct reuse_subject *s)
@@ -43,6 +66,7 @@ void eng_subject(struct reuse_call *c, const struct sockaddr_storage *ss,
 	s->prog = c->prog && c->prog[0] ? c->prog : NULL;
 	s->exe = c->exe && c->exe[0] ? c->exe : NULL;
 	s->uid = call_euid(c);
+	s->ident = c->pid ? NULL : own_ident(s);
 }
 
 /* The plan for k's rule, as the program asked and the process may. */

@@ -99,12 +99,17 @@ int engine_getsockopt(struct reuse_call *c, int level, int name, uint64_t val,
 		eng_first_sight(c);
 	if (k->rule < 0)
 		return REUSE_PASS;
-	/* an option the rule's plan left alone is the kernel's to answer: it
-	 * holds what the program set, through whichever fd it set it */
-	if (eng_plan_kept(k, &plan) && (name == SO_REUSEPORT ? plan.rp : plan.ra) < 0)
-		return REUSE_PASS;
 	ret = c->host->getsockopt(c, level, name, val, lenp);
 	err = errno;
+	/* an option the rule's plan left alone is the kernel's to answer: it
+	 * holds what the program set, through whichever fd it set it */
+	if (ret == 0 && eng_plan_kept(k, &plan) && (name == SO_REUSEPORT ? plan.rp : plan.ra) < 0) {
+		if (wants(k->log, REUSE_LOG_ALL))
+			eng_log(c, "getsockopt", NULL, 0, NULL, name == SO_REUSEPORT ?
+				"answered SO_REUSEPORT from the kernel: the rule leaves it to the program" :
+				"answered SO_REUSEADDR from the kernel: the rule leaves it to the program");
+		goto out;
+	}
 	if (ret < 0 || !c->host->copy_in(c, &n, lenp, sizeof n))
 		goto out;
 	asked = name == SO_REUSEPORT ? k->asked_rp : k->asked_ra;

@@ -45,7 +45,21 @@
 typedef struct reuse_sock *_Atomic chunk_ptr;
 static chunk_ptr table[TOP_SLOTS];
 static chunk_ptr *_Atomic high[HIGH_SLOTS];   /* [0] unused: that is `table` */
-uint8_t reuse_watch[SOCK_WATCH_MAX];
+/* aligned: sock_forget_range reads the map a word at a time */
+uint8_t reuse_watch[SOCK_WATCH_MAX] __attribute__((aligned(8)));
+/* One past the highest fd ever tracked: where a range walk can stop. */
+static _Atomic unsigned fd_top;
+
+/* note_top - fd gets a record: raise fd_top to cover it. One load and a
+ * compare, but when fd is a new highest. */
+static inline void note_top(int fd)
+{
+	unsigned top = atomic_load_explicit(&fd_top, memory_order_relaxed);
+
+	while (top <= (unsigned)fd &&
+	       !atomic_compare_exchange_weak(&fd_top, &top, (unsigned)fd + 1))
+		;
+}
 
 /* install - *where, or a fresh zeroed mapping of `size` put there first
  * (another thread may win the race: then its mapping is used). */
@@ -172,6 +186,7 @@ void sock_created(int fd, int family, int type, int protocol)
 	if (!s && !(s = slot_get(fd, true)))
 		return;
 	take_slot(s);
+	note_top(fd);
 	s->dev = dev;
 	s->family = (uint8_t)family;
 	s->proto = (uint8_t)proto;
@@ -317,6 +332,7 @@ void sock_dup(int oldfd, int newfd)
 	if (!n)
 		return;
 	take_slot(n);
+	note_top(newfd);
 	/* every field after the identity (ino, first), which is published
 	 * last; copying them one by one once missed the bind()'s plan */
 	memcpy(&n->dev, &o->dev, sizeof *n - offsetof(struct reuse_sock, dev));
@@ -325,14 +341,50 @@ void sock_dup(int oldfd, int newfd)
 		       WATCH_SOCK | WATCH_UNBOUND : WATCH_SOCK);
 }
 
-/* sock_forget_range - close_range()/closefrom() over [lo, hi]: every fd
- * of a chunk that exists, skipping whole missing chunks and directories
- * (closefrom(3) reaches UINT_MAX). */
+/*
+ * forget_run - sock_forget over [a, b], one chunk's worth. Below
+ * SOCK_WATCH_MAX the watch map says which fds may be tracked (a clear
+ * byte is a promise, core.h): it is read a word (8 fds) at a time, so an
+ * empty chunk costs 128 loads, not 1024 slot checks.
+ */
+static void forget_run(unsigned a, unsigned b)
+{
+	unsigned fd = a;
+
+	if (b >= SOCK_WATCH_MAX) {
+		for (; fd <= b; fd++)
+			sock_forget((int)fd);
+		return;
+	}
+	while (fd <= b) {
+		if (!(fd & 7)) {                  /* whole clear words: skipped */
+			const uint64_t *w = (const uint64_t *)&reuse_watch[fd],
+				       *end = (const uint64_t *)&reuse_watch[(b + 1) & ~7u];
+			while (w < end && !__atomic_load_n(w, __ATOMIC_RELAXED))
+				w++;
+			fd = (unsigned)((const uint8_t *)w - reuse_watch);
+			if (fd > b)
+				return;
+		}
+		if (__atomic_load_n(&reuse_watch[fd], __ATOMIC_RELAXED))
+			sock_forget((int)fd);
+		fd++;
+	}
+}
+
+/* sock_forget_range - close_range()/closefrom() over [lo, hi]: the fds of
+ * chunks that exist, up to the last fd a chunk was ever made for,
+ * skipping whole missing chunks and directories (closefrom(3) reaches
+ * UINT_MAX). */
 void sock_forget_range(unsigned lo, unsigned hi)
 {
-	unsigned fd = lo, last;
+	unsigned fd = lo, last, top = atomic_load_explicit(&fd_top, memory_order_acquire);
 
-	while (fd <= hi && fd < REUSE_FD_LIMIT) {
+	if (!top || lo >= top)
+		return;
+	if (hi >= top)
+		hi = top - 1;
+	while (fd <= hi) {
 		chunk_ptr *ref = chunk_ref(fd, false);
 
 		if (!ref)                           /* no directory here */
@@ -340,8 +392,7 @@ void sock_forget_range(unsigned lo, unsigned hi)
 		else if (!atomic_load_explicit(ref, memory_order_acquire))
 			last = fd | (CHUNK_SLOTS - 1);
 		else
-			for (last = fd | (CHUNK_SLOTS - 1); fd <= last && fd <= hi; fd++)
-				sock_forget((int)fd);
+			forget_run(fd, (last = fd | (CHUNK_SLOTS - 1)) < hi ? last : hi);
 		if (last >= hi)
 			return;
 		fd = last + 1;

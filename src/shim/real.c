@@ -1,49 +1,167 @@
 /*
- * real.c - dlsym(RTLD_NEXT) once, thread-safely, re-entrancy-safe.
+ * real.c - the next definition of every call we interpose, found with
+ * dlsym(RTLD_NEXT) one symbol at a time, on its first use.
+ *
+ * A process that never makes a socket call never pays for a dlsym (about
+ * 900 instructions each, at every exec): each slot of reuse_real starts as
+ * a stub that resolves its own symbol, stores the answer over itself and
+ * makes the call; later calls load the answer directly. close() alone is
+ * resolved by real_resolve() (the constructor, or REAL(close)): fdlife.c
+ * keeps the pointer it first gets, which must be the real one.
  *
  * Another library's constructor may call socket() before ours has run, and
  * dlsym() itself may allocate (and so re-enter us through a malloc hook or
- * another shim). The guard marks itself taken before resolving, so a
- * re-entrant or concurrent caller gets "not ready" and uses the system call
- * instead of waiting or recursing.
+ * another shim). A symbol's guard is taken before it is resolved, so a
+ * re-entrant or concurrent caller gets "not ready" and makes the system
+ * call instead of waiting or recursing. A symbol that is missing or that
+ * resolves to our own wrapper stays NULL: the wrapper then uses the raw
+ * system call rather than looping forever.
  */
 #include <dlfcn.h>
+#include <link.h>
+#include <linux/close_range.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 
 #include "shim/real.h"
 
-struct reuse_real reuse_real;
-
 enum { REAL_NONE, REAL_BUSY, REAL_DONE };
-static atomic_int real_state = REAL_NONE;
 
-/* Our own exported definitions, to refuse a dlsym() that finds us again. */
-#define X(name, ret, args) extern ret name args;
-REUSE_REAL_CALLS(X)
+/* Our own ELF header, where this library is loaded: a dlsym() answer in
+ * this object is our own wrapper. (Comparing with the wrappers' addresses
+ * would bind 14 more symbols in every process at load.) */
+extern const char __ehdr_start[] __attribute__((visibility("hidden")));
+
+/* is_ours - p lies in one of this library's loaded segments (read from
+ * its own program headers: dladdr() would scan libc's symbol table). */
+static bool is_ours(const void *p)
+{
+	const ElfW(Ehdr) *eh = (const void *)__ehdr_start;
+	const ElfW(Phdr) *ph = (const void *)(__ehdr_start + eh->e_phoff);
+	uintptr_t base = (uintptr_t)__ehdr_start, at = (uintptr_t)p;
+
+	for (unsigned i = 0; i < eh->e_phnum; i++)
+		if (ph[i].p_type == PT_LOAD && at >= base + ph[i].p_vaddr &&
+		    at - base - ph[i].p_vaddr < ph[i].p_memsz)
+			return true;
+	return false;
+}
+
+#define X(name, ret, args) R_##name,
+enum { REUSE_REAL_CALLS(X) R_COUNT };
 #undef X
+static atomic_int state[R_COUNT];
 
 /*
- * real_resolve - fill reuse_real on first use. A symbol that is missing or
- * resolves to our own wrapper stays NULL: the wrapper then uses the raw
- * system call rather than looping forever.
+ * resolve_one - symbol `name` into *slot, once.
+ * Returns what the slot holds, or NULL while another caller resolves it.
  */
-bool real_resolve(void)
+static void *resolve_one(int i, void **slot, const char *name)
 {
 	int expect = REAL_NONE;
 
-	if (__builtin_expect(atomic_load_explicit(&real_state,
-						  memory_order_acquire) == REAL_DONE, 1))
-		return true;
-	if (!atomic_compare_exchange_strong(&real_state, &expect, REAL_BUSY))
-		return false;
-#define X(name, ret, args)                                                    \
-	{                                                                     \
-		void *p = dlsym(RTLD_NEXT, #name);                            \
-		reuse_real.name = p == (void *)name ? NULL : (ret (*) args)p; \
-	}
-	REUSE_REAL_CALLS(X)
-#undef X
-	atomic_store_explicit(&real_state, REAL_DONE, memory_order_release);
+	if (!atomic_compare_exchange_strong(&state[i], &expect, REAL_BUSY))
+		return expect == REAL_DONE ? __atomic_load_n(slot, __ATOMIC_ACQUIRE) : NULL;
+	void *p = dlsym(RTLD_NEXT, name);
+	if (p && is_ours(p))
+		p = NULL;
+	__atomic_store_n(slot, p, __ATOMIC_RELEASE);
+	atomic_store_explicit(&state[i], REAL_DONE, memory_order_release);
+	return p;
+}
+
+#define RESOLVE(name) \
+	((__typeof__(reuse_real.name))resolve_one(R_##name, (void **)&reuse_real.name, #name))
+
+/* The stubs: resolve, then the call, or the system call without one. */
+static int lazy_socket(int d, int t, int p)
+{ int (*f)(int, int, int) = RESOLVE(socket); return f ? f(d, t, p) : sys_socket(d, t, p); }
+
+static int lazy_bind(int fd, const struct sockaddr *a, socklen_t l)
+{ int (*f)(int, const struct sockaddr *, socklen_t) = RESOLVE(bind);
+  return f ? f(fd, a, l) : sys_bind(fd, a, l); }
+
+static int lazy_listen(int fd, int b)
+{ int (*f)(int, int) = RESOLVE(listen); return f ? f(fd, b) : sys_listen(fd, b); }
+
+static int lazy_connect(int fd, const struct sockaddr *a, socklen_t l)
+{ int (*f)(int, const struct sockaddr *, socklen_t) = RESOLVE(connect);
+  return f ? f(fd, a, l) : sys_connect(fd, a, l); }
+
+static int lazy_setsockopt(int fd, int lv, int n, const void *v, socklen_t l)
+{ int (*f)(int, int, int, const void *, socklen_t) = RESOLVE(setsockopt);
+  return f ? f(fd, lv, n, v, l) : sys_setsockopt(fd, lv, n, v, l); }
+
+static int lazy_getsockopt(int fd, int lv, int n, void *v, socklen_t *l)
+{ int (*f)(int, int, int, void *, socklen_t *) = RESOLVE(getsockopt);
+  return f ? f(fd, lv, n, v, l) : sys_getsockopt(fd, lv, n, v, l); }
+
+static int lazy_dup(int fd)
+{ int (*f)(int) = RESOLVE(dup); return f ? f(fd) : (int)SYS3(SYS_dup, fd, 0, 0); }
+
+static int lazy_dup2(int o, int n)
+{ int (*f)(int, int) = RESOLVE(dup2); return f ? f(o, n) : sys_dup3(o, n, 0); }
+
+static int lazy_dup3(int o, int n, int fl)
+{ int (*f)(int, int, int) = RESOLVE(dup3); return f ? f(o, n, fl) : sys_dup3(o, n, fl); }
+
+/* fcntl's argument, as libc fetches it: one pointer-sized value */
+static int lazy_fcntl(int fd, int cmd, ...)
+{
+	int (*f)(int, int, ...) = RESOLVE(fcntl);
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return f ? f(fd, cmd, arg) : sys_fcntl(fd, cmd, (long)arg);
+}
+
+static int lazy_fcntl64(int fd, int cmd, ...)
+{
+	int (*f)(int, int, ...) = RESOLVE(fcntl64);
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return f ? f(fd, cmd, arg) : sys_fcntl(fd, cmd, (long)arg);
+}
+
+static int lazy_close_range(unsigned lo, unsigned hi, int fl)
+{ int (*f)(unsigned, unsigned, int) = RESOLVE(close_range);
+  return f ? f(lo, hi, fl) : (int)SYS3(SYS_close_range, lo, hi, fl); }
+
+static void lazy_closefrom(int lo)
+{
+	void (*f)(int) = RESOLVE(closefrom);
+
+	if (f)
+		f(lo);
+	else
+		(void)SYS3(SYS_close_range, lo, ~0u, 0);
+}
+
+struct reuse_real reuse_real = {
+	.socket = lazy_socket, .bind = lazy_bind, .listen = lazy_listen,
+	.connect = lazy_connect, .setsockopt = lazy_setsockopt,
+	.getsockopt = lazy_getsockopt, .close = NULL, .dup = lazy_dup,
+	.dup2 = lazy_dup2, .dup3 = lazy_dup3, .fcntl = lazy_fcntl,
+	.fcntl64 = lazy_fcntl64, .close_range = lazy_close_range,
+	.closefrom = lazy_closefrom,
+};
+
+/*
+ * real_resolve - close(), which has no stub; the others resolve on first
+ * use. Returns whether the table may be used now: REAL() then reads a
+ * slot that is either the answer or NULL (no next definition, or close
+ * being resolved by a caller this one re-entered).
+ */
+bool real_resolve(void)
+{
+	(void)RESOLVE(close);
 	return true;
 }

@@ -1,13 +1,18 @@
 /*
  * fuzz_match - libFuzzer target for the address matcher
- * (reuse_policy_match and reuse_host_match, src/core/policy.c).
+ * (reuse_policy_match and reuse_host_match, src/core/policy_index.c).
  *
  * Input: one byte N (mod 8), N subjects of 24 bytes, then a policy text.
  * Each subject is matched through the index and by a plain first-match
  * scan written here; the two must pick the same rule. reuse_host_match is
  * checked against a bit-by-bit prefix comparison.
  */
-#include "policy.c"
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "libreuse.h"
 
 #include <assert.h>
 

@@ -18,6 +18,7 @@ static const struct {
 	void (*run)(void);
 } suites[] = {
 	{ "policy", test_policy },
+	{ "policy_cache", test_policy_cache },
 	{ "decide", test_decide },
 	{ "rules", test_rules },
 	{ "subject", test_subject },

@@ -1,16 +1,17 @@
 /*
- * test_policy.c - the policy parser, matcher and index (src/core/policy.c).
+ * test_policy.c - the policy parser, matcher and index (src/core/policy_*.c).
  *
  * Tables of policy texts with the exact diagnostics they must produce,
  * tables of sockets with the rule that must decide for them, and a
  * randomised comparison of the indexed matcher with a naive scan written
- * here from the spec (reuse.policy(5)), not from policy.c.
+ * here from the spec (reuse.policy(5)), not from the code.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fnmatch.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1103,6 +1104,77 @@ static struct reuse_subject gen_subject(enum shape shape)
 	return s;
 }
 
+/* Identities (names, uid) the sockets are drawn from: 0 = any; a few
+ * keep every socket on the identities' own indices (policy_index.c),
+ * many send most to the shared one. */
+static unsigned ident_pool;
+
+/*
+ * Threads deciding at once for more identities than get their own index
+ * (policy_index.c, IDENT_MAX): the first sockets of an identity race to
+ * build and publish its index, the rest use the shared one; every answer
+ * must still be the linear scan's. Each thread draws its sockets first
+ * (the generator is not thread-safe).
+ */
+#define THR_N 6
+#define THR_SOCKETS 3000
+struct thr {
+	const struct reuse_policy *p;
+	struct reuse_subject s[THR_SOCKETS];
+	const struct reuse_rule *want[THR_SOCKETS];
+	unsigned differ;
+};
+
+static void *thr_run(void *arg)
+{
+	struct thr *t = arg;
+
+	for (unsigned i = 0; i < THR_SOCKETS; i++)
+		t->differ += reuse_policy_match(t->p, &t->s[i]) != t->want[i];
+	return NULL;
+}
+
+static void check_index_threads(void)
+{
+	static const char *const progs[] = { "ax", "bx", "prog1", "zz", "q", "r" };
+	static struct thr t[THR_N];
+	struct reuse_policy p;
+	struct reuse_diag d = { 0 };
+	pthread_t tid[THR_N];
+	unsigned differ = 0, started = 0;
+	size_t len;
+
+	rng_state = 0x5eed0009;
+	char *text = gen_policy(2000, MIXED, &len);
+	ok(reuse_policy_parse(NAME, text, len, &p, &d) == 0 && p.index,
+	   "threads: 2000 random rules parse");
+	for (unsigned k = 0; k < THR_N; k++) {
+		t[k].p = &p;
+		t[k].differ = 0;
+		for (unsigned i = 0; i < THR_SOCKETS; i++) {
+			struct reuse_subject *s = &t[k].s[i];
+			unsigned id = rnd(24);              /* more than IDENT_MAX */
+			*s = gen_subject(MIXED);
+			s->prog = progs[id % 6];
+			s->exe = progs[(id / 6) % 6];
+			s->uid = id % 4;
+			t[k].want[i] = naive_match(&p, s);
+		}
+	}
+	for (unsigned k = 0; k < THR_N; k++)
+		started += pthread_create(&tid[k], NULL, thr_run, &t[k]) == 0;
+	for (unsigned k = 0; k < started; k++)
+		pthread_join(tid[k], NULL);
+	for (unsigned k = 0; k < THR_N; k++)
+		differ += t[k].differ;
+	ok(started == THR_N && differ == 0,
+	   "threads: %u threads agree with a linear scan on %u sockets each (%u differ)",
+	   started, THR_SOCKETS, differ);
+	reuse_policy_free(&p);
+	reuse_diag_free(&d);
+	free(text);
+}
+
 /* One random policy against many random sockets. */
 static void check_index(const char *what, uint64_t seed, unsigned nrules,
 			enum shape shape, unsigned nsubjects)
@@ -1118,6 +1190,18 @@ static void check_index(const char *what, uint64_t seed, unsigned nrules,
 	unsigned same = 0, hits = 0;
 	for (unsigned i = 0; i < nsubjects; i++) {
 		struct reuse_subject s = gen_subject(shape);
+		if (ident_pool) {
+			unsigned id = rnd(ident_pool);
+			s.prog = names[id % COUNT(names)];
+			s.exe = names[(id / 2) % COUNT(names)];
+			s.uid = id % 2 ? 7 : 1;       /* 7: no uid= rule names it */
+			/* the handle of a caller that keeps one: its own, or a
+			 * stale one of another uid, which must be ignored */
+			if (rnd(2))
+				s.ident = reuse_policy_ident(&p, &s);
+			if (s.ident && rnd(4) == 0)
+				s.uid = s.uid == 7 ? 1 : 7;
+		}
 		const struct reuse_rule *want = naive_match(&p, &s);
 		const struct reuse_rule *got = reuse_policy_match(&p, &s);
 		if (got == want)
@@ -1129,7 +1213,8 @@ static void check_index(const char *what, uint64_t seed, unsigned nrules,
 	}
 	ok(same == nsubjects, "%s: index agrees with a linear scan on %u sockets (%u differ)",
 	   what, nsubjects, nsubjects - same);
-	ok(hits > nsubjects / 5 && nsubjects - hits > nsubjects / 5,
+	unsigned least = nsubjects / (ident_pool ? 20 : 5);
+	ok(hits > least && nsubjects - hits > least,
 	   "%s: the sockets exercise both outcomes (%u matched, %u not)", what, hits,
 	   nsubjects - hits);
 	reuse_policy_free(&p);
@@ -1191,5 +1276,11 @@ void test_policy(void)
 	check_index("nested wide ranges", 0x5eed0003, 3000, NESTED, 20000);
 	check_index("many hosts", 0x5eed0004, 4000, HOSTS, 30000);
 	check_index("few hosts", 0x5eed0005, 60, HOSTS, 20000);
+	ident_pool = 4;              /* each identity gets its own index */
+	check_index("mixed, 4 identities", 0x5eed0006, 2000, MIXED, 50000);
+	check_index("nested, 4 identities", 0x5eed0007, 3000, NESTED, 20000);
+	check_index("many hosts, 4 identities", 0x5eed0008, 4000, HOSTS, 20000);
+	ident_pool = 0;
+	check_index_threads();
 	test_big_policy();
 }

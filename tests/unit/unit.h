@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 void test_policy(void);
+void test_policy_cache(void);
 void test_decide(void);
 void test_rules(void);
 void test_subject(void);
