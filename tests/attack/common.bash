@@ -36,16 +36,31 @@ pol() {
   echo "$T/policy"
 }
 
-# under BACKEND POLICY LOG CMD... : CMD bare (BACKEND bare), preloaded (lib)
-# or supervised (seccomp), with POLICY and the log in LOG.
-under() {
-  local backend=$1 policy=$2 log=$3
-  shift 3
-  case $backend in
-    bare) "$@" ;;
-    lib) REUSE_POLICY=$policy REUSE_LOG=$log LD_PRELOAD=$LIB "$@" ;;
-    seccomp) "$REUSE" run --seccomp --policy "$policy" --log "$log" -- "$@" ;;
+# prefix BACKEND POLICY LOG : sets PRE, the command prefix that runs a
+# program bare (BACKEND bare), preloaded (lib) or supervised (seccomp), with
+# POLICY and the log in LOG.
+prefix() {
+  : >"$3"
+  chmod 666 "$3"
+  case $1 in
+    bare) PRE=(env) ;;
+    lib) PRE=(env REUSE_POLICY="$2" REUSE_LOG="$3" LD_PRELOAD="$LIB") ;;
+    seccomp) PRE=("$REUSE" run --seccomp --policy "$2" --log "$3" --) ;;
   esac
+}
+
+# strike WHO PROTO VICTIM PORT : every attacker of tests/probes/attackmatrix.c
+# (WHO root, nobody or userns) against one victim (its name there: v4lo,
+# v4any, v6lo...); prints how many overlapping binds got through.
+strike() {
+  local run=()
+  case $1 in
+    nobody) run=("${NOBODY[@]}") ;;
+    userns) run=("${NOBODY[@]}" unshare -Ur) ;;
+  esac
+  echo "V 0 $2 $3 none $4" | "${run[@]}" "$PROBES/attackmatrix" attack "$1" >"$T/strike"
+  [[ $(grep -c '^A ' "$T/strike") == 128 ]] || { echo "strike: $(head -3 "$T/strike")" >&2; return 1; }
+  grep -c 'overlap=1 result=ok' "$T/strike" || true
 }
 
 # wait_for FILE PATTERN [TRIES] : until a line of FILE matches (bounded, 0.05 s a try).
