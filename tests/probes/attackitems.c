@@ -23,8 +23,10 @@
  *   accepted PORT                      getsockopt(SO_REUSEADDR) of an accepted socket
  *   dupopt PORT                        option set through a dup, read through the original
  *   landlock ALLOW PORT                Landlock allows TCP bind on ALLOW only; bind PORT
- *   lender PROTO PORT N                N own overlapping binds (each a lend)
- *   spinner PROTO PORT SECS            bind 127.0.0.1:PORT with RA in a loop: wins
+ *   lender PROTO PORT N DONE           0.0.0.0:PORT, then after 0.3 s N own binds of
+ *                                      127.0.0.1:PORT 1 ms apart (each a lend); creates DONE
+ *   spinner PROTO PORT SECS DONE       bind 127.0.0.1:PORT with RA in a loop until DONE
+ *                                      exists: wins, windows
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -519,36 +521,47 @@ static int lender(char **a)
 	int rc, port = atoi(a[1]), fails = 0;
 	long n = atol(a[2]);
 	int first = bound(a[0], "0.0.0.0", port, "ra", &rc);
+	double t0;
 
 	printf("bind_first=%s\n", en(rc));
-	fflush(stdout);
+	ready(-1);
+	usleep(300000);            /* the spinner is spinning by then */
+	t0 = now();
 	for (long i = 0; i < n; i++) {
 		int fd = bound(a[0], "127.0.0.1", port, "ra", &rc);
 		fails += rc != 0;
 		close(fd);
+		usleep(1000);
 	}
+	printf("lends=%ld fails=%d ms=%.0f\n", n, fails, (now() - t0) * 1000);
+	fflush(stdout);
+	fclose(fopen(a[3], "w"));  /* the spinner stops */
+	sleep(1);                  /* still held while it does */
 	close(first);
-	printf("lends=%ld fails=%d\n", n, fails);
 	return 0;
 }
 
+/* wins: binds that succeeded; windows: runs of wins less than 300 us
+ * apart (the lender paces its lends 1 ms apart: one run, one lend won) */
 static int spinner(char **a)
 {
-	double end = now() + atof(a[2]);
-	long tries = 0, wins = 0;
+	double end = now() + atof(a[2]), last = 0, t;
+	long tries = 0, wins = 0, windows = 0;
 	int rc, tcp = strcmp(a[0], "udp") != 0;
 
-	while (now() < end) {
+	while ((t = now()) < end && (tries % 256 || access(a[3], F_OK) < 0)) {
 		int fd = bound(a[0], "127.0.0.1", atoi(a[1]), "ra", &rc);
 		tries++;
 		if (rc == 0) {
 			wins++;     /* bound: the address is taken, whatever listen() says */
+			windows += t - last > 300e-6;
+			last = now();
 			if (tcp)
 				listen(fd, 1);
 		}
 		close(fd);
 	}
-	printf("tries=%ld wins=%ld\n", tries, wins);
+	printf("tries=%ld wins=%ld windows=%ld\n", tries, wins, windows);
 	return 0;
 }
 
@@ -562,7 +575,7 @@ static const struct {
 	{ "lendtcp", 1, lendtcp }, { "cycles", 2, cycles }, { "dup2own", 1, dup2own },
 	{ "timerbind", 4, timerbind }, { "forget", 3, forget }, { "shut", 3, shut },
 	{ "sendto", 2, sendto_client }, { "accepted", 1, accepted }, { "dupopt", 1, dupopt },
-	{ "landlock", 2, landlock }, { "lender", 3, lender }, { "spinner", 3, spinner },
+	{ "landlock", 2, landlock }, { "lender", 4, lender }, { "spinner", 4, spinner },
 };
 
 int main(int argc, char **argv)
