@@ -17,7 +17,8 @@ load common
 setup() { attack_setup; }
 teardown() { attack_teardown; }
 
-# victims TAG UID BACKEND POLICY : bind the victim set as UID under BACKEND,
+# victims TAG UID BACKEND POLICY : bind the victim set as UID under BACKEND
+# (bare, lib, seccomp, seccomp-drop),
 # then every attacker; lines in $T/TAG.a (attempts), $T/TAG.v (victims).
 victims() {
   local tag=$1 uid=$2 backend=$3 policy=$4 base pre=() vic i
@@ -28,6 +29,10 @@ victims() {
   if [[ $backend == seccomp ]]; then
     "${pre[@]}" "$REUSE" run --seccomp --policy "$policy" --log "$T/$tag.log" -- \
       "$PROBES/attackmatrix" victim "$base" 60 >"$T/$tag.v" 2>&1 &
+  elif [[ $backend == seccomp-drop ]]; then
+    # a root supervisor, a target that dropped to UID: its calls continue in it
+    "$REUSE" run --seccomp --policy "$policy" --log "$T/$tag.log" -- \
+      "${pre[@]}" "$PROBES/attackmatrix" victim "$base" 60 >"$T/$tag.v" 2>&1 &
   else
     "${pre[@]}" env ${policy:+REUSE_POLICY="$policy" REUSE_LOG="$T/$tag.log" LD_PRELOAD="$LIB"} \
       "$PROBES/attackmatrix" victim "$base" 60 >"$T/$tag.v" 2>&1 &
@@ -100,8 +105,10 @@ judge() {
   [[ $(grep -c 'overlap=1 result=ok' "$T/bare1.a") -gt 1000 ]] || fail "control: few attacks worked"
   victims lib1 65534 lib "$p"
   victims sec1 65534 seccomp "$p"
+  victims drop1 65534 seccomp-drop "$p"
   local ok=0
   judge bare1 lib1 65534 || ok=1
   judge bare1 sec1 65534 || ok=1
+  judge bare1 drop1 65534 || ok=1
   [[ $ok == 0 ]]
 }
