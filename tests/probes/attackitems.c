@@ -279,7 +279,7 @@ static int sigbind(char **a)
 	long binds = 0, fails = 0;
 	int rc, fd;
 
-	sig_port = atoi(a[1]) + 1;
+	sig_port = atoi(a[1]) ? atoi(a[1]) + 1 : 0;
 	timer(100, bind_in_handler, 1);
 	while (now() < end) {
 		fd = bound("udp", "127.0.0.1", atoi(a[1]), "ra", &rc);
@@ -381,7 +381,8 @@ static int cycles(char **a)
 		if (i == 2000)
 			before = rss_kb();
 		fd = bound("udp", "127.0.0.1", atoi(a[1]), "none", &rc);
-		fails += rc != 0;
+		if (rc && !fails++)
+			printf("first_fail=%ld fd=%d errno=%s\n", i, fd, en(rc));
 		close(fd);
 	}
 	printf("cycles=%ld fails=%ld rss_growth_kb=%ld\n", n, fails, rss_kb() - before);
