@@ -4,7 +4,8 @@
 # the library and under `reuse run --seccomp`. Victims are
 # tests/probes/attackitems.c; attackers tests/probes/attackmatrix.c, run
 # without libreuse (every address, option and extra of the matrix against
-# one victim). Item 16 is tested in tests/insight.bats.
+# one victim). Item 16 is tested in tests/insight.bats; what is still open,
+# in tests/attack/open.bats (not run by make check).
 # shellcheck disable=SC2153,SC2154  # common.bash sets the paths; bats sets $output
 
 load common
@@ -33,6 +34,24 @@ expect_attack() {
   else
     [[ $2 == 0 ]] || fail "$1 ($3): $2 attacks got through: $(grep 'overlap=1 result=ok' "$T/strike" | head -5)"
   fi
+}
+
+# hold_case BACKEND POLICY WHO PROTO VICTIM PROBE-ARGS... : the probe holds
+# a victim, WHO strikes it; PORT in PROBE-ARGS is replaced by a free port.
+hold_case() {
+  local b=$1 p=$2 who=$3 proto=$4 vname=$5 port n args=()
+  shift 5
+  port=$(free_port)
+  for a in "$@"; do args+=("${a//PORT/$port}"); done
+  prefix "$b" "$p" "$T/log"
+  bg "$T/v.out" "${PRE[@]}" "$ITEMS" "${args[@]}"
+  wait_for "$T/v.out" '^ready' 600 || fail "$b: $(cat "$T/v.out")"
+  # the probe may report the port it got (sendto's implicit bind)
+  if grep -q '^port=' "$T/v.out"; then port=$(sed -n 's/^port=//p' "$T/v.out"); fi
+  n=$(strike "$who" "$proto" "$vname" "$port")
+  stop "$LAST"
+  echo "# $b ${args[0]}: $n overlapping binds by $who got through" >&3
+  expect_attack "$b" "$n" "${args[0]}"
 }
 
 # ---- 1. a bound socket met through a new fd ---------------------------------
@@ -282,3 +301,43 @@ adopt_case() {
     assert_output --regexp ' einval=0 eintr=[0-9]+ other=0$'
   done
 }
+
+# ---- 6. --seccomp forgets a socket whose binding thread exited --------------
+
+forget_case() {
+  hold_case bare "$NOHIJACK" nobody udp v4lo forget PORT 3000 20
+  hold_case "$1" "$NOHIJACK" nobody udp v4lo forget PORT 3000 20
+  grep -q '^set=ok' "$T/v.out" || fail "$1: $(cat "$T/v.out")"
+}
+@test "6 library: a socket bound by a thread that exited is still decided after 3,000 further binds" { forget_case lib; }
+@test "6 --seccomp: a socket bound by a thread that exited is still decided after 3,000 further binds" { forget_case seccomp; }
+
+# ---- 20. records per fd after dup() -----------------------------------------------
+
+dupopt_case() {
+  local b port
+  for b in bare "$1"; do
+    port=$(free_port)
+    prefix "$b" "$ROOT/policy/default.policy" "$T/log"
+    run timeout 10 "${PRE[@]}" "$ITEMS" dupopt "$port"
+    assert_line --regexp '^orig_seen_ra=1 orig_seen_rp=1 '
+  done
+}
+@test "20 library: an option set through a dup() is seen through the original fd, as bare" { dupopt_case lib; }
+@test "20 --seccomp: an option set through a dup() is seen through the original fd, as bare" { dupopt_case seccomp; }
+
+# ---- 11. Landlock (--seccomp: tests/attack/open.bats) ------------------------------
+
+landlock_case() {
+  local b port allow p
+  p=$(pol 'tcp *:* exclusive')
+  for b in bare "$1"; do
+    port=$(free_port)
+    allow=$(free_port)
+    prefix "$b" "$p" "$T/log"
+    run timeout 10 "${PRE[@]}" "$ITEMS" landlock "$allow" "$port"
+    [[ $output != *unsupported* ]] || skip "the kernel has no Landlock network rules (ABI 4)"
+    assert_line 'landlock=ok bind=EACCES'
+  done
+}
+@test "11 library: a bind the program's own Landlock domain forbids is refused as bare" { landlock_case lib; }

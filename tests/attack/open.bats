@@ -60,16 +60,6 @@ mptcp_rp() {
 @test "3 (open) library: an exclusive root MPTCP listener asking SO_REUSEPORT: a root TCP joiner is refused" { mptcp_rp lib; }
 @test "3 (open) --seccomp: an exclusive root MPTCP listener asking SO_REUSEPORT: a root TCP joiner is refused" { mptcp_rp seccomp; }
 
-# ---- 6. --seccomp forgets a socket whose binding thread exited --------------
-
-forget() {
-  hold_case bare "$NOHIJACK" nobody udp v4lo forget PORT 3000 20
-  hold_case "$1" "$NOHIJACK" nobody udp v4lo forget PORT 3000 20
-  grep -q '^set=ok' "$T/v.out" || fail "$1: $(cat "$T/v.out")"
-}
-@test "6 (open) library: a socket bound by a thread that exited is still decided after 3,000 further binds" { forget lib; }
-@test "6 (open) --seccomp: a socket bound by a thread that exited is still decided after 3,000 further binds" { forget seccomp; }
-
 # ---- 7. the lend window ---------------------------------------------------------
 
 # lend_race BACKEND PROTO N : a root program makes N own overlapping binds
@@ -139,7 +129,7 @@ landlock() {
     assert_line 'landlock=ok bind=EACCES'
   done
 }
-@test "11 (open) library: a bind the program's own Landlock domain forbids is refused as bare" { landlock lib; }
+# (the library: tests/attack/items.bats)
 @test "11 (open) --seccomp: a bind the target's own Landlock domain forbids is refused as bare" { landlock seccomp; }
 
 # ---- 19. an accepted socket's SO_REUSEADDR ------------------------------------------
@@ -156,17 +146,3 @@ accepted() {
 }
 @test "19 (open) library: an accepted socket of an exclusive listener reports SO_REUSEADDR 0, as bare" { accepted lib; }
 @test "19 (open) --seccomp: an accepted socket of an exclusive listener reports SO_REUSEADDR 0, as bare" { accepted seccomp; }
-
-# ---- 20. records per fd after dup() -----------------------------------------------
-
-dupopt() {
-  local b port
-  for b in bare "$1"; do
-    port=$(free_port)
-    prefix "$b" "$ROOT/policy/default.policy" "$T/log"
-    run timeout 10 "${PRE[@]}" "$ITEMS" dupopt "$port"
-    assert_line --regexp '^orig_seen_ra=1 orig_seen_rp=1 '
-  done
-}
-@test "20 (open) library: an option set through a dup() is seen through the original fd, as bare" { dupopt lib; }
-@test "20 (open) --seccomp: an option set through a dup() is seen through the original fd, as bare" { dupopt seccomp; }
