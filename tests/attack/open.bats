@@ -104,6 +104,15 @@ shut() {
 @test "8 (open) library: an exclusive TCP listener after shutdown(SHUT_RDWR): uid 65534 cannot bind over it" { shut lib; }
 @test "8 (open) --seccomp: an exclusive TCP listener after shutdown(SHUT_RDWR): uid 65534 cannot bind over it" { shut seccomp; }
 
+drain() {
+  local p
+  p=$(pol 'tcp *:* exclusive')
+  hold_case bare "$p" nobody tcp v4lo drain PORT ra 20
+  hold_case "$1" "$p" nobody tcp v4lo drain PORT none 20
+}
+@test "8 (open) library: an exclusive TCP listener closed while a connection drains: uid 65534 cannot bind over it" { drain lib; }
+@test "8 (open) --seccomp: an exclusive TCP listener closed while a connection drains: uid 65534 cannot bind over it" { drain seccomp; }
+
 # ---- 9. the implicit bind of sendto() --------------------------------------------
 
 implicit() {

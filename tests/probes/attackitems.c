@@ -19,6 +19,7 @@
  *   timerbind N USEC restart|norestart PORT   N binds under an interval timer
  *   forget PORT N SECS                 bind in a thread that exits, N other binds, then RA=1
  *   shut PORT OPTS SECS                TCP listener, shutdown(SHUT_RDWR), hold
+ *   drain PORT OPTS SECS               TCP listener closed while an accepted connection lives
  *   sendto PORT SECS                   UDP client with RA: sendto() binds it implicitly
  *   accepted PORT                      getsockopt(SO_REUSEADDR) of an accepted socket
  *   dupopt PORT                        option set through a dup, read through the original
@@ -446,6 +447,25 @@ static int shut(char **a)
 	return 0;
 }
 
+/* a listener closed while its accepted connection still drains */
+static int drain(char **a)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = addr_of("127.0.0.1", atoi(a[0]), &ss);
+	int rc, l = bound("tcp", "127.0.0.1", atoi(a[0]), a[1], &rc), c, s;
+
+	printf("bind=%s listen=%s\n", en(rc), en(listen(l, 4)));
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	printf("connect=%s\n", en(connect(c, (struct sockaddr *)&ss, len)));
+	s = accept(l, NULL, NULL);
+	close(l);
+	ready(-1);      /* no getsockopt: --seccomp would meet s there */
+	sleep((unsigned)atoi(a[2]));
+	close(s);
+	close(c);
+	return 0;
+}
+
 static int sendto_client(char **a)
 {
 	struct sockaddr_storage ss, me;
@@ -456,7 +476,7 @@ static int sendto_client(char **a)
 	printf("sendto=%s\n", en(sendto(fd, "q", 1, 0, (struct sockaddr *)&ss, len) == 1 ? 0 : -1));
 	getsockname(fd, (struct sockaddr *)&me, &ml);
 	printf("port=%d\n", ntohs(((struct sockaddr_in *)&me)->sin_port));
-	ready(fd);
+	ready(-1);      /* no getsockopt: --seccomp would meet the socket there */
 	sleep((unsigned)atoi(a[1]));
 	return 0;
 }
@@ -575,7 +595,7 @@ static const struct {
 	{ "v6len", 2, v6len }, { "sigbind", 2, sigbind }, { "efault", 1, efault },
 	{ "lendtcp", 1, lendtcp }, { "cycles", 2, cycles }, { "dup2own", 1, dup2own },
 	{ "timerbind", 4, timerbind }, { "forget", 3, forget }, { "shut", 3, shut },
-	{ "sendto", 2, sendto_client }, { "accepted", 1, accepted }, { "dupopt", 1, dupopt },
+	{ "drain", 3, drain }, { "sendto", 2, sendto_client }, { "accepted", 1, accepted }, { "dupopt", 1, dupopt },
 	{ "landlock", 2, landlock }, { "lender", 4, lender }, { "spinner", 4, spinner },
 };
 
