@@ -1,0 +1,74 @@
+# Shared set-up for tests/attack/*.bats: helpers.bash, with the paths of the
+# tree two levels up (helpers.bash takes them from one level up).
+# shellcheck shell=bash
+# shellcheck disable=SC2034  # used by the files that load this one
+
+load ../helpers
+
+ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+LIB="${REUSE_TEST_LIB:-$ROOT/build/libreuse.so}"
+REUSE="$ROOT/build/reuse"
+PROBES="$ROOT/build/probes"
+NOHIJACK="$ROOT/policy/no-hijack.policy"
+export ROOT LIB REUSE PROBES NOHIJACK
+NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+
+# A directory user nobody can read (BATS_TEST_TMPDIR sits under a 0700 one),
+# and the background processes to stop at the end.
+attack_setup() {
+  unset REUSE_POLICY REUSE_LOG REUSE_LOG_FORMAT REUSE_LOG_LEVEL LD_PRELOAD
+  T=$(mktemp -d /tmp/libreuse-attack.XXXXXX)
+  chmod 755 "$T"
+  PIDS=()
+}
+
+attack_teardown() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [[ -n ${T:-} && -d $T ]]; then rm -rf "$T"; fi
+}
+
+# pol LINE... : a policy file nobody can read; prints its path.
+pol() {
+  printf '%s\n' "$@" >"$T/policy"
+  chmod 644 "$T/policy"
+  echo "$T/policy"
+}
+
+# prefix BACKEND POLICY LOG : sets PRE, the command prefix that runs a
+# program bare (BACKEND bare), preloaded (lib) or supervised (seccomp), with
+# POLICY and the log in LOG.
+prefix() {
+  : >"$3"
+  chmod 666 "$3"
+  case $1 in
+    bare) PRE=(env) ;;
+    lib) PRE=(env REUSE_POLICY="$2" REUSE_LOG="$3" LD_PRELOAD="$LIB") ;;
+    seccomp) PRE=("$REUSE" run --seccomp --policy "$2" --log "$3" --) ;;
+  esac
+}
+
+# strike WHO PROTO VICTIM PORT : every attacker of tests/probes/attackmatrix.c
+# (WHO root, nobody or userns) against one victim (its name there: v4lo,
+# v4any, v6lo...); prints how many overlapping binds got through.
+strike() {
+  local run=()
+  case $1 in
+    nobody) run=("${NOBODY[@]}") ;;
+    userns) run=("${NOBODY[@]}" unshare -Ur) ;;
+  esac
+  echo "V 0 $2 $3 none $4" | "${run[@]}" "$PROBES/attackmatrix" attack "$1" >"$T/strike"
+  [[ $(grep -c '^A ' "$T/strike") == 128 ]] || { echo "strike: $(head -3 "$T/strike")" >&2; return 1; }
+  grep -c 'overlap=1 result=ok' "$T/strike" || true
+}
+
+# wait_for FILE PATTERN [TRIES] : until a line of FILE matches (bounded, 0.05 s a try).
+wait_for() {
+  local i
+  for ((i = 0; i < ${3:-200}; i++)); do
+    grep -qE "$2" "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
