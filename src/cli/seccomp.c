@@ -57,6 +57,8 @@ static scmp_filter_ctx build_filter(void)
 	rc |= seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ALLOW);
 	rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(bind), 0);
 	rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(listen), 0);
+	/* a listener shut down keeps its port (engine_shutdown) */
+	rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(shutdown), 0);
 	for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
 		rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(setsockopt), 2,
 				       SCMP_A1_32(SCMP_CMP_EQ, SOL_SOCKET),

@@ -68,6 +68,7 @@ struct tracked {
 	uint64_t ino;                /* /proc/PID/fd shows socket:[ino] */
 	pid_t tid;                   /* last thread seen using it */
 	struct reuse_sock s;         /* asked, bound, listening, rule, log */
+	uint16_t port;               /* a listener's local port (host order) */
 	UT_hash_handle hh;
 };
 static struct tracked *table;
@@ -674,6 +675,20 @@ static struct reuse_sock *install(struct reuse_call *rc, int r, char *note, size
 	return rc->k;
 }
 
+/* The target's decided TCP listener on port (its record), or NULL. */
+static const struct reuse_sock *listener(const struct reuse_call *rc, uint16_t port)
+{
+	struct tracked *t, *tmp;
+
+	(void)rc;
+	HASH_ITER(hh, table, t, tmp) {
+		if (t->s.listening && t->s.proto == REUSE_P_TCP && t->s.rule >= 0 &&
+		    t->port == port)
+			return &t->s;
+	}
+	return NULL;
+}
+
 static void names(struct reuse_call *rc)
 {
 	struct call *c = call_of(rc);
@@ -692,8 +707,24 @@ static const struct engine_host seccomp_host = {
 	.getsockopt = host_getsockopt,
 	.own_sockets = own_sockets,
 	.install = install,
+	.listener = listener,
 	.names = names,
 };
+
+/*
+ * on_shutdown - shutdown() of a socket: made here on our duplicate (one
+ * socket), then the engine takes back what a listener that stopped must
+ * not keep (engine_shutdown). No permission is checked by the kernel here.
+ */
+static int on_shutdown(struct call *c, int how)
+{
+	if (!c->k->s.listening || how == SHUT_WR)
+		return REUSE_PASS;
+	if (shutdown(c->rc.sock, how) < 0)
+		return -1;
+	engine_shutdown(&c->rc);
+	return 0;
+}
 
 /*
  * supervise_one - answer one notification. Every path answers exactly once
@@ -725,10 +756,17 @@ void supervise_one(int nfd, const struct seccomp_notif *req,
 		ret = engine_bind(rc, a[1], (socklen_t)a[2]);
 	else if (nr == __NR_listen)
 		ret = engine_listen(rc, (int)a[1]);
+	else if (nr == __NR_shutdown)
+		ret = on_shutdown(&c, (int)a[1]);
 	else if (nr == __NR_setsockopt)
 		ret = engine_setsockopt(rc, (int)a[1], (int)a[2], a[3], (socklen_t)a[4]);
 	else if (nr == __NR_getsockopt)
 		ret = engine_getsockopt(rc, (int)a[1], (int)a[2], a[3], a[4]);
+	if (nr == __NR_listen && ret == 0 && c.k->s.listening) {
+		struct sockaddr_storage ss;
+		if (local_addr(rc->sock, &ss))
+			c.k->port = ntohs(port_of(&ss));
+	}
 	if (ret == REUSE_PASS)
 		proceed(&c);
 	else

@@ -138,6 +138,8 @@ static inline const struct reuse_rule *sock_rule(const struct reuse_sock *s)
 		return NULL;
 	return &reuse_cfg.policy.rules[s->rule];
 }
+/* The record of a decided TCP listener of this process on port, or NULL. */
+const struct reuse_sock *sock_listener(uint16_t port) HIDDEN;
 /* The socket's other fds take k's record of what the program asked. */
 void sock_sync(const struct reuse_sock *k) HIDDEN;
 /* Up to max fds of live exclusive sockets of proto on port, other than

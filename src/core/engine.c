@@ -9,6 +9,7 @@
  * duplicate in the supervisor: one socket either way), and makes the
  * program's own calls through c->host (host.h).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -152,6 +153,13 @@ int eng_decide_at_bind(struct reuse_call *c, const struct reuse_subject *subj,
 	if (!reuse_cfg.fail_closed)
 		r = reuse_policy_match(&reuse_cfg.policy, subj);
 	eng_plan_for(r, k, plan);
+	/* An MPTCP listener's port is held by the kernel's own TCP socket,
+	 * whose owner a key cannot change: its SO_REUSEPORT would stay open
+	 * to same-uid TCP joiners. Exclusive drops it. */
+	if (k->mptcp && r && r->exclusive && plan->rp == 1) {
+		plan->rp = 0;
+		plan->key = plan->joinable = false;
+	}
 	k->rule = r ? (int32_t)(r - reuse_cfg.policy.rules) : SOCK_UNMATCHED;
 	k->log = r ? r->log : reuse_cfg.level == REUSE_LOG_ALL ? REUSE_LOG_ALL
 							      : REUSE_LOG_OFF;
@@ -189,6 +197,28 @@ int eng_decide_at_bind(struct reuse_call *c, const struct reuse_subject *subj,
  */
 void eng_first_sight(struct reuse_call *c)
 {
+	struct reuse_sock *k = c->k;
+	const struct reuse_sock *l;
+	struct sockaddr_storage ss, peer;
+	socklen_t pl = sizeof peer;
+	int saved = errno;
+
+	/* A connection accepted from a listener the engine decided is no new
+	 * decision: it inherited the listener's options, and the program's
+	 * view of them is what it asked of the listener. */
+	if (k->proto == REUSE_P_TCP && !k->listening && c->host->listener &&
+	    eng_local_addr(c->sock, &ss) &&
+	    sys_getpeername(c->sock, (struct sockaddr *)&peer, &pl) == 0 &&
+	    (l = c->host->listener(c, ntohs(((struct sockaddr_in *)&ss)->sin_port)))) {
+		k->rule = l->rule;
+		k->log = l->log;
+		k->asked_ra = l->asked_ra;
+		k->asked_rp = l->asked_rp;
+		k->plan = l->plan;
+		errno = saved;
+		return;
+	}
+	errno = saved;
 	eng_decide_bound(c, "met already bound (passed, inherited or made before libreuse)");
 }
 

@@ -58,6 +58,9 @@ struct engine_host {
 	/* c->k's record of what the program asked changed: other records of
 	 * the same socket (other fds) follow (may be NULL: one per socket). */
 	void (*asked_changed)(const struct reuse_call *c);
+	/* The record of the program's listening TCP socket on port, if any
+	 * (may be NULL): a connection accepted from it takes its view. */
+	const struct reuse_sock *(*listener)(const struct reuse_call *c, uint16_t port);
 	/* Fill c->prog, c->exe (basenames program= matches) when still NULL. */
 	void (*names)(struct reuse_call *c);
 };

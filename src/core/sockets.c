@@ -494,3 +494,39 @@ void sock_sync(const struct reuse_sock *k)
 				sync_chunk(c, k);
 	}
 }
+
+/* One chunk's listening TCP record on port (host order), or NULL. */
+static const struct reuse_sock *listener_in_chunk(struct reuse_sock *c, unsigned base,
+						 uint16_t port)
+{
+	for (unsigned i = 0; i < CHUNK_SLOTS; i++) {
+		if (!atomic_load_explicit(&c[i].ino, memory_order_acquire) ||
+		    !c[i].listening || c[i].proto != REUSE_P_TCP || c[i].rule < 0)
+			continue;
+		if (lookup((int)(base + i)) == &c[i] && bound_port((int)(base + i)) == port)
+			return &c[i];
+	}
+	return NULL;
+}
+
+/*
+ * sock_listener - the record of a decided TCP listener of this process on
+ * port: the first sight of an accepted connection (engine.c) asks it. A
+ * walk of the table, only for a socket met without a record.
+ */
+const struct reuse_sock *sock_listener(uint16_t port)
+{
+	const struct reuse_sock *l = NULL;
+	struct reuse_sock *c;
+
+	for (unsigned t = 0; t < TOP_SLOTS && !l; t++)
+		if ((c = atomic_load_explicit(&table[t], memory_order_acquire)))
+			l = listener_in_chunk(c, t << CHUNK_BITS, port);
+	for (unsigned h = 1; h < HIGH_SLOTS && !l; h++) {
+		chunk_ptr *dir = atomic_load_explicit(&high[h], memory_order_acquire);
+		for (unsigned t = 0; dir && t < TOP_SLOTS && !l; t++)
+			if ((c = atomic_load_explicit(&dir[t], memory_order_acquire)))
+				l = listener_in_chunk(c, (h << DIR_BITS) | (t << CHUNK_BITS), port);
+	}
+	return l;
+}

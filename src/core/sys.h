@@ -82,6 +82,8 @@ static inline int sys_getsockopt(int fd, int lv, int n, void *v, socklen_t *l)
 { return (int)SYS5(SYS_getsockopt, fd, lv, n, v, l); }
 static inline int sys_getsockname(int fd, struct sockaddr *a, socklen_t *l)
 { return (int)SYS3(SYS_getsockname, fd, a, l); }
+static inline int sys_getpeername(int fd, struct sockaddr *a, socklen_t *l)
+{ return (int)SYS3(SYS_getpeername, fd, a, l); }
 static inline int sys_fstat(int fd, struct stat *st)
 { return (int)SYS3(SYS_fstat, fd, st, 0); }
 static inline int sys_fcntl(int fd, int cmd, long arg)

@@ -141,6 +141,12 @@ static void asked_changed(const struct reuse_call *c)
 	sock_sync(c->k);
 }
 
+static const struct reuse_sock *listener(const struct reuse_call *c, uint16_t port)
+{
+	(void)c;
+	return sock_listener(port);
+}
+
 static void names(struct reuse_call *c)
 {
 	c->prog = reuse_cfg.prog;
@@ -156,5 +162,6 @@ const struct engine_host shim_host = {
 	.own_sockets = own_sockets,
 	.install = install,
 	.asked_changed = asked_changed,
+	.listener = listener,
 	.names = names,
 };

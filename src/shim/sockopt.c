@@ -28,7 +28,9 @@ REUSE_EXPORT int getsockopt(int fd, int level, int name, void *val,
 	struct reuse_call c;
 	int ret;
 
-	if (!ours(level, name) || !reuse_ready() || !shim_call(&c, fd, false))
+	/* a socket met here first (accepted, passed) is learned: its view may
+	 * be a listener's (engine_getsockopt) */
+	if (!ours(level, name) || !reuse_ready() || !shim_call(&c, fd, true))
 		return real_getsockopt(fd, level, name, val, len);
 	ret = engine_getsockopt(&c, level, name, (uintptr_t)val, (uintptr_t)len);
 	return ret == REUSE_PASS ? real_getsockopt(fd, level, name, val, len) : ret;

@@ -1,0 +1,97 @@
+#!/usr/bin/env bats
+# Issue 14's attacks closed after the first round of the adversarial suite
+# (they were in tests/attack/open.bats), each with its control.
+# shellcheck disable=SC2153,SC2154  # common.bash sets the paths; bats sets $output
+
+load common
+
+ITEMS="$PROBES/attackitems"
+
+setup() { attack_setup; }
+teardown() { attack_teardown; }
+
+bg() {
+  local out=$1
+  shift
+  "$@" >"$out" 2>&1 &
+  LAST=$!
+  PIDS+=("$LAST")
+}
+
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+expect_attack() {
+  if [[ $1 == bare ]]; then
+    [[ $2 -gt 0 ]] || fail "control ($3): no attack got through bare"
+  else
+    [[ $2 == 0 ]] || fail "$1 ($3): $2 attacks got through: $(grep 'overlap=1 result=ok' "$T/strike" | head -5)"
+  fi
+}
+
+# hold_case BACKEND POLICY WHO PROTO VICTIM PROBE-ARGS... : the probe holds
+# a victim, WHO strikes it; PORT in PROBE-ARGS is replaced by a free port.
+hold_case() {
+  local b=$1 p=$2 who=$3 proto=$4 vname=$5 port n args=()
+  shift 5
+  port=$(free_port)
+  for a in "$@"; do args+=("${a//PORT/$port}"); done
+  prefix "$b" "$p" "$T/log"
+  bg "$T/v.out" "${PRE[@]}" "$ITEMS" "${args[@]}"
+  wait_for "$T/v.out" '^ready' 600 || fail "$b: $(cat "$T/v.out")"
+  # the probe may report the port it got (sendto's implicit bind)
+  if grep -q '^port=' "$T/v.out"; then port=$(sed -n 's/^port=//p' "$T/v.out"); fi
+  n=$(strike "$who" "$proto" "$vname" "$port")
+  stop "$LAST"
+  echo "# $b ${args[0]}: $n overlapping binds by $who got through" >&3
+  expect_attack "$b" "$n" "${args[0]}"
+}
+
+# Each test is one backend: bare (the control) and the library or --seccomp.
+
+# ---- 3. the keyed SO_REUSEPORT of an MPTCP listener --------------------------
+
+mptcp_rp() {
+  [[ $(cat /proc/sys/net/mptcp/enabled 2>/dev/null) == 1 ]] || skip "the kernel has no MPTCP (net.mptcp.enabled)"
+  hold_case bare "$NOHIJACK" root tcp v4lo hold mptcp 127.0.0.1 PORT 20 rp
+  hold_case "$1" "$NOHIJACK" root tcp v4lo hold mptcp 127.0.0.1 PORT 20 rp
+}
+@test "3 library: an exclusive root MPTCP listener asking SO_REUSEPORT: a root TCP joiner is refused" { mptcp_rp lib; }
+@test "3 --seccomp: an exclusive root MPTCP listener asking SO_REUSEPORT: a root TCP joiner is refused" { mptcp_rp seccomp; }
+
+# ---- 8. a listener after shutdown() ---------------------------------------------
+
+shut() {
+  local p
+  p=$(pol 'tcp *:* exclusive')
+  # the control: a program asking SO_REUSEADDR itself is open after shutdown bare
+  hold_case bare "$p" nobody tcp v4lo shut PORT ra 20
+  hold_case "$1" "$p" nobody tcp v4lo shut PORT none 20
+  hold_case "$1" "$p" nobody tcp v4lo shut PORT ra 20
+}
+@test "8 library: an exclusive TCP listener after shutdown(SHUT_RDWR): uid 65534 cannot bind over it" { shut lib; }
+@test "8 --seccomp: an exclusive TCP listener after shutdown(SHUT_RDWR): uid 65534 cannot bind over it" { shut seccomp; }
+
+# ---- 9. the implicit bind of sendto() --------------------------------------------
+
+implicit() {
+  local sink
+  sink=$(free_port)
+  hold_case bare "$NOHIJACK" nobody udp v4any sendto "$sink" 20
+  hold_case "$1" "$NOHIJACK" nobody udp v4any sendto "$sink" 20
+}
+@test "9 library: sendto() on an unbound UDP socket: uid 65534 cannot take the reply port" { implicit lib; }
+
+# ---- 19. an accepted socket's SO_REUSEADDR ------------------------------------------
+
+accepted() {
+  local b port p
+  p=$(pol 'tcp *:* exclusive')
+  for b in bare "$1"; do
+    port=$(free_port)
+    prefix "$b" "$p" "$T/log"
+    run timeout 10 "${PRE[@]}" "$ITEMS" accepted "$port"
+    assert_line --regexp '^accepted_seen_ra=0 '
+  done
+}
+@test "19 library: an accepted socket of an exclusive listener reports SO_REUSEADDR 0, as bare" { accepted lib; }
+@test "19 --seccomp: an accepted socket of an exclusive listener reports SO_REUSEADDR 0, as bare" { accepted seccomp; }
