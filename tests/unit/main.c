@@ -17,5 +17,6 @@ int main(void)
 	test_decide();
 	test_rules();
 	test_subject();
+	test_explain_text();
 	return done_testing();
 }

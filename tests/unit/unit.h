@@ -6,5 +6,6 @@ void test_policy(void);
 void test_decide(void);
 void test_rules(void);
 void test_subject(void);
+void test_explain_text(void);
 
 #endif
