@@ -251,7 +251,7 @@ static int who_proto(const struct target *t, bool tcp, bool json)
 			explain_addr_text(l->tw.family, l->tw.addr, l->tw.port, a, sizeof a);
 			printf("  %u TIME-WAIT on %s (their flags are not visible: "
 			       "'unknown' below); they go when cleared, as root: "
-			       EXPLAIN_SS_KILL ", or within 60 s\n", l->timewait, a,
+			       EXPLAIN_SS_KILL ", or within " EXPLAIN_TW_WAIT "\n", l->timewait, a,
 			       l->tw.port);
 		}
 		if (unreadable)

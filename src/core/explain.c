@@ -87,7 +87,7 @@ void explain_why(const struct reuse_holder_list *l, size_t i, uint32_t uid,
 		snprintf(out, len, "TIME_WAIT entries pass only a socket with an "
 			 "option they hold (SO_REUSEADDR, or SO_REUSEPORT), and the kernel "
 			 "does not show theirs; they go when cleared (as root: "
-			 EXPLAIN_SS_KILL ") or within 60 s", l->tw.port);
+			 EXPLAIN_SS_KILL ") or within " EXPLAIN_TW_WAIT, l->tw.port);
 		return;
 	}
 	const struct reuse_holder *h = &l->h[i];
@@ -235,8 +235,8 @@ void explain_detail_text(const struct explain_facts *f, const struct reuse_subje
 	} else {
 		char why[256];
 		size_t i = r[3].blocker < l->n ? r[3].blocker : l->n;
-		explain_why(l, i, i < l->n && l->h[i].uid == f->rp_uid ? f->rp_uid : f->uid,
-			    tcp, why, sizeof why);
+		/* the uid SO_REUSEPORT would compare: the key, if it would be keyed */
+		explain_why(l, i, f->rp_uid, tcp, why, sizeof why);
 		sb_add(&b, " | no option is known to bind now: %s", why);
 	}
 }
@@ -290,15 +290,15 @@ void explain_in_use_text_acts(const struct reuse_holders *h, const struct reuse_
 		snprintf(msg, mlen, "cleared %d TIME_WAIT entr%s on %s, which lack SO_REUSEADDR (CAP_NET_ADMIN, SOCK_DESTROY); bind retried: %s",
 			 n, n == 1 ? "y" : "ies", where, err ? strerror(err) : "ok");
 	} else if (done == REMEDY_CLEAR_FAILED) {
-		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s; clearing them failed (%s); fix: as root, " EXPLAIN_SS_KILL ", or wait up to 60 s",
+		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s; clearing them failed (%s); fix: as root, " EXPLAIN_SS_KILL ", or wait up to " EXPLAIN_TW_WAIT,
 			 h->timewait, es, where, strerror(-n), s->port);
 	} else if (ra > 0 || excl) {
-		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s and lack SO_REUSEADDR (entries keep the options of the socket that left them, so SO_REUSEADDR here cannot pass them); fix: %sas root, " EXPLAIN_SS_KILL ", or wait up to 60 s; a run under reuseaddr=force or exclusive leaves entries the next one passes",
+		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s and lack SO_REUSEADDR (entries keep the options of the socket that left them, so SO_REUSEADDR here cannot pass them); fix: %sas root, " EXPLAIN_SS_KILL ", or wait up to " EXPLAIN_TW_WAIT "; a run under reuseaddr=force or exclusive leaves entries the next one passes",
 			 h->timewait, es, where,
 			 acts ? "start once with CAP_NET_ADMIN (libreuse clears them), or " : "",
 			 s->port);
 	} else {
-		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s and this socket lacks SO_REUSEADDR; fix: rule 'tcp %s reuseaddr=force' ahead of the rule in force: it passes entries that hold SO_REUSEADDR and, given CAP_NET_ADMIN, clears the others (else they go within 60 s)",
+		snprintf(msg, mlen, "%u TIME_WAIT entr%s hold %s and this socket lacks SO_REUSEADDR; fix: rule 'tcp %s reuseaddr=force' ahead of the rule in force: it passes entries that hold SO_REUSEADDR and, given CAP_NET_ADMIN, clears the others (else they go within " EXPLAIN_TW_WAIT ")",
 			 h->timewait, es, where, where);
 	}
 }

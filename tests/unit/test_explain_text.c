@@ -178,12 +178,12 @@ static void test_in_use(void)
 	   has(msg, "bind retried: ok"), "cleared: %s", msg);
 
 	explain_in_use_text_acts(&h, &s, 1, false, true, REMEDY_CLEAR_FAILED, -EPERM, 0, msg, sizeof msg);
-	ok(has(msg, "clearing them failed (Operation not permitted); fix: as root, ss -K state time-wait sport = :8080, or wait up to 60 s"),
+	ok(has(msg, "clearing them failed (Operation not permitted); fix: as root, ss -K state time-wait sport = :8080, or wait up to 66 s"),
 	   "clear failed: %s", msg);
 
 	explain_in_use_text_acts(&h, &s, 1, false, true, REMEDY_NONE, 0, 0, msg, sizeof msg);
 	ok(has(msg, "3 TIME_WAIT entries hold 127.0.0.1:8080 and lack SO_REUSEADDR") &&
-	   has(msg, "fix: start once with CAP_NET_ADMIN (libreuse clears them), or as root, ss -K state time-wait sport = :8080, or wait up to 60 s"),
+	   has(msg, "fix: start once with CAP_NET_ADMIN (libreuse clears them), or as root, ss -K state time-wait sport = :8080, or wait up to 66 s"),
 	   "RA failed, a rule acts: CAP_NET_ADMIN, ss -K, wait: %s", msg);
 	ok(!has(msg, "left by a listener"), "no claim about the socket that left them");
 
