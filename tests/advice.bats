@@ -338,6 +338,52 @@ time.sleep(30)' "$P"
   assert_output --regexp "as uid 65534 +holder +none: EADDRINUSE;  reuseaddr: EADDRINUSE;  reuseport: shares"
 }
 
+# ---- notes on a successful bind, and reuse audit -----------------------------
+
+@test "SO_REUSEPORT forced without CAP_CHOWN: 'give the process CAP_CHOWN to key the group', followed as the same user, keys it and refuses a same-uid joiner" {
+  pol=$(follow_rule "tcp 127.0.0.1:$P reuseport=force" "")
+  run --separate-stderr "${NOBODY[@]}" env REUSE_POLICY="$pol" LD_PRELOAD="$LIB" "$PROBES/bindprobe" -l 127.0.0.1 "$P"
+  assert_output --partial 'bind=ok listen=ok'
+  [[ $stderr == *"(give the process CAP_CHOWN to key the group)"* ]]
+  # followed: the same uid, CAP_CHOWN only, made the socket (no user switch in between)
+  hold "${NOBODY[@]}" --inh-caps=+chown --ambient-caps=+chown \
+    env REUSE_POLICY="$pol" REUSE_LOG="$T/log" LD_PRELOAD="$LIB" "$PROBES/bindprobe" -l -h 20 127.0.0.1 "$P"
+  wait_listen "$P"
+  grep -q "SO_REUSEPORT forced, keyed (owner uid [0-9]*): instances of uid 65534 under libreuse with CAP_CHOWN share the port, no other process can join" "$T/log"
+  # a same-uid stranger asking SO_REUSEPORT is refused; an instance keyed alike shares
+  run "${NOBODY[@]}" "$PROBES/bindprobe" -p -l 127.0.0.1 "$P"
+  assert_output --partial 'bind=EADDRINUSE'
+  run "${NOBODY[@]}" --inh-caps=+chown --ambient-caps=+chown \
+    env REUSE_POLICY="$pol" REUSE_LOG=off LD_PRELOAD="$LIB" "$PROBES/bindprobe" -l 127.0.0.1 "$P"
+  assert_output --partial 'bind=ok listen=ok'
+}
+
+@test "reuse audit's PROTECT WITH rule, followed: the daemon restarted under it is no longer open, and another uid is refused" {
+  command -v dnsmasq >/dev/null || skip "dnsmasq is not installed (scripts/setup installs it)"
+  dns=(dnsmasq -k --no-resolv --no-hosts --conf-file=/dev/null --pid-file=
+    --listen-address=127.0.0.1 --bind-interfaces --port="$P" --user=nobody --group=nogroup)
+  hold "${dns[@]}"
+  wait_udp "$P"
+  run -3 "$REUSE" audit --json
+  rule=$(jq -r --argjson p "$P" '.[] | select(.port == $p and .proto == "udp") | .rule' <<<"$output")
+  assert_equal "$rule" "udp 127.0.0.1:$P program=dnsmasq exclusive"
+  kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+  # control: while open, uid 65534 binds beside it with SO_REUSEADDR
+  hold "${dns[@]}"
+  wait_udp "$P"
+  run "${NOBODY[@]}" "$PROBES/bindprobe" -u -r 127.0.0.1 "$P"
+  assert_output --partial 'bind=ok'
+  kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+  pol=$(follow_rule "$rule" "")
+  hold "$REUSE" run --policy "$pol" --log "$T/log" -- "${dns[@]}"
+  wait_udp "$P"
+  run "$REUSE" audit --json
+  [ "$status" -eq 0 ] || [ "$status" -eq 3 ]
+  [ -z "$(jq -c --argjson p "$P" '.[] | select(.port == $p)' <<<"$output")" ]
+  run "${NOBODY[@]}" "$PROBES/bindprobe" -u -r 127.0.0.1 "$P"
+  assert_output --partial 'bind=EADDRINUSE'
+}
+
 # ---- last: the wait (entries made in setup_file) ----------------------------
 
 @test "follow 'wait up to 66 s': that long after a plain run's last close, the unprivileged restart listens" {
