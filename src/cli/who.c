@@ -3,10 +3,10 @@
  * address now, and what a bind with each SO_REUSEADDR/SO_REUSEPORT choice
  * would do, as this uid, as each holder's uid and as a stranger.
  *
- * The same explanation the library logs after EADDRINUSE (explain.c), on
- * demand; the verdicts come from rules.c, the kernel's rules as a pure
- * function, so what is printed is a prediction tests/insight.bats checks
- * against real binds.
+ * The same explanation the library logs after EADDRINUSE (diag.c, owners.c,
+ * explain.c), on demand; the verdicts come from rules.c, the kernel's rules
+ * as a pure function, so what is printed is a prediction tests/insight.bats
+ * checks against real binds, and its advice tests/advice.bats follows.
  */
 #include <arpa/inet.h>
 #include <errno.h>
