@@ -133,7 +133,7 @@ shim() { echo env REUSE_LOG="$T/log" LD_PRELOAD="$LIB"; }
   [[ $ERR == *"Address already in use"* ]]
   run cat "$T/log"
   assert_output --partial "result=EADDRINUSE"
-  assert_output --regexp "[0-9]+ TIME_WAIT entr(y|ies) hold 127\.0\.0\.1:$P, left by a listener that lacked SO_REUSEADDR"
+  assert_output --regexp "[0-9]+ TIME_WAIT entr(y|ies) hold 127\.0\.0\.1:$P and lack SO_REUSEADDR"
   assert_output --partial "fix: start once with CAP_NET_ADMIN"
 }
 
@@ -165,7 +165,7 @@ exclusive_restart() {
   start "${NOBODY[@]}" "${under[@]}"
   assert_equal "$RC" 0
   run cat "$T/log"
-  assert_output --regexp "passed [0-9]+ TIME_WAIT entr(y|ies) on 127\.0\.0\.1:$P left by an exclusive run, with SO_REUSEADDR lent to this bind\(\) only"
+  assert_output --regexp "passed [0-9]+ TIME_WAIT entr(y|ies) on 127\.0\.0\.1:$P, which hold SO_REUSEADDR, with SO_REUSEADDR lent to this bind\(\) only"
   assert_output --regexp "SO_REUSEADDR lent for listen\(\) past TIME_WAIT \([0-9]+ us\)"
   # and it is still exclusive: another uid and the same uid are refused
   run "$BATS_TEST_DIRNAME/daemons/attacker.py" tcp 127.0.0.1 "$P" rarp 0

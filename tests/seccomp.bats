@@ -181,7 +181,7 @@ EOF
   run cat "$W/b.out"
   assert_output "listening 127.0.0.1:$port"
   run cat "$LOGF"
-  assert_output --regexp "goserver bind fd=[0-9]+ tcp 127.0.0.1:$port rule=$p:1 option=SO_REUSEADDR asked=off action=force result=ok now=reuseaddr:on,reuseport:off -- cleared [0-9]+ TIME_WAIT entr(y|ies) on 127.0.0.1:$port .*bind retried: ok"
+  assert_output --regexp "goserver bind fd=[0-9]+ tcp 127.0.0.1:$port rule=$p:1 option=SO_REUSEADDR asked=off action=force result=ok now=reuseaddr:on,reuseport:off -- cleared [0-9]+ TIME_WAIT entr(y|ies) on 127.0.0.1:$port, which lack SO_REUSEADDR .*bind retried: ok"
   [[ $(timewait "$port") -ge 1 ]]
 
   # the entries that run left carry SO_REUSEADDR: nobody restarts at once

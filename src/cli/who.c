@@ -3,10 +3,10 @@
  * address now, and what a bind with each SO_REUSEADDR/SO_REUSEPORT choice
  * would do, as this uid, as each holder's uid and as a stranger.
  *
- * The same explanation the library logs after EADDRINUSE (explain.c), on
- * demand; the verdicts come from rules.c, the kernel's rules as a pure
- * function, so what is printed is a prediction tests/insight.bats checks
- * against real binds.
+ * The same explanation the library logs after EADDRINUSE (diag.c, owners.c,
+ * explain.c), on demand; the verdicts come from rules.c, the kernel's rules
+ * as a pure function, so what is printed is a prediction tests/insight.bats
+ * checks against real binds, and its advice tests/advice.bats follows.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "core/core.h"
+#include "core/explain.h"
 #include "core/rules.h"
 
 struct target {
@@ -201,6 +201,9 @@ static int who_proto(const struct target *t, bool tcp, bool json)
 		return 1;
 	}
 	explain_fill_owners(l);
+	bool unreadable = false;
+	for (unsigned i = 0; i < l->n; i++)
+		unreadable |= l->h[i].ra < 0 || l->h[i].rp < 0;
 	size_t nh = explain_rules_holders(l, -1, -1, rh);
 	size_t nu = pick_uids(l, uids);
 	bool low = t->port < unpriv_start();
@@ -246,9 +249,14 @@ static int who_proto(const struct target *t, bool tcp, bool json)
 			printf("  ... and %u more\n", l->more);
 		if (l->timewait) {
 			explain_addr_text(l->tw.family, l->tw.addr, l->tw.port, a, sizeof a);
-			printf("  %u TIME-WAIT on %s (flags of the listener that left them "
-			       "are not visible: '?' below)\n", l->timewait, a);
+			printf("  %u TIME-WAIT on %s (their flags are not visible: "
+			       "'unknown' below); they go when cleared, as root: "
+			       EXPLAIN_SS_KILL ", or within " EXPLAIN_TW_WAIT "\n", l->timewait, a,
+			       l->tw.port);
 		}
+		if (unreadable)
+			printf("  (?: not readable as uid %u; as root, reuse who reads them)\n",
+			       (unsigned)geteuid());
 		printf("  a new socket binding %s%s now:\n", where,
 		       tcp ? " (and listening)" : "");
 	}

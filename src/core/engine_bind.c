@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/engine.h"
+#include "core/explain.h"
 #include "core/sys.h"
 
 /*
@@ -93,9 +94,9 @@ void eng_in_use(struct reuse_call *c, const struct sockaddr *addr, socklen_t len
 		}
 	}
 	if (explain)
-		explain_in_use_text(&h, s, ra, plan && plan->rule && !dry(plan->rule) &&
-				    plan->exclusive, done, n,
-				    done == REMEDY_CLEARED ? *err : 0, msg, mlen);
+		explain_in_use_text_acts(&h, s, ra, plan && plan->rule && !dry(plan->rule) &&
+					 plan->exclusive, plan && plan->rule && !dry(plan->rule),
+					 done, n, done == REMEDY_CLEARED ? *err : 0, msg, mlen);
 }
 
 /*

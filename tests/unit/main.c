@@ -25,6 +25,7 @@ static const struct {
 	{ "engine", test_engine },
 	{ "log", test_log },
 	{ "explain", test_explain },
+	{ "explain_text", test_explain_text },
 	{ "fdtable", test_fdtable },
 };
 

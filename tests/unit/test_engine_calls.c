@@ -497,7 +497,7 @@ static void in_use_case(void)
 	snprintf(want, sizeof want, " | holders: tcp LISTEN 127.0.0.1:%u uid=%u pid=%ld(", port,
 		 (unsigned)geteuid(), (long)getpid());
 	ok(strstr(l, want) && strstr(l, " reuseaddr=off reuseport=off") &&
-	   strstr(l, " | as uid ") && strstr(l, "no option lets it bind now: a TCP listener admits only"),
+	   strstr(l, " | as uid ") && strstr(l, "no option is known to bind now: a TCP listener admits only"),
 	   "in use: the holders by pid and flags, and why no option binds (%s)", l);
 	close_sock(fd);
 	close(h);

@@ -71,26 +71,26 @@ static void in_use_text(void)
 
 	h.timewait = 1;
 	explain_in_use_text(&h, &s, 0, true, REMEDY_PASSED, 0, 0, msg, sizeof msg);
-	same(msg, "passed 1 TIME_WAIT entry on 127.0.0.1:8080 left by an exclusive run, with SO_REUSEADDR lent to this bind() only",
+	same(msg, "passed 1 TIME_WAIT entry on 127.0.0.1:8080, which hold SO_REUSEADDR, with SO_REUSEADDR lent to this bind() only",
 	     "in use: TIME_WAIT passed");
 	h.timewait = 4;
 	explain_in_use_text(&h, &s, 1, false, REMEDY_CLEARED, 4, 0, msg, sizeof msg);
-	same(msg, "cleared 4 TIME_WAIT entries on 127.0.0.1:8080 left by a listener without SO_REUSEADDR (CAP_NET_ADMIN, SOCK_DESTROY); bind retried: ok",
+	same(msg, "cleared 4 TIME_WAIT entries on 127.0.0.1:8080, which lack SO_REUSEADDR (CAP_NET_ADMIN, SOCK_DESTROY); bind retried: ok",
 	     "in use: TIME_WAIT cleared, retried ok");
 	explain_in_use_text(&h, &s, 1, false, REMEDY_CLEARED, 1, EADDRINUSE, msg, sizeof msg);
-	same(msg, "cleared 1 TIME_WAIT entry on 127.0.0.1:8080 left by a listener without SO_REUSEADDR (CAP_NET_ADMIN, SOCK_DESTROY); bind retried: Address already in use",
+	same(msg, "cleared 1 TIME_WAIT entry on 127.0.0.1:8080, which lack SO_REUSEADDR (CAP_NET_ADMIN, SOCK_DESTROY); bind retried: Address already in use",
 	     "in use: TIME_WAIT cleared, retry failed");
 	explain_in_use_text(&h, &s, 1, false, REMEDY_CLEAR_FAILED, -EPERM, 0, msg, sizeof msg);
-	same(msg, "4 TIME_WAIT entries hold 127.0.0.1:8080; clearing them failed (Operation not permitted)",
+	same(msg, "4 TIME_WAIT entries hold 127.0.0.1:8080; clearing them failed (Operation not permitted); fix: as root, ss -K state time-wait sport = :8080, or wait up to 66 s",
 	     "in use: clearing failed");
 	explain_in_use_text(&h, &s, 1, false, REMEDY_NONE, 0, 0, msg, sizeof msg);
-	same(msg, "4 TIME_WAIT entries hold 127.0.0.1:8080, left by a listener that lacked SO_REUSEADDR (entries keep the old listener's flags, so SO_REUSEADDR here cannot pass them); fix: start once with CAP_NET_ADMIN (libreuse clears them), or wait up to 60 s, or as root: ss -K state time-wait sport = :8080; runs under reuseaddr=force or exclusive never leave such entries",
+	same(msg, "4 TIME_WAIT entries hold 127.0.0.1:8080 and lack SO_REUSEADDR (entries keep the options of the socket that left them, so SO_REUSEADDR here cannot pass them); fix: start once with CAP_NET_ADMIN (libreuse clears them), or as root, ss -K state time-wait sport = :8080, or wait up to 66 s; a run under reuseaddr=force or exclusive leaves entries the next one passes",
 	     "in use: TIME_WAIT against SO_REUSEADDR");
 	explain_in_use_text(&h, &s, 0, true, REMEDY_NONE, 0, 0, msg, sizeof msg);
-	ok(strstr(msg, "4 TIME_WAIT entries hold 127.0.0.1:8080, left by a listener that lacked SO_REUSEADDR (") == msg,
+	ok(strstr(msg, "4 TIME_WAIT entries hold 127.0.0.1:8080 and lack SO_REUSEADDR (") == msg,
 	   "in use: an exclusive socket without SO_REUSEADDR gets the same sentence (%s)", msg);
 	explain_in_use_text(&h, &s, 0, false, REMEDY_NONE, 0, 0, msg, sizeof msg);
-	same(msg, "4 TIME_WAIT entries hold 127.0.0.1:8080 and this socket lacks SO_REUSEADDR; fix: a rule 'tcp 127.0.0.1:8080 reuseaddr=force' (entries left by a listener without it also need CAP_NET_ADMIN once, or up to 60 s)",
+	same(msg, "4 TIME_WAIT entries hold 127.0.0.1:8080 and this socket lacks SO_REUSEADDR; fix: rule 'tcp 127.0.0.1:8080 reuseaddr=force' ahead of the rule in force: it passes entries that hold SO_REUSEADDR and, given CAP_NET_ADMIN, clears the others (else they go within 66 s)",
 	     "in use: TIME_WAIT, no SO_REUSEADDR: the rule that fixes it");
 
 	/* a short buffer: cut, terminated */
@@ -136,7 +136,7 @@ static void why_text(void)
 	explain_why(&l, 0, 1000, false, out, sizeof out);
 	ok(strncmp(out, "sharing needs", 13) == 0, "why: a listener state under UDP is a bound socket");
 	explain_why(&l, 2, 1000, true, out, sizeof out);
-	same(out, "TIME_WAIT entries pass only a socket with the option their old listener had (SO_REUSEADDR, or SO_REUSEPORT); clear them (CAP_NET_ADMIN) or wait up to 60 s",
+	same(out, "TIME_WAIT entries pass only a socket with an option they hold (SO_REUSEADDR, or SO_REUSEPORT), and the kernel does not show theirs; they go when cleared (as root: ss -K state time-wait sport = :0) or within 66 s",
 	     "why: the TIME_WAIT pseudo-holder (index n)");
 
 	/* the holders as rules.c takes them; TIME_WAIT last */

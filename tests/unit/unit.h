@@ -25,5 +25,6 @@ size_t logcap_len(size_t i);
 const char *logcap_body(size_t i, char *out, size_t len);
 void unit_policy(const char *text, char *path, size_t plen);
 void unit_policy_done(void);
+void test_explain_text(void);
 
 #endif
