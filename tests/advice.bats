@@ -340,11 +340,11 @@ time.sleep(30)' "$P"
 
 # ---- notes on a successful bind, and reuse audit -----------------------------
 
-@test "SO_REUSEPORT forced without CAP_CHOWN: 'give the process CAP_CHOWN to key the group', followed as the same user, keys it and refuses a same-uid joiner" {
+@test "SO_REUSEPORT forced without CAP_CHOWN: 'start the program as that user with CAP_CHOWN', followed, keys it and refuses a same-uid joiner" {
   pol=$(follow_rule "tcp 127.0.0.1:$P reuseport=force" "")
   run --separate-stderr "${NOBODY[@]}" env REUSE_POLICY="$pol" LD_PRELOAD="$LIB" "$PROBES/bindprobe" -l 127.0.0.1 "$P"
   assert_output --partial 'bind=ok listen=ok'
-  [[ $stderr == *"(give the process CAP_CHOWN to key the group)"* ]]
+  [[ $stderr == *"fix: start the program as that user with CAP_CHOWN (setpriv --inh-caps=+chown --ambient-caps=+chown"* ]]
   # followed: the same uid, CAP_CHOWN only, made the socket (no user switch in between)
   hold "${NOBODY[@]}" --inh-caps=+chown --ambient-caps=+chown \
     env REUSE_POLICY="$pol" REUSE_LOG="$T/log" LD_PRELOAD="$LIB" "$PROBES/bindprobe" -l -h 20 127.0.0.1 "$P"
@@ -356,6 +356,29 @@ time.sleep(30)' "$P"
   run "${NOBODY[@]}" --inh-caps=+chown --ambient-caps=+chown \
     env REUSE_POLICY="$pol" REUSE_LOG=off LD_PRELOAD="$LIB" "$PROBES/bindprobe" -l 127.0.0.1 "$P"
   assert_output --partial 'bind=ok listen=ok'
+}
+
+@test "a daemon that switches user itself: 'run as root under reuse run --seccomp', followed, keys its group; under the library a same-uid joiner gets in" {
+  local py=/usr/bin/python3 pol drop
+  pol=$(follow_rule "tcp 127.0.0.1:$P exclusive" "")
+  # the daemon drops to uid 65534 before it makes its socket (as named -u does)
+  drop="import os, socket, time
+os.setgid(65534); os.setuid(65534)
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+s.bind(('127.0.0.1', $P)); s.listen(); print('listening', flush=True); time.sleep(20)"
+  hold env REUSE_POLICY="$pol" REUSE_LOG="$T/lib.log" LD_PRELOAD="$LIB" "$py" -c "$drop"
+  wait_listen "$P"
+  grep -q "same-uid processes (uid 65534) can join: keying the group needs CAP_CHOWN when the socket is made; fix: .*reuse run --seccomp" "$T/lib.log"
+  # control: under the library a same-uid joiner gets in, as the line says
+  run "${NOBODY[@]}" "$PROBES/bindprobe" -p -l 127.0.0.1 "$P"
+  assert_output --partial 'bind=ok listen=ok'
+  kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+  # followed: as root under --seccomp, the supervisor keys the group
+  hold "$REUSE" run --seccomp --policy "$pol" --log "$T/sec.log" -- "$py" -c "$drop"
+  wait_listen "$P"
+  ss -Htlne "sport = :$P" | grep -q "uid:$((2147483646 - 65534))" || fail "not keyed: $(ss -Htlne "sport = :$P")"
+  run "${NOBODY[@]}" "$PROBES/bindprobe" -p -l 127.0.0.1 "$P"
+  assert_output --partial 'bind=EADDRINUSE'
 }
 
 @test "reuse audit's PROTECT WITH rule, followed: the daemon restarted under it is no longer open, and another uid is refused" {

@@ -231,7 +231,7 @@ static const char *share_note(const struct reuse_call *c, const struct reuse_pla
 	unsigned uid = (unsigned)call_euid((struct reuse_call *)c);
 
 	if (plan->joinable) {
-		snprintf(buf, len, "%s (uid %u) can join: keying the group needs CAP_CHOWN, which this process lacked when it bound (a daemon that drops privileges first); fix: run it as root under `reuse run --seccomp`, whose supervisor keys the group for it",
+		snprintf(buf, len, "%s (uid %u) can join: keying the group needs CAP_CHOWN when the socket is made; fix: start the program as that user with CAP_CHOWN (setpriv --inh-caps=+chown --ambient-caps=+chown, or systemd AmbientCapabilities=CAP_CHOWN); a daemon that switches user itself (named -u, memcached -u) can run as root under `reuse run --seccomp` instead, whose supervisor keys the group for it",
 			 plan->exclusive ?
 			 "exclusive, but the program shares this port through SO_REUSEPORT: same-uid processes" :
 			 "SO_REUSEPORT forced: instances share the port, and so can any process of this uid", uid);

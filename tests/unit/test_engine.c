@@ -31,7 +31,7 @@ static const char *const acts[4] = { "keep", "force", "strip", "refuse" };
  */
 static void option_table(bool is_rp, unsigned act)
 {
-	char text[96], want[900], what[160], note[500];
+	char text[96], want[1200], what[160], note[700];
 	const char *opt = is_rp ? "reuseport" : "reuseaddr";
 
 	snprintf(text, sizeof text, "any *:* %s=%s\n", opt, acts[act]);
@@ -90,7 +90,7 @@ static void option_table(bool is_rp, unsigned act)
 		snprintf(note, sizeof note, " -- SO_REUSEPORT forced, keyed (owner uid %u): instances of uid %u under libreuse with CAP_CHOWN share the port, no other process can join",
 			 reuse_key_of(me), me);
 	else if (is_rp && act == REUSE_FORCE)
-		snprintf(note, sizeof note, " -- SO_REUSEPORT forced: instances share the port, and so can any process of this uid (uid %u) can join: keying the group needs CAP_CHOWN, which this process lacked when it bound (a daemon that drops privileges first); fix: run it as root under `reuse run --seccomp`, whose supervisor keys the group for it",
+		snprintf(note, sizeof note, " -- SO_REUSEPORT forced: instances share the port, and so can any process of this uid (uid %u) can join: keying the group needs CAP_CHOWN when the socket is made; fix: start the program as that user with CAP_CHOWN (setpriv --inh-caps=+chown --ambient-caps=+chown, or systemd AmbientCapabilities=CAP_CHOWN); a daemon that switches user itself (named -u, memcached -u) can run as root under `reuse run --seccomp` instead, whose supervisor keys the group for it",
 			 me);
 	if (act == REUSE_KEEP)
 		snprintf(want, sizeof want, "unitprog bind fd=%d %s %s rule=%s:1 option=SO_REUSEADDR,SO_REUSEPORT asked=%s,%s action=keep,keep result=ok now=reuseaddr:%s,reuseport:%s",
@@ -120,14 +120,14 @@ static void exclusive_table(void)
 	int fam = fams[fi];
 	bool keyed = rp && have_chown, joinable = rp && !have_chown && proto == REUSE_P_TCP;
 	int want_rp = keyed || joinable;
-	char want[900], what[120], note[400] = "";
+	char want[1200], what[120], note[700] = "";
 	unsigned me = (unsigned)geteuid();
 
 	if (keyed)
 		snprintf(note, sizeof note, " -- exclusive; SO_REUSEPORT kept for the program's own sockets, keyed (owner uid %u): no other process can join",
 			 reuse_key_of(me));
 	else if (joinable)
-		snprintf(note, sizeof note, " -- exclusive, but the program shares this port through SO_REUSEPORT: same-uid processes (uid %u) can join: keying the group needs CAP_CHOWN, which this process lacked when it bound (a daemon that drops privileges first); fix: run it as root under `reuse run --seccomp`, whose supervisor keys the group for it",
+		snprintf(note, sizeof note, " -- exclusive, but the program shares this port through SO_REUSEPORT: same-uid processes (uid %u) can join: keying the group needs CAP_CHOWN when the socket is made; fix: start the program as that user with CAP_CHOWN (setpriv --inh-caps=+chown --ambient-caps=+chown, or systemd AmbientCapabilities=CAP_CHOWN); a daemon that switches user itself (named -u, memcached -u) can run as root under `reuse run --seccomp` instead, whose supervisor keys the group for it",
 			 me);
 	else if (rp)
 		snprintf(note, sizeof note, " -- exclusive: the SO_REUSEPORT the program asked was dropped (unkeyed, it would let other processes of uid %u join); the program's own overlapping binds borrow options for one bind()",
