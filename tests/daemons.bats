@@ -60,7 +60,7 @@ up() {
   "$REUSE" run --policy "$pol" --log "$T/$name.log" -- "${CMD[@]}" >"$T/$name.out" 2>&1 &
   DPID=$!
   PIDS+=("$DPID")
-  for ((i = 0; i < 100; i++)); do
+  for ((i = 0; i < 200; i++)); do
     answers "$KIND" "$P" && break
     sleep 0.05
   done

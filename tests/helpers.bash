@@ -10,6 +10,17 @@ REUSE="$ROOT/build/reuse"
 PROBES="$ROOT/build/probes"
 export ROOT LIB REUSE PROBES
 
+# The backend the behavioural suites run against, as env(1) arguments put
+# before the program: the preloaded library (default), or `reuse run
+# --seccomp` with REUSE_TEST_BACKEND=seccomp (tests/backends.bats), which
+# reads the same REUSE_* variables.
+# shellcheck disable=SC2034  # used by the files that load this one
+if [[ ${REUSE_TEST_BACKEND:-library} == seccomp ]]; then
+  BACKEND=("$REUSE" run --seccomp --)
+else
+  BACKEND=("LD_PRELOAD=$LIB")
+fi
+
 # untraced : stop bats' DEBUG trap from running inside functions (set +T).
 # bats runs a stack-capturing function before every command of a test and
 # its helpers; in a file that walks tables of cases that costs more than the
