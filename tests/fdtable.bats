@@ -54,7 +54,7 @@ against() {
   assert_line 'bind=EADDRINUSE'
   wait "$own"
   run cat "$LOGF"
-  assert_line --regexp "bind fd=30[12] udp .*:$port .*action=exclusive result=ok .*lent SO_REUSEADDR"
+  assert_line --regexp "bind fd=30[12] udp .*:$port .*action=exclusive result=ok .*lent SO_REUSEPORT .*\(keyed"
   refute_line --partial 'fd=3 '
 }
 

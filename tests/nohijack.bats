@@ -330,12 +330,37 @@ own_case() {
 
 @test "exclusive: the program's own wildcard, specific and dual-stack UDP sockets coexist (options lent for the bind); others are refused" {
   own_case 0 65534 127.0.0.1 ra udp,0.0.0.0,PORT,ra udp,127.0.0.1,PORT,ra udp,::,PORT,ra
-  grep -q 'lent SO_REUSEADDR to 2 sockets for this bind() only, [0-9]* us' "$OWNLOG" ||
+  # root: the lend is a keyed SO_REUSEPORT (only the program's sockets match)
+  grep -q 'lent SO_REUSEPORT to 2 sockets for this bind() only, [0-9]* us (keyed' "$OWNLOG" ||
     note "no lending line: $(cat "$OWNLOG")"
   # the window, for the record (closing notes quote it)
   echo "# lending windows (us): $(grep -o 'only, [0-9]* us' "$OWNLOG" | tr -dc '0-9 \n' | xargs)" >&3
-  own_case 65534 65534 127.0.0.2 ra udp,127.0.0.2,PORT,ra udp,0.0.0.0,PORT,ra
   done_cases
+}
+
+@test "exclusive, unprivileged: UDP SO_REUSEADDR is never lent (it would let every uid bind): the own bind fails and the log says why; its fix, CAP_CHOWN, followed, lends a keyed SO_REUSEPORT" {
+  local port pol
+  port=$(free_port)
+  pol=$(policy_file "any *:$port exclusive")
+  : >"$T/own.log"
+  chmod 666 "$T/own.log"
+  run timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups \
+    env REUSE_POLICY="$pol" REUSE_LOG="$T/own.log" LD_PRELOAD="$LIB" \
+    "$OWNBINDS" 0.2 "udp,127.0.0.2,$port,ra" "udp,0.0.0.0,$port,ra"
+  assert_line "1 bind=EADDRINUSE"
+  grep -q "no option was lent: on UDP SO_REUSEADDR lets every uid bind for that time; fix: run the program with CAP_CHOWN" "$T/own.log" ||
+    fail "no reason in the log: $(cat "$T/own.log")"
+  # followed: the same uid with CAP_CHOWN; both binds work, the lend is keyed
+  : >"$T/own.log"
+  port=$(free_port)
+  pol=$(policy_file "any *:$port exclusive")
+  run timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups \
+    --inh-caps=+chown --ambient-caps=+chown \
+    env REUSE_POLICY="$pol" REUSE_LOG="$T/own.log" LD_PRELOAD="$LIB" \
+    "$OWNBINDS" 0.2 "udp,127.0.0.2,$port,ra" "udp,0.0.0.0,$port,ra"
+  refute_output --partial "EADDRINUSE"
+  grep -q "lent SO_REUSEPORT to 2 sockets for this bind() only, [0-9]* us (keyed" "$T/own.log" ||
+    fail "no keyed lend: $(cat "$T/own.log")"
 }
 
 @test "exclusive: the program's own SO_REUSEPORT sockets share (root: keyed; nobody, UDP: lent); same-uid joiners are refused" {
@@ -362,7 +387,7 @@ own_case() {
     att_wait
     assert_equal "$(att bind)" EADDRINUSE
   done
-  grep -q 'lent SO_REUSEADDR' "$T/own.log"
+  grep -q 'lent SO_REUSEPORT.*(keyed' "$T/own.log"
 }
 
 # ---- strip and refuse ----------------------------------------------------------------

@@ -134,14 +134,16 @@ dpkg_retry() {
 }
 
 # What a newcomer reads must point somewhere: every *.md or *.bats a file of
-# the repository names exists (by its path, or by its name in tests/ or
-# bench/), and the manual pages carry one date.
+# the repository names exists (by its path, or by its name in tests/,
+# tests/attack/, bench/ or docs/, whose pages link each other by name), and
+# the manual pages carry one date.
 @test "the files comments and docs name exist; the manual pages agree on their date" {
   cd "$ROOT" || return 1
   missing=()
   while IFS= read -r ref; do
     case $ref in *'$'* | /* | build/* | tests/FILE.bats) continue ;; esac
-    [ -e "$ref" ] || [ -e "tests/$ref" ] || [ -e "bench/$ref" ] || missing+=("$ref")
+    [ -e "$ref" ] || [ -e "tests/$ref" ] || [ -e "tests/attack/$ref" ] || [ -e "bench/$ref" ] ||
+      [ -e "docs/$ref" ] || missing+=("$ref")
   done < <(git ls-files | xargs grep -ohE '[A-Za-z0-9_./${}-]*[A-Za-z0-9_-]\.(md|bats)\b' | sort -u)
   echo "named but missing: ${missing[*]}"
   [ "${#missing[@]}" -eq 0 ]

@@ -269,8 +269,8 @@ EOF
   assert_line 'bind=EADDRINUSE'
   stop "$LAST"
   run cat "$LOGF"
-  assert_line --regexp " bind fd=[0-9]+ udp 127\.0\.0\.1:$port .*action=exclusive result=ok .*lent SO_REUSEADDR to 2 sockets for this bind\(\) only, [0-9]+ us"
-  assert_line --regexp " bind fd=[0-9]+ udp6? \[?::\]?:$port .*action=exclusive result=ok .*lent SO_REUSEADDR to 3 sockets for this bind\(\) only"
+  assert_line --regexp " bind fd=[0-9]+ udp 127\.0\.0\.1:$port .*action=exclusive result=ok .*lent SO_REUSEPORT to 2 sockets for this bind\(\) only, [0-9]+ us \(keyed: only this program's sockets match it\)"
+  assert_line --regexp " bind fd=[0-9]+ udp6? \[?::\]?:$port .*action=exclusive result=ok .*lent SO_REUSEPORT to 3 sockets for this bind\(\) only, [0-9]+ us \(keyed"
 }
 
 @test "--dry-run and the dry-run modifier under --seccomp: decided and logged, nothing changed" {

@@ -125,7 +125,7 @@ static int nl_send(int fd, const void *msg, size_t len)
 	ssize_t n;
 
 	do
-		n = sendto(fd, msg, len, 0, (const struct sockaddr *)&kernel,
+		n = sys_sendto(fd, msg, len, 0, (const struct sockaddr *)&kernel,
 			   sizeof kernel);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)

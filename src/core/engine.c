@@ -111,12 +111,12 @@ bool eng_plan_kept(const struct reuse_sock *k, struct reuse_plan *plan)
 }
 
 /*
- * key_socket - give the socket its owner's key (reuse_key_of), so that only
+ * eng_key - give the socket its owner's key (reuse_key_of), so that only
  * sockets libreuse keyed for the same owner match its SO_REUSEPORT group.
  * False when the kernel says no (an unmapped uid in a user namespace) or
  * the owner has no key: the caller plans again without one.
  */
-static bool key_socket(int fd, struct reuse_sock *k)
+bool eng_key(int fd, struct reuse_sock *k)
 {
 	struct stat st;
 
@@ -172,7 +172,7 @@ int eng_decide_at_bind(struct reuse_call *c, const struct reuse_subject *subj,
 		plan->ra = plan->rp = -1;
 		plan->key = plan->exclusive = false;
 	}
-	if (plan->key && !key_socket(c->sock, k)) {
+	if (plan->key && !eng_key(c->sock, k)) {
 		struct reuse_ask ask = { k->asked_ra, k->asked_rp, k->proto, false };
 		reuse_decide_bind(r, &ask, plan);
 	}

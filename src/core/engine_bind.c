@@ -143,12 +143,14 @@ static int lend_and_bind(struct reuse_call *c, const struct sockaddr *addr,
 			 socklen_t len, const struct reuse_subject *s,
 			 const struct reuse_plan *plan, int *err, char *msg, size_t mlen)
 {
-	struct reuse_sock *k = c->k;
+	struct reuse_sock *k = c->k, *recs[LEND_MAX + 1];
 	struct reuse_own own[LEND_MAX];
 	int fds[LEND_MAX + 1], was_ra[LEND_MAX + 1], was_rp[LEND_MAX + 1];
 	int n, m = 0, ret = -2;
-	bool ra = k->asked_ra, rp = k->asked_rp && k->proto == REUSE_P_UDP;
+	bool udp = k->proto == REUSE_P_UDP, listening = true, keyed = false;
+	bool ra = k->asked_ra, rp = k->asked_rp && udp;
 	bool v6only = eng_v6only(c->sock, k);
+	const char *why = NULL;
 	struct timespec t0;
 	long us;
 
@@ -168,16 +170,48 @@ static int lend_and_bind(struct reuse_call *c, const struct sockaddr *addr,
 			continue;
 		}
 		ra &= own[i].k->asked_ra;
-		rp &= own[i].k->asked_rp && !own[i].k->keyed;
+		rp &= own[i].k->asked_rp;
+		listening &= sys_getflag(own[i].fd, SO_ACCEPTCONN) > 0;
+		recs[m] = own[i].k;
 		fds[m++] = own[i].fd;
 	}
+	/*
+	 * Never lend what admits another process. UDP SO_REUSEADDR admits every
+	 * uid, and a plain SO_REUSEPORT every process of this uid: with
+	 * CAP_CHOWN the sockets are keyed and a SO_REUSEPORT only they match is
+	 * lent instead. TCP SO_REUSEADDR admits nobody over a listening socket,
+	 * but anyone over a bound one: it is lent only to listeners.
+	 */
+	if (m && udp && (ra || rp)) {
+		keyed = sys_have_cap(CAP_CHOWN);
+		if (keyed) {
+			ra = false;
+			rp = true;
+		} else {
+			ra = false;
+			why = rp ? "SO_REUSEPORT was lent, which lets processes of this uid join for that time (never SO_REUSEADDR, which on UDP lets every uid in); with CAP_CHOWN libreuse lends a keyed one only the program's sockets match" :
+			      "no option was lent: on UDP SO_REUSEADDR lets every uid bind for that time; fix: run the program with CAP_CHOWN (libreuse then lends a keyed SO_REUSEPORT only its own sockets match)";
+		}
+	}
+	if (m && !udp && ra && !listening) {
+		ra = false;
+		/* a keyed SO_REUSEPORT: the bind bucket remembers the key's uid,
+		 * which no process has */
+		keyed = rp = sys_have_cap(CAP_CHOWN);
+		if (!keyed)
+			why = "no option was lent: SO_REUSEADDR on a TCP socket that does not listen yet lets anyone bind beside it; fix: run the program with CAP_CHOWN (libreuse then lends a keyed SO_REUSEPORT only its own sockets match)";
+	}
 	if (m && (ra || rp) && lend_begin()) {
-		if (plan->exclusive)
+		if (plan->exclusive) {
+			recs[m] = k;
 			fds[m++] = c->sock;       /* this one borrows too */
+		}
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		for (int i = 0; i < m; i++) {
 			was_ra[i] = sys_getflag(fds[i], SO_REUSEADDR);
 			was_rp[i] = sys_getflag(fds[i], SO_REUSEPORT);
+			if (keyed)
+				eng_key(fds[i], recs[i]);
 			if (ra)
 				sys_setflag(fds[i], SO_REUSEADDR, 1);
 			if (rp)
@@ -197,6 +231,15 @@ static int lend_and_bind(struct reuse_call *c, const struct sockaddr *addr,
 		if (plan->exclusive)
 			m--;
 		explain_lent(msg, mlen, m, plan->exclusive, ra, rp, us);
+		if (keyed)
+			snprintf(msg + strlen(msg), mlen - strlen(msg),
+				 " (keyed: only this program's sockets match it)");
+		else if (why)
+			snprintf(msg + strlen(msg), mlen - strlen(msg), "; %s", why);
+	} else if (why) {
+		snprintf(msg, mlen, "this process's own exclusive socket%s overlap%s: %s",
+			 m == 1 ? "" : "s", m == 1 ? "s" : "", why);
+		ret = -3;
 	}
 	for (int i = 0; i < m; i++)
 		sys_close(fds[i]);
@@ -289,7 +332,7 @@ bind_done(struct reuse_call *c, const struct sockaddr_storage *ss, socklen_t len
 	  int ret, int saved)
 {
 	const struct sockaddr *addr = (const struct sockaddr *)ss;
-	char msg[1600], hmsg[600];
+	char msg[1600], hmsg[600], lmsg[400];
 	const char *note = NULL;
 	int err, retried;
 	bool handoff = plan->rule && plan->rule->handoff && !dry(plan->rule);
@@ -312,13 +355,15 @@ bind_done(struct reuse_call *c, const struct sockaddr_storage *ss, socklen_t len
 		saved = errno;
 	}
 	err = ret < 0 ? saved : 0;
+	lmsg[0] = '\0';
 	if (err == EADDRINUSE && plan->rule && !dry(plan->rule)) {
-		retried = lend_and_bind(c, addr, len, subj, plan, &err, msg, sizeof msg);
-		if (retried != -2) {
+		retried = lend_and_bind(c, addr, len, subj, plan, &err, lmsg, sizeof lmsg);
+		if (retried >= -1) {
 			ret = retried;
 			saved = err ? err : saved;
-			note = msg;
 		}
+		if (retried != -2)
+			note = lmsg;
 	}
 	/* handoff.c: a running instance of this uid holds it: take its socket */
 	if (err == EADDRINUSE && handoff && handoff_take(c, ss, hmsg, sizeof hmsg)) {
@@ -335,6 +380,13 @@ bind_done(struct reuse_call *c, const struct sockaddr_storage *ss, socklen_t len
 			explain_detail(c->sock, subj, msg, sizeof msg);
 		if (logs && err == EADDRINUSE && handoff)
 			snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " | %s", hmsg);
+		/* a lend tried (or refused) is said first */
+		if (logs && lmsg[0] && err == EADDRINUSE) {
+			char both[sizeof msg + sizeof lmsg + 4];
+			snprintf(both, sizeof both, "%s | %s", lmsg, msg);
+			memcpy(msg, both, sizeof msg - 1);
+			msg[sizeof msg - 1] = '\0';
+		}
 		note = logs ? msg : NULL;
 	}
 	if (ret == 0) {

@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 
 #include "core/core.h"
+#include "core/sys.h"
 
 union fd_cmsg {
 	char buf[CMSG_SPACE(sizeof(int))];
@@ -33,7 +34,7 @@ int fd_send(int sock, const void *data, size_t len, int fd)
 		cm->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(cm), &fd, sizeof fd);
 	}
-	return sendmsg(sock, &m, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+	return sys_sendmsg(sock, &m, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
 }
 
 /* fd_recv - up to len bytes into data (recvmsg flags added to

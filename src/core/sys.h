@@ -82,6 +82,12 @@ static inline int sys_getsockopt(int fd, int lv, int n, void *v, socklen_t *l)
 { return (int)SYS5(SYS_getsockopt, fd, lv, n, v, l); }
 static inline int sys_getsockname(int fd, struct sockaddr *a, socklen_t *l)
 { return (int)SYS3(SYS_getsockname, fd, a, l); }
+/* sendto/sendmsg are interposed (shim/send.c): the core's own go direct. */
+static inline ssize_t sys_sendto(int fd, const void *b, size_t n, int fl,
+				 const struct sockaddr *a, socklen_t l)
+{ return (ssize_t)sys_ret(sys_raw(SYS_sendto, fd, (long)b, (long)n, fl, (long)a, l)); }
+static inline ssize_t sys_sendmsg(int fd, const struct msghdr *m, int fl)
+{ return (ssize_t)sys_ret(sys_raw(SYS_sendmsg, fd, (long)m, fl, 0, 0, 0)); }
 static inline int sys_getpeername(int fd, struct sockaddr *a, socklen_t *l)
 { return (int)SYS3(SYS_getpeername, fd, a, l); }
 static inline int sys_fstat(int fd, struct stat *st)

@@ -251,7 +251,7 @@ adopt_case() {
       assert_line bind_first=ok
       assert_line dup2=ok
       assert_line bind_own=ok
-      [[ $b == bare ]] || grep -q 'lent SO_REUSEADDR' "$T/log" || fail "$b $lim: $(cat "$T/log")"
+      [[ $b == bare ]] || grep -q 'lent SO_REUSEPORT.*(keyed' "$T/log" || fail "$b $lim: $(cat "$T/log")"
     done
   done
 }

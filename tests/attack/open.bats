@@ -50,37 +50,6 @@ hold_case() {
 
 # Each test is one backend: bare (the control) and the library or --seccomp.
 
-# ---- 7. the lend window ---------------------------------------------------------
-
-# lend_race BACKEND PROTO N : a root program makes N own overlapping binds
-# 1 ms apart (each a lend) while uid 65534 spins on bind(127.0.0.1:PORT,
-# SO_REUSEADDR). The figures go to fd 3; sets WINS (lends won).
-lend_race() {
-  local b=$1 proto=$2 n=$3 port
-  port=$(free_port)
-  prefix "$b" "$NOHIJACK" "$T/log"
-  rm -f "$T/done"
-  bg "$T/l.out" "${PRE[@]}" "$ITEMS" lender "$proto" "$port" "$n" "$T/done"
-  wait_for "$T/l.out" '^ready' || fail "$(cat "$T/l.out")"
-  "${NOBODY[@]}" "$ITEMS" spinner "$proto" "$port" 30 "$T/done" >"$T/s.out"
-  stop "$LAST"
-  WINS=$(sed -n 's/.*windows=//p' "$T/s.out")
-  echo "# 7 $b $proto: $(grep '^lends=' "$T/l.out"); attacker $(cat "$T/s.out")" >&3
-  grep -q "^lends=$n " "$T/l.out" || fail "$b $proto: $(cat "$T/l.out")"
-}
-
-lend() {
-  # the control: bare, the program's own SO_REUSEADDR lets the spinner in all along
-  lend_race bare "$2" 1000
-  [[ $WINS -gt 0 ]] || fail "control: the spinner never won bare"
-  lend_race "$1" "$2" 1000
-  [[ $WINS == 0 ]] || fail "$1 $2: uid 65534 won $WINS of 1000 lends"
-}
-@test "7 (open) library: uid 65534 spinning on bind() wins none of 1,000 UDP SO_REUSEADDR lends" { lend lib udp; }
-@test "7 (open) library: uid 65534 spinning on bind() wins none of 1,000 TCP SO_REUSEADDR lends" { lend lib tcp; }
-@test "7 (open) --seccomp: uid 65534 spinning on bind() wins none of 1,000 UDP SO_REUSEADDR lends" { lend seccomp udp; }
-@test "7 (open) --seccomp: uid 65534 spinning on bind() wins none of 1,000 TCP SO_REUSEADDR lends" { lend seccomp tcp; }
-
 # ---- 8. a listener closed while a connection drains ----------------------------
 
 drain() {
