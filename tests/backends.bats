@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # The behavioural suites against the second host of the engine: every test
-# of directives.bats and errno.bats again under `reuse run --seccomp`
+# of directives.bats, errno.bats and insight.bats again under `reuse run
+# --seccomp`
 # (REUSE_TEST_BACKEND=seccomp: tests/helpers.bash's BACKEND). Where the
 # backends differ by design the test says so and skips that one check:
 # --seccomp does not stop connect() (every connect would be), and the
@@ -53,4 +54,9 @@ load helpers
   done
   [[ -n $pa && -n $pb && $pa != "$pb" ]] || fail "A answered $pa, then $pb"
   kill "$b"; wait "$b" 2>/dev/null || true
+}
+
+@test "insight.bats under --seccomp: every test passes" {
+  REUSE_TEST_BACKEND=seccomp nested_suite "insight.bats under --seccomp" \
+    timeout 600 bats --tap "$ROOT/tests/insight.bats"
 }

@@ -315,3 +315,38 @@ time.sleep(0.3); s.close(); time.sleep(20)
   run ss -Hxlp
   refute_output --partial "pid=$p,"
 }
+
+# A daemon that sets SO_REUSEPORT itself (haproxy, unbound, named) or, on
+# UDP, SO_REUSEADDR (dnsmasq): its new instance would bind beside the old
+# socket and what was queued there would be lost when the old one stops.
+@test "a program that sets SO_REUSEPORT (TCP) or SO_REUSEADDR (UDP) itself: the new instance takes the old socket instead of joining it" {
+  local port proto a b n
+  for proto in tcp udp; do
+    port=$(free_port)
+    policy "$proto 127.0.0.1:$port handoff"
+    : >"$T/log"
+    for who in a b; do
+      REUSE_POLICY="$T/policy" REUSE_LOG="$T/log" REUSE_HANDOFF_DIR="$T/ho" LD_PRELOAD="$LIB" \
+        "$PY" -c '
+import socket, sys, time
+udp = sys.argv[1] == "udp"
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR if udp else socket.SO_REUSEPORT, 1)
+s.bind(("127.0.0.1", int(sys.argv[2])))
+udp or s.listen(8)
+print("bound", flush=True)
+time.sleep(20)' "$proto" "$port" >"$T/$who.out" 2>&1 &
+      PIDS+=($!)
+      eval "$who=$!"
+      for ((i = 0; i < 100; i++)); do grep -q '^bound' "$T/$who.out" && break; sleep 0.05; done
+      grep -q '^bound' "$T/$who.out" || fail "$proto $who: $(cat "$T/$who.out" "$T/log")"
+    done
+    run grep "libreuse\[$b\].* bind .*handoff: took over ${proto}4-127.0.0.1-$port from pid $a" "$T/log"
+    assert_success
+    # one socket holds the port, shared by both processes: nothing bound beside it
+    n=$(ss -Hn "$([[ $proto == tcp ]] && echo -tl || echo -u)" "sport = :$port" | wc -l)
+    [[ $n == 1 ]] || fail "$proto: $n sockets on the port: $(ss -Hnp "sport = :$port")"
+    kill "$a" "$b" 2>/dev/null || true
+    wait "$a" "$b" 2>/dev/null || true
+  done
+}

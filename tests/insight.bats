@@ -58,7 +58,7 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
 time.sleep(60)' "$p"
   wait_listen "$p"
-  run --separate-stderr env LD_PRELOAD="$LIB" "$PROBES/bindprobe" -p -l 127.0.0.1 "$p"
+  run --separate-stderr env "${BACKEND[@]}" "$PROBES/bindprobe" -p -l 127.0.0.1 "$p"
   assert_output --partial 'bind=EADDRINUSE'
   [[ $stderr == *"result=EADDRINUSE"* ]]
   [[ $stderr == *"holders: tcp LISTEN 127.0.0.1:$p uid=65534 pid=$HPID(python3) reuseaddr=off reuseport=on"* ]]
@@ -66,7 +66,7 @@ time.sleep(60)' "$p"
   [[ $stderr == *"as uid 0 (keyed uid 2147483646 with SO_REUSEPORT): none=EADDRINUSE reuseaddr=EADDRINUSE reuseport=EADDRINUSE both=EADDRINUSE"* ]]
   [[ $stderr == *"no option is known to bind now: a TCP listener admits only SO_REUSEPORT sockets of its own uid"* ]]
   # its own uid would share it: the same explanation names the rule
-  run --separate-stderr "${NOBODY[@]}" env LD_PRELOAD="$LIB" "$PROBES/bindprobe" -l 127.0.0.1 "$p"
+  run --separate-stderr "${NOBODY[@]}" env "${BACKEND[@]}" "$PROBES/bindprobe" -l 127.0.0.1 "$p"
   assert_output --partial 'bind=EADDRINUSE'
   [[ $stderr == *"as uid 65534: none=EADDRINUSE reuseaddr=EADDRINUSE reuseport=shares both=shares"* ]]
   [[ $stderr == *"fix: rule 'tcp 127.0.0.1:$p reuseport=force'"* ]]
@@ -83,7 +83,7 @@ time.sleep(60)' "$p"
   wait_udp "$p"
   # the default policy leaves UDP alone (and silent): a rule that logs it
   pol=$(policy_file "udp *:$p reuseaddr=keep")
-  run --separate-stderr env REUSE_POLICY="$pol" LD_PRELOAD="$LIB" "$PROBES/bindprobe" -u 127.0.0.1 "$p"
+  run --separate-stderr env REUSE_POLICY="$pol" "${BACKEND[@]}" "$PROBES/bindprobe" -u 127.0.0.1 "$p"
   assert_output --partial 'bind=EADDRINUSE'
   [[ $stderr == *"holders: udp UNCONN 0.0.0.0:$p uid=65534 pid=$HPID(python3) reuseaddr=on reuseport=off"* ]]
   [[ $stderr == *"reuseaddr=takes traffic"* ]]
@@ -104,7 +104,7 @@ while s.recv(64): pass   # all of it: unread data would close with RST, no TIME_
   n=$(ss -Htan state time-wait "sport = :$p" | wc -l)
   [ "$n" -ge 3 ]
   # unprivileged: nothing can be cleared, the line explains
-  run --separate-stderr "${NOBODY[@]}" env LD_PRELOAD="$LIB" "$PROBES/bindprobe" -l 127.0.0.1 "$p"
+  run --separate-stderr "${NOBODY[@]}" env "${BACKEND[@]}" "$PROBES/bindprobe" -l 127.0.0.1 "$p"
   assert_output --partial 'bind=EADDRINUSE'
   # which socket left them is not known: only whether a listener is there now
   [[ $stderr == *"holders: $n TIME-WAIT on 127.0.0.1:$p (no listener there now)"* ]]
@@ -118,7 +118,7 @@ while s.recv(64): pass   # all of it: unread data would close with RST, no TIME_
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 while s.recv(64): pass' "$q"; done
-  run --separate-stderr env LD_PRELOAD="$LIB" "$PROBES/bindprobe" -l 127.0.0.1 "$q"
+  run --separate-stderr env "${BACKEND[@]}" "$PROBES/bindprobe" -l 127.0.0.1 "$q"
   [[ $stderr == *"holders: tcp LISTEN 127.0.0.1:$q uid=0 pid=$HPID(bindprobe) reuseaddr=off reuseport=off; 2 TIME-WAIT on 127.0.0.1:$q (listening there now: pid $HPID bindprobe)"* ]]
 }
 

@@ -645,7 +645,7 @@ static struct reuse_sock *install(struct reuse_call *rc, int r, char *note, size
 	fl = fcntl(r, F_GETFL);
 	if (fl >= 0 && (fl & O_NONBLOCK) != (nonblock ? O_NONBLOCK : 0)) {
 		fcntl(r, F_SETFL, (fl & ~O_NONBLOCK) | (nonblock ? O_NONBLOCK : 0));
-		snprintf(note, nlen, "; O_NONBLOCK %s as this program asked (the flag is shared with the other instance)",
+		snprintf(note, nlen, "; O_NONBLOCK %s as this program asked (the flag lives on the open file, which the socket's other holder shares: the other instance, or the activator)",
 			 nonblock ? "set" : "cleared");
 	}
 	memset(&add, 0, sizeof add);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "core/log_dest.h"
 
 struct reuse_config reuse_cfg;
 
@@ -66,6 +67,9 @@ void config_init(void)
 	config_absolutize_env();        /* before anything reads a path */
 	log_init();
 	read_level();
+	/* REUSE_LOG=off: no line goes anywhere, so none is built (wants()) */
+	if (!log_open())
+		reuse_cfg.level = REUSE_LOG_OFF;
 	dry = config_env("REUSE_DRY_RUN");
 	reuse_cfg.dry_run = dry && strcmp(dry, "1") == 0;
 }

@@ -118,7 +118,7 @@ static struct reuse_sock *install(struct reuse_call *c, int r, char *note, size_
 	fl = sys_fcntl(fd, F_GETFL, 0);
 	if (fl >= 0 && (fl & O_NONBLOCK) != (want & O_NONBLOCK)) {
 		sys_fcntl(fd, F_SETFL, (fl & ~O_NONBLOCK) | (want & O_NONBLOCK));
-		snprintf(note, nlen, "; O_NONBLOCK %s as this program asked (the flag is shared with the other instance)",
+		snprintf(note, nlen, "; O_NONBLOCK %s as this program asked (the flag lives on the open file, which the socket's other holder shares: the other instance, or the activator)",
 			 (want & O_NONBLOCK) ? "set" : "cleared");
 	}
 	sock_forget(fd);
