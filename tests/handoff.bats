@@ -344,7 +344,7 @@ time.sleep(20)' "$proto" "$port" >"$T/$who.out" 2>&1 &
     run grep "libreuse\[$b\].* bind .*handoff: took over ${proto}4-127.0.0.1-$port from pid $a" "$T/log"
     assert_success
     # one socket holds the port, shared by both processes: nothing bound beside it
-    n=$(ss -Hn "$([[ $proto == tcp ]] && echo -tl || echo -u)" "sport = :$port" | wc -l)
+    n=$(ss -Hn "$([[ $proto == tcp ]] && echo -tl || echo -ua)" "sport = :$port" | wc -l)
     [[ $n == 1 ]] || fail "$proto: $n sockets on the port: $(ss -Hnp "sport = :$port")"
     kill "$a" "$b" 2>/dev/null || true
     wait "$a" "$b" 2>/dev/null || true

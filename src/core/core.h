@@ -90,7 +90,9 @@ struct reuse_sock {
 #define REUSE_WATCH_FDS 65536u     /* smaller in `make smallfd` */
 #endif
 #define SOCK_WATCH_MAX REUSE_WATCH_FDS
-enum { WATCH_SOCK = 1, WATCH_OURS = 2, WATCH_UNBOUND = 4 };
+enum { WATCH_SOCK = 1, WATCH_OURS = 2, WATCH_UNBOUND = 4, WATCH_RA_BACK = 8 };
+/* WATCH_RA_BACK: a connection of a closed exclusive listener whose
+ * SO_REUSEADDR was taken; its close() gives it back (shim/drain.c). */
 /* WATCH_UNBOUND: a UDP socket not known to be bound; its first send binds
  * it implicitly, which the engine decides (shim/send.c). A hint: a send
  * that finds it stale clears it. */
@@ -138,6 +140,9 @@ static inline const struct reuse_rule *sock_rule(const struct reuse_sock *s)
 		return NULL;
 	return &reuse_cfg.policy.rules[s->rule];
 }
+/* fd's record as the table holds it, without checking the fd is still
+ * that socket (NULL when the slot is free): a hint for close(). */
+const struct reuse_sock *sock_peek(int fd) HIDDEN;
 /* The record of a decided TCP listener of this process on port, or NULL. */
 const struct reuse_sock *sock_listener(uint16_t port) HIDDEN;
 /* The socket's other fds take k's record of what the program asked. */

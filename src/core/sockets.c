@@ -530,3 +530,11 @@ const struct reuse_sock *sock_listener(uint16_t port)
 	}
 	return l;
 }
+
+/* sock_peek - see core.h: the record a slot holds, unchecked. */
+const struct reuse_sock *sock_peek(int fd)
+{
+	struct reuse_sock *s = slot_peek(fd);
+
+	return s && atomic_load_explicit(&s->ino, memory_order_acquire) ? s : NULL;
+}

@@ -6,13 +6,48 @@
  * close() of an fd we do not track costs a couple of loads (sock_watched):
  * no call, no lock, no system call beyond the real close.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <stdarg.h>
 #include <stdlib.h>
 
-#include "shim/real.h"
+#include "shim/host.h"
+
+/*
+ * close_tracked - forget fd's record and close it. The close of an
+ * exclusive TCP listener takes SO_REUSEADDR from the connections it left
+ * (drain.c); each of those gets it back as it closes.
+ */
+static int close_tracked(int fd)
+{
+	const struct reuse_sock *k = sock_peek(fd);
+	uint16_t port = 0;
+	int ret, saved;
+
+	if ((unsigned)fd < SOCK_WATCH_MAX &&
+	    (__atomic_load_n(&reuse_watch[fd], __ATOMIC_RELAXED) & WATCH_RA_BACK))
+		drain_before_close(fd);
+	if (k && k->exclusive && k->listening && k->proto == REUSE_P_TCP &&
+	    sock_get(fd) == k) {
+		struct sockaddr_storage ss;
+		socklen_t l = sizeof ss;
+
+		saved = errno;
+		if (sys_getsockname(fd, (struct sockaddr *)&ss, &l) == 0)
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		errno = saved;
+	}
+	sock_forget(fd);
+	ret = real_close(fd);
+	if (ret == 0 && port && reuse_ready()) {
+		saved = errno;
+		drain_listener_closed(port);
+		errno = saved;
+	}
+	return ret;
+}
 
 /* close of a watched fd: ours answer EBADF; a tracked one is forgotten. */
 static __attribute__((noinline)) int close_watched(int fd)
@@ -24,8 +59,7 @@ static __attribute__((noinline)) int close_watched(int fd)
 		errno = EBADF;
 		return -1;
 	}
-	sock_forget(fd);
-	return real_close(fd);
+	return close_tracked(fd);
 }
 
 /* The next close(), once known; until then close_first finds it. */

@@ -5,49 +5,6 @@
 
 load common
 
-ITEMS="$PROBES/attackitems"
-
-setup() { attack_setup; }
-teardown() { attack_teardown; }
-
-bg() {
-  local out=$1
-  shift
-  "$@" >"$out" 2>&1 &
-  LAST=$!
-  PIDS+=("$LAST")
-}
-
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
-
-expect_attack() {
-  if [[ $1 == bare ]]; then
-    [[ $2 -gt 0 ]] || fail "control ($3): no attack got through bare"
-  else
-    [[ $2 == 0 ]] || fail "$1 ($3): $2 attacks got through: $(grep 'overlap=1 result=ok' "$T/strike" | head -5)"
-  fi
-}
-
-# hold_case BACKEND POLICY WHO PROTO VICTIM PROBE-ARGS... : the probe holds
-# a victim, WHO strikes it; PORT in PROBE-ARGS is replaced by a free port.
-hold_case() {
-  local b=$1 p=$2 who=$3 proto=$4 vname=$5 port n args=()
-  shift 5
-  port=$(free_port)
-  for a in "$@"; do args+=("${a//PORT/$port}"); done
-  prefix "$b" "$p" "$T/log"
-  bg "$T/v.out" "${PRE[@]}" "$ITEMS" "${args[@]}"
-  wait_for "$T/v.out" '^ready' 600 || fail "$b: $(cat "$T/v.out")"
-  # the probe may report the port it got (sendto's implicit bind)
-  if grep -q '^port=' "$T/v.out"; then port=$(sed -n 's/^port=//p' "$T/v.out"); fi
-  n=$(strike "$who" "$proto" "$vname" "$port")
-  stop "$LAST"
-  echo "# $b ${args[0]}: $n overlapping binds by $who got through" >&3
-  expect_attack "$b" "$n" "${args[0]}"
-}
-
-# Each test is one backend: bare (the control) and the library or --seccomp.
-
 # ---- 3. the keyed SO_REUSEPORT of an MPTCP listener --------------------------
 
 mptcp_rp() {
@@ -101,6 +58,44 @@ shut() {
 }
 @test "8 library: an exclusive TCP listener after shutdown(SHUT_RDWR): uid 65534 cannot bind over it" { shut lib; }
 @test "8 --seccomp: an exclusive TCP listener after shutdown(SHUT_RDWR): uid 65534 cannot bind over it" { shut seccomp; }
+
+# ---- 8. a listener closed while a connection drains ----------------------------
+
+drain() {
+  local p
+  p=$(pol 'tcp *:* exclusive')
+  hold_case bare "$p" nobody tcp v4lo drain PORT ra 20
+  hold_case "$1" "$p" nobody tcp v4lo drain PORT none 20
+}
+@test "8 library: an exclusive TCP listener closed while a connection drains: uid 65534 cannot bind over it" { drain lib; }
+
+# The connections a drained listener left get SO_REUSEADDR back as they
+# close: their TIME_WAIT entries still let the next exclusive run bind, as
+# an unprivileged user (no CAP_NET_ADMIN to clear them).
+drain_then_restart() {
+  local port p py=/usr/bin/python3 prog
+  port=$(free_port)
+  p=$(pol "tcp 127.0.0.1:$port exclusive")
+  prog="import socket, sys
+port = int(sys.argv[1])
+s = socket.socket(); s.bind(('127.0.0.1', port)); s.listen(4)
+c = socket.create_connection(('127.0.0.1', port))
+a, _ = s.accept()
+s.close()
+print('conn_ra=%d' % a.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR), flush=True)
+a.close(); c.close()"
+  prefix "$1" "$p" "$T/log"
+  run timeout 10 "${NOBODY[@]}" "${PRE[@]}" "$py" -c "$prog" "$port"
+  assert_success
+  ss -Htan state time-wait "sport = :$port" | grep -q . || fail "no TIME_WAIT entry on $port"
+  prefix "$1" "$p" "$T/log2"
+  run timeout 10 "${NOBODY[@]}" "${PRE[@]}" "$py" -c "import socket, sys
+s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(1); print('restarted')" "$port"
+  assert_output --partial restarted
+}
+@test "8 library: after a drained listener, its connections' TIME_WAIT still lets the next exclusive run bind (uid 65534)" {
+  drain_then_restart lib
+}
 
 # ---- 9. the implicit bind of sendto() --------------------------------------------
 

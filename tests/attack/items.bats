@@ -10,50 +10,6 @@
 
 load common
 
-ITEMS="$PROBES/attackitems"
-
-setup() { attack_setup; }
-teardown() { attack_teardown; }
-
-# bg OUT CMD... : CMD in the background, output in OUT; its pid in LAST.
-bg() {
-  local out=$1
-  shift
-  "$@" >"$out" 2>&1 &
-  LAST=$!
-  PIDS+=("$LAST")
-}
-
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
-
-# expect_attack BACKEND N WHAT : bare, N attacks must have got through (the
-# control); under a backend, none.
-expect_attack() {
-  if [[ $1 == bare ]]; then
-    [[ $2 -gt 0 ]] || fail "control ($3): no attack got through bare"
-  else
-    [[ $2 == 0 ]] || fail "$1 ($3): $2 attacks got through: $(grep 'overlap=1 result=ok' "$T/strike" | head -5)"
-  fi
-}
-
-# hold_case BACKEND POLICY WHO PROTO VICTIM PROBE-ARGS... : the probe holds
-# a victim, WHO strikes it; PORT in PROBE-ARGS is replaced by a free port.
-hold_case() {
-  local b=$1 p=$2 who=$3 proto=$4 vname=$5 port n args=()
-  shift 5
-  port=$(free_port)
-  for a in "$@"; do args+=("${a//PORT/$port}"); done
-  prefix "$b" "$p" "$T/log"
-  bg "$T/v.out" "${PRE[@]}" "$ITEMS" "${args[@]}"
-  wait_for "$T/v.out" '^ready' 600 || fail "$b: $(cat "$T/v.out")"
-  # the probe may report the port it got (sendto's implicit bind)
-  if grep -q '^port=' "$T/v.out"; then port=$(sed -n 's/^port=//p' "$T/v.out"); fi
-  n=$(strike "$who" "$proto" "$vname" "$port")
-  stop "$LAST"
-  echo "# $b ${args[0]}: $n overlapping binds by $who got through" >&3
-  expect_attack "$b" "$n" "${args[0]}"
-}
-
 # ---- 1. a bound socket met through a new fd ---------------------------------
 
 # adopt_case BACKEND HOW : the victim meets a bound UDP socket on

@@ -14,8 +14,6 @@
 
 load common
 
-setup() { attack_setup; }
-teardown() { attack_teardown; }
 
 # victims TAG UID BACKEND POLICY : bind the victim set as UID under BACKEND
 # (bare, lib, seccomp, seccomp-drop),
