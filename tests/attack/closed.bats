@@ -61,12 +61,6 @@ shut() {
 
 # ---- 8. a listener closed while a connection drains ----------------------------
 
-drain() {
-  local p
-  p=$(pol 'tcp *:* exclusive')
-  hold_case bare "$p" nobody tcp v4lo drain PORT ra 20
-  hold_case "$1" "$p" nobody tcp v4lo drain PORT none 20
-}
 @test "8 library: an exclusive TCP listener closed while a connection drains: uid 65534 cannot bind over it" { drain lib; }
 
 # The connections a drained listener left get SO_REUSEADDR back as they
@@ -99,12 +93,6 @@ s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(1); print
 
 # ---- 9. the implicit bind of sendto() --------------------------------------------
 
-implicit() {
-  local sink
-  sink=$(free_port)
-  hold_case bare "$NOHIJACK" nobody udp v4any sendto "$sink" 20
-  hold_case "$1" "$NOHIJACK" nobody udp v4any sendto "$sink" 20
-}
 @test "9 library: sendto() on an unbound UDP socket: uid 65534 cannot take the reply port" { implicit lib; }
 
 # ---- 19. an accepted socket's SO_REUSEADDR ------------------------------------------

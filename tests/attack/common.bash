@@ -1,7 +1,7 @@
 # Shared set-up for tests/attack/*.bats: helpers.bash, with the paths of the
 # tree two levels up (helpers.bash takes them from one level up).
 # shellcheck shell=bash
-# shellcheck disable=SC2034  # used by the files that load this one
+# shellcheck disable=SC2034,SC2154  # used by the files that load this one; bats sets $output
 
 load ../helpers
 
@@ -117,4 +117,36 @@ hold_case() {
   stop "$LAST"
   echo "# $b ${args[0]}: $n overlapping binds by $who got through" >&3
   expect_attack "$b" "$n" "${args[0]}"
+}
+
+# ---- cases run on both backends, one still open on --seccomp (open.bats) ----
+
+# item 8: an exclusive listener closed while a connection it accepted lives
+drain() {
+  local p
+  p=$(pol 'tcp *:* exclusive')
+  hold_case bare "$p" nobody tcp v4lo drain PORT ra 20
+  hold_case "$1" "$p" nobody tcp v4lo drain PORT none 20
+}
+
+# item 9: the implicit bind of a first sendto() on an unbound UDP socket
+implicit() {
+  local sink
+  sink=$(free_port)
+  hold_case bare "$NOHIJACK" nobody udp v4any sendto "$sink" 20
+  hold_case "$1" "$NOHIJACK" nobody udp v4any sendto "$sink" 20
+}
+
+# item 11: a bind the program's own Landlock domain forbids
+landlock_case() {
+  local b port allow p
+  p=$(pol 'tcp *:* exclusive')
+  for b in bare "$1"; do
+    port=$(free_port)
+    allow=$(free_port)
+    prefix "$b" "$p" "$T/log"
+    run timeout 10 "${PRE[@]}" "$ITEMS" landlock "$allow" "$port"
+    [[ $output != *unsupported* ]] || skip "the kernel has no Landlock network rules (ABI 4)"
+    assert_line 'landlock=ok bind=EACCES'
+  done
 }

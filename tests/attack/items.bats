@@ -284,16 +284,4 @@ dupopt_case() {
 
 # ---- 11. Landlock (--seccomp: tests/attack/open.bats) ------------------------------
 
-landlock_case() {
-  local b port allow p
-  p=$(pol 'tcp *:* exclusive')
-  for b in bare "$1"; do
-    port=$(free_port)
-    allow=$(free_port)
-    prefix "$b" "$p" "$T/log"
-    run timeout 10 "${PRE[@]}" "$ITEMS" landlock "$allow" "$port"
-    [[ $output != *unsupported* ]] || skip "the kernel has no Landlock network rules (ABI 4)"
-    assert_line 'landlock=ok bind=EACCES'
-  done
-}
 @test "11 library: a bind the program's own Landlock domain forbids is refused as bare" { landlock_case lib; }

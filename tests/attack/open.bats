@@ -11,40 +11,16 @@ load common
 # --seccomp: close() is not stopped (every close would be); the library's
 # case is in tests/attack/closed.bats.
 
-drain() {
-  local p
-  p=$(pol 'tcp *:* exclusive')
-  hold_case bare "$p" nobody tcp v4lo drain PORT ra 20
-  hold_case "$1" "$p" nobody tcp v4lo drain PORT none 20
-}
 @test "8 (open) --seccomp: an exclusive TCP listener closed while a connection drains: uid 65534 cannot bind over it" { drain seccomp; }
 
 # ---- 9. the implicit bind of sendto() --------------------------------------------
 # --seccomp: sendto is not filtered (every send would stop); the library's
 # case is in tests/attack/closed.bats.
 
-implicit() {
-  local sink
-  sink=$(free_port)
-  hold_case bare "$NOHIJACK" nobody udp v4any sendto "$sink" 20
-  hold_case "$1" "$NOHIJACK" nobody udp v4any sendto "$sink" 20
-}
 @test "9 (open) --seccomp: sendto() on an unbound UDP socket: uid 65534 cannot take the reply port" { implicit seccomp; }
 
 # ---- 11. Landlock -------------------------------------------------------------------
 
-landlock() {
-  local b port allow p
-  p=$(pol 'tcp *:* exclusive')
-  for b in bare "$1"; do
-    port=$(free_port)
-    allow=$(free_port)
-    prefix "$b" "$p" "$T/log"
-    run timeout 10 "${PRE[@]}" "$ITEMS" landlock "$allow" "$port"
-    [[ $output != *unsupported* ]] || skip "the kernel has no Landlock network rules (ABI 4)"
-    assert_line 'landlock=ok bind=EACCES'
-  done
-}
 # (the library: tests/attack/items.bats)
-@test "11 (open) --seccomp: a bind the target's own Landlock domain forbids is refused as bare" { landlock seccomp; }
+@test "11 (open) --seccomp: a bind the target's own Landlock domain forbids is refused as bare" { landlock_case seccomp; }
 
