@@ -643,10 +643,10 @@ static struct reuse_sock *install(struct reuse_call *rc, int r, char *note, size
 		return NULL;
 	}
 	fl = fcntl(r, F_GETFL);
-	if (fl >= 0 && (fl & O_NONBLOCK) != (nonblock ? O_NONBLOCK : 0)) {
-		fcntl(r, F_SETFL, (fl & ~O_NONBLOCK) | (nonblock ? O_NONBLOCK : 0));
-		snprintf(note, nlen, "; O_NONBLOCK %s as this program asked (the flag lives on the open file, which the socket's other holder shares: the other instance, or the activator)",
-			 nonblock ? "set" : "cleared");
+	/* set, never cleared: see shim/host.c's install */
+	if (fl >= 0 && nonblock && !(fl & O_NONBLOCK)) {
+		fcntl(r, F_SETFL, fl | O_NONBLOCK);
+		snprintf(note, nlen, "; O_NONBLOCK set as this program asked (the flag lives on the open file, which the socket's other holder shares)");
 	}
 	memset(&add, 0, sizeof add);
 	add.id = c->req->id;

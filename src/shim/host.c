@@ -94,9 +94,9 @@ static int own_sockets(const struct reuse_call *c, unsigned proto, uint16_t port
 
 /*
  * install - put the received socket r at the program's fd number (dup3,
- * keeping the program's close-on-exec choice) and give the program's
- * O_NONBLOCK choice to it. That flag lives on the open file, which both
- * instances share: a change is said in note. The record is learned anew
+ * keeping the program's close-on-exec choice), non-blocking if the
+ * program asked (that flag lives on the open file, which both holders
+ * share: it is set, never cleared; a change is said in note). The record is learned anew
  * and keeps the rule and what the program asked.
  */
 static struct reuse_sock *install(struct reuse_call *c, int r, char *note, size_t nlen)
@@ -116,10 +116,13 @@ static struct reuse_sock *install(struct reuse_call *c, int r, char *note, size_
 	}
 	sys_close(r);
 	fl = sys_fcntl(fd, F_GETFL, 0);
-	if (fl >= 0 && (fl & O_NONBLOCK) != (want & O_NONBLOCK)) {
-		sys_fcntl(fd, F_SETFL, (fl & ~O_NONBLOCK) | (want & O_NONBLOCK));
-		snprintf(note, nlen, "; O_NONBLOCK %s as this program asked (the flag lives on the open file, which the socket's other holder shares: the other instance, or the activator)",
-			 (want & O_NONBLOCK) ? "set" : "cleared");
+	/* set, never cleared: the other holder (the running instance, or the
+	 * activator's program) may wait in a non-blocking event loop, which a
+	 * blocking accept() would stall; a program that sets O_NONBLOCK after
+	 * listen() (redis) does so on the shared file anyway */
+	if (fl >= 0 && (want & O_NONBLOCK) && !(fl & O_NONBLOCK)) {
+		sys_fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+		snprintf(note, nlen, "; O_NONBLOCK set as this program asked (the flag lives on the open file, which the socket's other holder shares)");
 	}
 	sock_forget(fd);
 	nk = sock_get_or_add(fd);

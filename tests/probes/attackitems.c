@@ -11,7 +11,7 @@
  *                                      meet a bound socket, set SO_REUSEADDR=1, hold
  *   bindexec PROTO ADDR PORT CMD...    bind, exec CMD (an argument "FD" becomes the fd)
  *   v6len LEN PORT                     bind [::1]:PORT with address length LEN
- *   sigbind SECS PORT                  bind in a loop, and from a 100 us timer's handler
+ *   sigbind SECS PORT [USEC]           bind in a loop, and from a timer's handler (100 us)
  *   efault PORT                        bind with bytes 16-19 unmapped, getsockopt read-only
  *   lendtcp PORT                       own TCP bind beside an exclusive listener
  *   cycles N PORT                      N UDP bind/close cycles: VmRSS growth
@@ -281,7 +281,7 @@ static int sigbind(char **a)
 	int rc, fd;
 
 	sig_port = atoi(a[1]) ? atoi(a[1]) + 1 : 0;
-	timer(100, bind_in_handler, 1);
+	timer(a[2] ? atol(a[2]) : 100, bind_in_handler, 1);
 	while (now() < end) {
 		fd = bound("udp", "127.0.0.1", atoi(a[1]), "ra", &rc);
 		binds++;
