@@ -42,6 +42,16 @@ setup() {
   done
 }
 
+@test "sendto() and shutdown() reach the next interposer below libreuse, not a raw system call" {
+  run env LD_PRELOAD="$LIB:$BATS_TEST_TMPDIR/libcount.so" REUSE_LOG=off /usr/bin/python3 -c '
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.sendto(b"x", ("127.0.0.1", 9))
+t = socket.socket(); t.bind(("127.0.0.1", 0)); t.listen(); t.shutdown(socket.SHUT_RDWR)'
+  assert_success
+  assert_output --partial "countlib: sendto fd="
+  assert_output --partial "countlib: shutdown fd="
+}
+
 @test "control: without the library the constructor's socket has no SO_REUSEADDR" {
   run env LD_PRELOAD="$BATS_TEST_TMPDIR/libctor.so" /bin/true
   assert_output "ctor bind=0 kernel_ra=0"

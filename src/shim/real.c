@@ -1,13 +1,13 @@
 /*
  * real.c - the next definition of every call we interpose, found with
- * dlsym(RTLD_NEXT) one symbol at a time, on its first use.
+ * dlsym(RTLD_NEXT) once per symbol.
  *
- * A process that never makes a socket call never pays for a dlsym (about
- * 900 instructions each, at every exec): each slot of reuse_real starts as
- * a stub that resolves its own symbol, stores the answer over itself and
- * makes the call; later calls load the answer directly. close() alone is
- * resolved by real_resolve() (the constructor, or REAL(close)): fdlife.c
- * keeps the pointer it first gets, which must be the real one.
+ * init resolves them all (real_resolve), so that no wrapper called later,
+ * from a signal handler say, enters dlsym(). A call made before init (in
+ * another library's constructor) finds a stub in its slot that resolves
+ * that one symbol, stores the answer over itself and makes the call.
+ * fdlife.c keeps the close() pointer it first gets, which must be the real
+ * one.
  *
  * Another library's constructor may call socket() before ours has run, and
  * dlsym() itself may allocate (and so re-enter us through a malloc hook or
@@ -155,13 +155,18 @@ struct reuse_real reuse_real = {
 };
 
 /*
- * real_resolve - close(), which has no stub; the others resolve on first
- * use. Returns whether the table may be used now: REAL() then reads a
- * slot that is either the answer or NULL (no next definition, or close
- * being resolved by a caller this one re-entered).
+ * real_resolve - every symbol, at init (core_init) or at the first REAL()
+ * that finds a slot without a stub. After init no wrapper resolves
+ * anything: a bind() in a signal handler must not enter dlsym(), which
+ * takes the loader's lock and may allocate. Returns whether the table may
+ * be used now: REAL() then reads a slot that is either the answer or NULL
+ * (no next definition, or one being resolved by a caller this one
+ * re-entered).
  */
 bool real_resolve(void)
 {
-	(void)RESOLVE(close);
+#define X(name, ret, args) (void)RESOLVE(name);
+	REUSE_REAL_CALLS(X)
+#undef X
 	return true;
 }
