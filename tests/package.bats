@@ -108,13 +108,13 @@ dpkg_retry() {
 }
 
 # A clean build room holds build-essential, the Build-Depends and what they
-# depend on. scripts/check-builddeps builds the package under strace and asks
+# depend on. tests/tools/check-builddeps.py builds the package under strace and asks
 # dpkg-checkbuilddeps, against a dpkg database cut down to that room, for every
 # package whose programs, headers or libraries the build used.
 @test "Build-Depends name every package the build uses, and dropping any one of them is noticed" {
   run dpkg-checkbuilddeps "$ROOT/debian/control"
   assert_success
-  run "$ROOT/scripts/check-builddeps" -v --keep-trace "$T/trace"
+  run "$ROOT/tests/tools/check-builddeps.py" -v --keep-trace "$T/trace"
   assert_success
   assert_line 'check-builddeps: ok'
   # what the build used is seen: the seccomp and uthash headers, the linker, dh
@@ -126,11 +126,32 @@ dpkg_retry() {
   [ "${#deps[@]}" -ge 3 ]
   for d in "${deps[@]}"; do
     grep -vxF "$d" "$ROOT/debian/control" >"$T/control"
-    run "$ROOT/scripts/check-builddeps" --trace "$T/trace" --control "$T/control"
+    run "$ROOT/tests/tools/check-builddeps.py" --trace "$T/trace" --control "$T/control"
     assert_failure 1
     assert_output --partial 'Unmet build dependencies:'
     echo "# without$d: noticed" >&3
   done
+}
+
+# Every shell script of the repository (by its #! line or its ending)
+# passes ShellCheck at warning level; a script in another language has an
+# ending that says so (ShellCheck run over scripts/* meets no Python).
+@test "every shell script is shellcheck-clean, and no script in another language poses as one" {
+  cd "$ROOT" || return 1
+  local f scripts=() other=()
+  while IFS= read -r f; do
+    case $f in
+      *.bats | *.bash | *.sh) scripts+=("$f") ;;
+      *.*) ;;
+      *) if head -c 64 "$f" | grep -qE '^#!.*\b(ba)?sh\b'; then scripts+=("$f")
+         elif head -c 64 "$f" | grep -qE '^#!.*\b(python|perl|ruby|node)'; then other+=("$f"); fi ;;
+    esac
+  done < <(git ls-files)
+  echo "scripts without a language ending: ${other[*]}"
+  [ "${#other[@]}" -eq 0 ]
+  [ "${#scripts[@]}" -gt 20 ]
+  run shellcheck -S warning "${scripts[@]}"
+  assert_success
 }
 
 # What a newcomer reads must point somewhere: every *.md or *.bats a file of

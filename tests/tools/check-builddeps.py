@@ -9,7 +9,7 @@ packages are all installed in a dpkg database cut down to that room: a
 header, library or tool from a package the room would lack is named, and the
 exit status is 1.
 
-Usage: scripts/check-builddeps [-v] [--control FILE] [--trace FILE] [--keep-trace FILE]
+Usage: tests/tools/check-builddeps.py [-v] [--control FILE] [--trace FILE] [--keep-trace FILE]
   -v                 list each package the build used, with one file of it
   --control FILE     the control file to judge (default debian/control)
   --trace FILE       reuse a trace an earlier run kept instead of building
