@@ -56,6 +56,7 @@ run_stress() {
   bad=$(grep -cvE '^libreuse\[[0-9]+\]: [0-9T:.-]+Z stress (bind|init) .* result=[A-Za-z]+( |$)' "$LOGF" || true)
   [ "$bad" -eq 0 ] || { grep -vE '^libreuse\[[0-9]+\]: ' "$LOGF" | head -5; false; }
   binds=$(grep -c ' stress bind fd=' "$LOGF")
+  echo "# log: $binds bind lines; probe: $BINDS binds" >&3
   [ "$binds" -eq "$BINDS" ]
 }
 

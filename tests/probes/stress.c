@@ -132,8 +132,8 @@ static void *worker(void *arg)
 		how = rand_r(&seed) % 3;
 		if (how == 0)
 			d = dup(s);
-		else if (how == 1)
-			d = fcntl(s, F_DUPFD_CLOEXEC, 100 + rand_r(&seed) % 200);
+		else if (how == 1)   /* 100-199: never a number another thread dup2()s onto */
+			d = fcntl(s, F_DUPFD_CLOEXEC, 100 + rand_r(&seed) % 100);
 		else
 			d = dup2(s, 300 + (int)((uintptr_t)arg * 4 + rand_r(&seed) % 4));
 		if (lock_mode) {
