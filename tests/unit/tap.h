@@ -2,8 +2,6 @@
  * tap.h - a tiny TAP producer for the C unit tests.
  *
  *   ok(cond, "fmt", ...)   prints "ok N - desc" or "not ok N - desc"
- *   todo(cond, "fmt", ...) a known defect: "not ok N - desc # TODO" while it
- *                          fails (TAP: not a failure), "ok" once fixed
  *   diag("fmt", ...)       prints "# ..." (one line per line of text)
  *   done_testing()         prints the "1..N" plan; returns the exit status
  *
@@ -19,7 +17,7 @@
 #include <string.h>
 
 struct tap_state {
-	unsigned run, failed, todo;
+	unsigned run, failed;
 };
 extern struct tap_state tap_state;
 #define TAP_STATE_DEFINE struct tap_state tap_state
@@ -68,36 +66,12 @@ static inline bool tap_ok(bool pass, const char *fmt, ...)
 
 #define ok(cond, ...) tap_ok(!!(cond), __VA_ARGS__)
 
-/* tap_todo - a test point for a defect reported and not yet fixed: the
- * run stays green while it fails, and says so on every run. */
-__attribute__((format(printf, 2, 3)))
-static inline bool tap_todo(bool pass, const char *fmt, ...)
-{
-	char desc[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(desc, sizeof desc, fmt, ap);
-	va_end(ap);
-	for (char *c = desc; *c; c++)
-		if (*c == '\n' || *c == '#')
-			*c = ' ';
-	tap_state.run++;
-	if (!pass)
-		tap_state.todo++;
-	printf("%sok %u - %s # TODO known defect\n", pass ? "" : "not ", tap_state.run, desc);
-	return pass;
-}
-
-#define todo(cond, ...) tap_todo(!!(cond), __VA_ARGS__)
-
 /* done_testing - the plan line; 0 if every test passed, else 1. */
 static inline int done_testing(void)
 {
 	printf("1..%u\n", tap_state.run);
 	if (tap_state.failed)
 		printf("# failed %u of %u\n", tap_state.failed, tap_state.run);
-	if (tap_state.todo)
-		printf("# known defects (TODO) still failing: %u\n", tap_state.todo);
 	fflush(stdout);
 	return tap_state.failed ? 1 : 0;
 }

@@ -399,31 +399,29 @@ static void rebind_case(void)
 	close_sock(fd);
 }
 
-/* Known defects, reported: each a todo() until fixed. */
+/* Two defects once reported, fixed: kept as regressions. */
 static void defects(void)
 {
 	struct reuse_call c;
 	struct fake f;
 	int fd, v = 1, ret, err;
 
-	/* README/reuse(1): a dry run "decides and logs as usual". A real run
-	 * logs a refused setsockopt after bind() at log=decisions; the dry
-	 * run lets it through and logs it at log=all only. */
+	/* README/reuse(1): a dry run "decides and logs as usual": a
+	 * setsockopt a real run refuses is logged at log=decisions. */
 	unit_policy("tcp *:* reuseaddr=refuse dry-run\n", pol, sizeof pol);
 	fd = open_sock(AF_INET, REUSE_P_TCP, false, false);
 	call_init(&c, &f, fd);
 	do_bind(&c, AF_INET, 0);
 	logcap_clear();
 	engine_setsockopt(&c, SOL_SOCKET, SO_REUSEADDR, (uintptr_t)&v, sizeof v);
-	todo(logcap_n() == 1 && strstr(logcap_line(0), "refused") &&
+	ok(logcap_n() == 1 && strstr(logcap_line(0), "refused") &&
 	     strstr(logcap_line(0), "dry-run"),
 	     "dry run: a setsockopt a real run refuses is logged at decisions (%zu lines)",
 	     logcap_n());
 	close_sock(fd);
 
-	/* engine_listen's common path returns the host's errno on success;
-	 * every other success path restores c->entry_errno (engine_bind's
-	 * "whatever ran inside") */
+	/* engine_listen's common path leaves errno as the program had it,
+	 * as every other success path does */
 	unit_policy("tcp *:* reuseaddr=force\n", pol, sizeof pol);
 	fd = open_sock(AF_INET, REUSE_P_TCP, false, false);
 	call_init(&c, &f, fd);
@@ -431,7 +429,7 @@ static void defects(void)
 	c.entry_errno = errno = SENTINEL;
 	ret = engine_listen(&c, 8);
 	err = errno;
-	todo(ret == 0 && err == SENTINEL && f.listens == 1,
+	ok(ret == 0 && err == SENTINEL && f.listens == 1,
 	     "listen, common path: errno as the program had it, not the host's (%s)",
 	     strerrorname_np(err));
 	close_sock(fd);
