@@ -107,29 +107,17 @@ static int lazy_dup3(int o, int n, int fl)
 { int (*f)(int, int, int) = RESOLVE(dup3); return f ? f(o, n, fl) : sys_dup3(o, n, fl); }
 
 /* fcntl's argument, as libc fetches it: one pointer-sized value */
-static int lazy_fcntl(int fd, int cmd, ...)
-{
-	int (*f)(int, int, ...) = RESOLVE(fcntl);
-	va_list ap;
-	void *arg;
+#define FCNTL_ARG(cmd, arg) do { va_list ap; va_start(ap, cmd); \
+	arg = va_arg(ap, void *); va_end(ap); } while (0)
 
-	va_start(ap, cmd);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	return f ? f(fd, cmd, arg) : sys_fcntl(fd, cmd, (long)arg);
-}
+static int fcntl_via(int (*f)(int, int, ...), int fd, int cmd, void *arg)
+{ return f ? f(fd, cmd, arg) : sys_fcntl(fd, cmd, (long)arg); }
+
+static int lazy_fcntl(int fd, int cmd, ...)
+{ void *arg; FCNTL_ARG(cmd, arg); return fcntl_via(RESOLVE(fcntl), fd, cmd, arg); }
 
 static int lazy_fcntl64(int fd, int cmd, ...)
-{
-	int (*f)(int, int, ...) = RESOLVE(fcntl64);
-	va_list ap;
-	void *arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	return f ? f(fd, cmd, arg) : sys_fcntl(fd, cmd, (long)arg);
-}
+{ void *arg; FCNTL_ARG(cmd, arg); return fcntl_via(RESOLVE(fcntl64), fd, cmd, arg); }
 
 static int lazy_close_range(unsigned lo, unsigned hi, int fl)
 { int (*f)(unsigned, unsigned, int) = RESOLVE(close_range);
