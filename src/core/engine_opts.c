@@ -140,7 +140,7 @@ void engine_connected(struct reuse_call *c, int ret, int err)
 	const struct reuse_rule *r = NULL;
 	bool ok = ret == 0 || err == EINPROGRESS;
 
-	if (k->rule != SOCK_UNDECIDED || k->bound || !eng_local_addr(c->sock, &ss) ||
+	if (k->rule != SOCK_UNDECIDED || k->bound || !sock_local_addr(c->sock, &ss) ||
 	    !((struct sockaddr_in *)&ss)->sin_port)
 		return;
 	eng_subject(c, &ss, &subj);
@@ -176,7 +176,7 @@ void engine_autobind(struct reuse_call *c)
 
 	if (k->proto != REUSE_P_UDP || k->rule != SOCK_UNDECIDED)
 		return;
-	if (eng_local_addr(c->sock, &ss) && ((struct sockaddr_in *)&ss)->sin_port) {
+	if (sock_local_addr(c->sock, &ss) && ((struct sockaddr_in *)&ss)->sin_port) {
 		k->bound = 1;
 		return;
 	}
