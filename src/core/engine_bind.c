@@ -302,13 +302,18 @@ static void adopted_options(struct reuse_call *c, const struct reuse_plan *plan,
 	struct reuse_sock *k = c->k;
 	int rp = sys_getflag(c->sock, SO_REUSEPORT);
 	size_t n = strlen(note);
+	struct stat st;
 
 	k->listening = sys_getflag(c->sock, SO_ACCEPTCONN) > 0;
 	eng_set_flag(c->sock, SO_REUSEADDR, plan->exclusive && k->listening &&
 		     k->proto == REUSE_P_TCP ? 1 : plan->ra);
 	eng_set_flag(c->sock, SO_REUSEPORT, plan->rp);
-	if (rp > 0 && plan->rp == 0 && k->listening && k->proto == REUSE_P_TCP)
-		snprintf(note + n, nlen - n, "; warning: the activator's socket listens with SO_REUSEPORT, which cannot be taken back now: same-uid processes can still join; fix: drop ReusePort= from the .socket unit");
+	/* the group's uid is the socket's owner (the activator), whoever
+	 * the program runs as */
+	if (rp > 0 && plan->rp == 0 && k->listening && k->proto == REUSE_P_TCP &&
+	    sys_fstat(c->sock, &st) == 0)
+		snprintf(note + n, nlen - n, "; warning: the activator's socket listens with SO_REUSEPORT, which cannot be taken back now: processes of uid %u (its owner) can still join; fix: drop ReusePort= from the .socket unit",
+			 (unsigned)st.st_uid);
 	else if (plan->ra >= 0 || plan->rp >= 0)
 		snprintf(note + n, nlen - n, "; the rule's options set on it");
 }
