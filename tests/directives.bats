@@ -253,6 +253,9 @@ AFTER_TABLE=(
           want_log "bindprobe setsockopt $proto"
           want_log "rule=$POL:1"
           want_log "-- $msg"
+          # result= is what the program got (set_after: ok, or the errno)
+          val set_after
+          [[ $LOG == *" result=$VAL now="*"-- $msg"* ]] || note "the setsockopt line's result= is not set_after=$VAL"
         elif [[ $LOG == *' setsockopt '* ]]; then
           # passed to the kernel: logged only at log=all
           note "a setsockopt line at log=decisions"
@@ -802,5 +805,61 @@ ADDR_TABLE=(
     want bind=- listen=EACCES
     want_log "action=deny result=EACCES"
   done
+  done_cases
+}
+
+# ---- result= is what the program got ------------------------------------------
+
+# Every line about a refusal (refuse, deny, an exclusive port, a held or
+# refused setsockopt) says in result= what the call returned to the
+# program: the errno name, or ok when the program was told it worked. The
+# whole line after the fd is compared.
+@test "refusal lines: result= is what the program got (refuse, deny, held, exclusive, a denied socket met bound)" {
+  local p line sock
+  p=$(free_port)
+  line="option=SO_REUSEADDR asked=on action=refuse result=EPERM now=reuseaddr:on,reuseport:off"
+  pol "tcp 127.0.0.1:$p reuseaddr=refuse"
+  CASE="refuse at bind"
+  probe -r 127.0.0.1 "$p"
+  want bind=EPERM
+  want_log "bindprobe bind tcp 127.0.0.1:$p rule=$POL:1 $line"
+  CASE="refuse after bind"
+  probe -R 127.0.0.1 "$p"
+  want bind=ok set_after=EPERM
+  want_log "bindprobe setsockopt tcp 127.0.0.1:$p rule=$POL:1 option=SO_REUSEADDR asked=off action=refuse result=EPERM now=reuseaddr:off,reuseport:off -- program set SO_REUSEADDR=1 after bind(): refused"
+  pol "tcp 127.0.0.1:$p reuseport=strip"
+  CASE="strip after bind: held, the program told it worked"
+  probe -P 127.0.0.1 "$p"
+  want bind=ok set_after=ok
+  want_log "bindprobe setsockopt tcp 127.0.0.1:$p rule=$POL:1 option=SO_REUSEPORT asked=on action=strip result=ok now=reuseaddr:off,reuseport:off -- program set SO_REUSEPORT=1 after bind(): held by the rule"
+  pol "tcp 127.0.0.1:$p deny"
+  CASE="deny"
+  probe -r 127.0.0.1 "$p"
+  want bind=EACCES
+  want_log "bindprobe bind tcp 127.0.0.1:$p rule=$POL:1 option=SO_REUSEADDR,SO_REUSEPORT asked=on,off action=deny result=EACCES now=reuseaddr:on,reuseport:off"
+  # exclusive: a second process under the same policy, asking both options
+  pol "tcp 127.0.0.1:$p exclusive"
+  env REUSE_POLICY="$POL" REUSE_LOG=off "${BACKEND[@]}" "$PROBES/bindprobe" -l -h 5 127.0.0.1 "$p" >/dev/null 2>&1 &
+  sock=$!
+  wait_listen "$p" || fail "the first instance did not listen"
+  CASE="exclusive: a second process asking both options"
+  probe -r -p -l 127.0.0.1 "$p"
+  want bind=EADDRINUSE
+  want_log "bindprobe bind tcp 127.0.0.1:$p rule=$POL:1 option=SO_REUSEADDR,SO_REUSEPORT asked=on,on action=exclusive result=EADDRINUSE now="
+  kill "$sock"; wait "$sock" 2>/dev/null || true
+  # a socket bound before the library saw it (inherited): deny cannot undo
+  # that bind; the program's call is not refused, and the line says so
+  pol "tcp 127.0.0.1:$p deny"
+  CASE="deny, a socket met bound"
+  : >"$LOGF"
+  OUT=$(timeout 10 /usr/bin/python3 -c 'import os, socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))
+os.dup2(s.fileno(), 9); os.set_inheritable(9, True)
+os.execvp(sys.argv[2], sys.argv[2:])' "$p" env REUSE_POLICY="$POL" REUSE_LOG="$LOGF" "${BACKEND[@]}" \
+    /usr/bin/python3 -c 'import socket
+socket.socket(fileno=9).setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); print("set_after=ok")' 2>&1)
+  read_log
+  want set_after=ok
+  want_log "python3 adopt tcp 127.0.0.1:$p rule=$POL:1 option=SO_REUSEADDR,SO_REUSEPORT asked=off,off action=deny result=ok now=reuseaddr:off,reuseport:off -- met already bound (passed, inherited or made before libreuse): the rule refuses a bind() here (EACCES), but this socket holds its address already and its calls go on; close it"
   done_cases
 }

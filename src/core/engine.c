@@ -235,9 +235,13 @@ void eng_decide_bound(struct reuse_call *c, const char *how)
 	if (k->exclusive && k->listening && k->proto == REUSE_P_TCP)
 		sys_setflag(c->sock, SO_REUSEADDR, 1);
 	if (wants(k->log, REUSE_LOG_DECISIONS)) {
-		snprintf(note, sizeof note, err ?
-			 "%s: the rule denies it, but a bound socket cannot be refused; close it" :
-			 "%s: decided now, on its bound address", how);
+		/* result=ok: no call of the program failed here; the note
+		 * says what its bind() would have got */
+		if (err)
+			snprintf(note, sizeof note, "%s: the rule refuses a bind() here (%s), but this socket holds its address already and its calls go on; close it",
+				 how, strerrorname_np(err));
+		else
+			snprintf(note, sizeof note, "%s: decided now, on its bound address", how);
 		eng_log(c, "adopt", &ss, 0, NULL, note);
 	}
 	errno = saved;
