@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """load.py http|memcached HOST PORT STOPFILE [CONC] [MAXSECS] - continuous
 client load: CONC threads (default 8), each connecting again and again,
-sending one request (HTTP/1.0 GET with Connection: close; memcached
+sending one request (HTTP/1.0 GET /index.html, Connection: close; memcached
 "version"), reading the whole answer and closing, until STOPFILE exists
 (at most MAXSECS, default 30). A connection fails when it is refused or
 reset, times out (2 s), or its answer is not a whole one (HTTP status 200
@@ -15,7 +15,7 @@ import threading
 import time
 
 REQ = {
-    "http": b"GET / HTTP/1.0\r\nConnection: close\r\n\r\n",
+    "http": b"GET /index.html HTTP/1.0\r\nConnection: close\r\n\r\n",
     "memcached": b"version\r\n",
 }
 
