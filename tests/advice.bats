@@ -381,6 +381,78 @@ s.bind(('127.0.0.1', $P)); s.listen(); print('listening', flush=True); time.slee
   assert_output --partial 'bind=EADDRINUSE'
 }
 
+# A program that binds two overlapping TCP sockets of its own with
+# SO_REUSEADDR before either listens (as a wildcard and a specific one).
+OWN_TCP='import errno, socket, sys
+keep = []
+for host in ("0.0.0.0", "127.0.0.1"):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind((host, int(sys.argv[1]))); print(host, "bind=ok", flush=True)
+    except OSError as e:
+        print(host, "bind=" + errno.errorcode[e.errno], flush=True)
+    keep.append(s)
+if len(sys.argv) > 2:
+    import time; time.sleep(float(sys.argv[2]))'
+
+@test "exclusive TCP, own sockets not listening yet: 'no option was lent ... run the program with CAP_CHOWN', followed, binds both with a keyed SO_REUSEPORT nobody else matches" {
+  pol=$(follow_rule "tcp *:$P exclusive" "")
+  # control: bare, the program's own two binds work
+  run "${NOBODY[@]}" "$PY" -c "$OWN_TCP" "$P"
+  assert_output $'0.0.0.0 bind=ok\n127.0.0.1 bind=ok'
+  # exclusive, without CAP_CHOWN: the second fails and the line says why and the fix
+  run "${NOBODY[@]}" env REUSE_POLICY="$pol" REUSE_LOG="$T/log" LD_PRELOAD="$LIB" "$PY" -c "$OWN_TCP" "$P"
+  assert_line '127.0.0.1 bind=EADDRINUSE'
+  grep -q "tcp 127.0.0.1:$P .*result=EADDRINUSE .*no option was lent: SO_REUSEADDR on a TCP socket that does not listen yet lets anyone bind beside it; fix: run the program with CAP_CHOWN (libreuse then lends a keyed SO_REUSEPORT only its own sockets match)" "$T/log" ||
+    fail "no advice: $(cat "$T/log")"
+  # followed: the same uid with CAP_CHOWN; both bind, through a keyed lend
+  : >"$T/log"
+  hold "${NOBODY[@]}" --inh-caps=+chown --ambient-caps=+chown \
+    env REUSE_POLICY="$pol" REUSE_LOG="$T/log" LD_PRELOAD="$LIB" "$PY" -c "$OWN_TCP" "$P" 20
+  for ((i = 0; i < 100; i++)); do grep -q '^127.0.0.1 ' "$T/held" && break; sleep 0.05; done
+  run cat "$T/held"
+  assert_output $'0.0.0.0 bind=ok\n127.0.0.1 bind=ok'
+  grep -q "tcp 127.0.0.1:$P .*result=ok .*lent SO_REUSEPORT to [0-9]* sockets\? for this bind() only, [0-9]* us (keyed: only this program's sockets match it)" "$T/log" ||
+    fail "no keyed lend: $(cat "$T/log")"
+  # only its own sockets match: the same uid, with either option or both, is refused
+  for f in -r -p '-r -p'; do
+    # shellcheck disable=SC2086
+    run "${NOBODY[@]}" "$PROBES/bindprobe" $f 127.0.0.1 "$P"
+    assert_output --partial 'bind=EADDRINUSE'
+  done
+}
+
+@test "socket activation with SO_REUSEPORT: 'drop ReusePort= from the .socket unit', followed (systemd-socket-activate), and a joiner of the activator's uid is refused" {
+  command -v systemd-socket-activate >/dev/null || skip "systemd-socket-activate not installed"
+  pol=$(follow_rule "tcp 127.0.0.1:$P exclusive" "")
+  # a unit with ReusePort=yes (tests/daemons/activate.py: systemd-socket-activate has no such option)
+  hold "$PY" "$BATS_TEST_DIRNAME/daemons/activate.py" --reuseport 127.0.0.1 "$P" \
+    env REUSE_POLICY="$pol" REUSE_LOG="$T/log" LD_PRELOAD="$LIB" "$PROBES/bindprobe" -l -h 20 127.0.0.1 "$P"
+  for ((i = 0; i < 100; i++)); do grep -q 'socket activation' "$T/log" && break; sleep 0.05; done
+  grep -q "tcp 127.0.0.1:$P .*result=ok .*socket activation: adopted the passed socket .*warning: the activator's socket listens with SO_REUSEPORT, which cannot be taken back now: processes of uid 0 (its owner) can still join; fix: drop ReusePort= from the .socket unit" "$T/log" ||
+    fail "no advice: $(cat "$T/log")"
+  # control: as the line warns, a process of uid 0 without the library joins
+  run "$PROBES/bindprobe" -p -l 127.0.0.1 "$P"
+  assert_output --partial 'bind=ok listen=ok'
+  kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+  # followed: the activator without ReusePort= (systemd-socket-activate sets
+  # SO_REUSEADDR only); it starts the service at the first connection
+  : >"$T/log"
+  hold systemd-socket-activate -l "127.0.0.1:$P" -- \
+    env REUSE_POLICY="$pol" REUSE_LOG="$T/log" LD_PRELOAD="$LIB" "$PROBES/bindprobe" -l -h 20 127.0.0.1 "$P"
+  wait_listen "$P"
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0"' "$P" || true
+  for ((i = 0; i < 100; i++)); do grep -q 'socket activation' "$T/log" && break; sleep 0.05; done
+  grep -q "tcp 127.0.0.1:$P .*result=ok .*socket activation: adopted the passed socket .*; the rule's options set on it$" "$T/log" ||
+    fail "not adopted as promised: $(cat "$T/log")"
+  for f in -p '-r -p'; do
+    # shellcheck disable=SC2086
+    run "$PROBES/bindprobe" $f -l 127.0.0.1 "$P"
+    assert_output --partial 'bind=EADDRINUSE'
+  done
+}
+
 @test "reuse audit's PROTECT WITH rule, followed: the daemon restarted under it is no longer open, and another uid is refused" {
   command -v dnsmasq >/dev/null || skip "dnsmasq is not installed (scripts/setup installs it)"
   dns=(dnsmasq -k --no-resolv --no-hosts --conf-file=/dev/null --pid-file=

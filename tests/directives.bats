@@ -253,6 +253,9 @@ AFTER_TABLE=(
           want_log "bindprobe setsockopt $proto"
           want_log "rule=$POL:1"
           want_log "-- $msg"
+          # result= is what the program got (set_after: ok, or the errno)
+          val set_after
+          [[ $LOG == *" result=$VAL now="*"-- $msg"* ]] || note "the setsockopt line's result= is not set_after=$VAL"
         elif [[ $LOG == *' setsockopt '* ]]; then
           # passed to the kernel: logged only at log=all
           note "a setsockopt line at log=decisions"

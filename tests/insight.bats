@@ -46,6 +46,61 @@ wait_held() {
   return 1
 }
 
+# ---- result= is what the program got ------------------------------------------
+
+# logged POLICYLINE PROBEARGS... : bindprobe under the backend and the one-rule
+# policy; OUT its stdout, LOG its log lines with the prefix and " fd=N" cut.
+logged() {
+  printf '%s\n' "$1" >"$T/policy"
+  shift
+  : >"$T/log"
+  OUT=$(env REUSE_POLICY="$T/policy" REUSE_LOG="$T/log" "${BACKEND[@]}" "$PROBES/bindprobe" "$@" 2>&1) || true
+  LOG=$(sed -E 's/^libreuse\[[0-9]+\]: [^ ]+ //; s/ fd=[0-9]+ / /' "$T/log")
+}
+
+# Every line about a refusal (refuse, deny, an exclusive port, a held or
+# refused setsockopt) says in result= what the call returned to the
+# program: the errno name, or ok when it was told it worked (both backends:
+# tests/backends.bats). Whole lines are compared.
+@test "refusal lines: result= is what the program got (refuse, deny, held, exclusive, a denied socket met bound)" {
+  local p r
+  p=$(free_port)
+  r="rule=$T/policy:1"
+  logged "tcp 127.0.0.1:$p reuseaddr=refuse" -r 127.0.0.1 "$p"
+  [[ $OUT == bind=EPERM* ]] || fail "$OUT"
+  assert_equal "$LOG" "bindprobe bind tcp 127.0.0.1:$p $r option=SO_REUSEADDR asked=on action=refuse result=EPERM now=reuseaddr:on,reuseport:off"
+  logged "tcp 127.0.0.1:$p reuseaddr=refuse" -R 127.0.0.1 "$p"
+  [[ $OUT == *set_after=EPERM* ]] || fail "$OUT"
+  [[ $LOG == *$'\n'"bindprobe setsockopt tcp 127.0.0.1:$p $r option=SO_REUSEADDR asked=off action=refuse result=EPERM now=reuseaddr:off,reuseport:off -- program set SO_REUSEADDR=1 after bind(): refused" ]] || fail "$LOG"
+  logged "tcp 127.0.0.1:$p reuseport=strip" -P 127.0.0.1 "$p"
+  [[ $OUT == *set_after=ok* ]] || fail "$OUT"
+  [[ $LOG == *$'\n'"bindprobe setsockopt tcp 127.0.0.1:$p $r option=SO_REUSEPORT asked=on action=strip result=ok now=reuseaddr:off,reuseport:off -- program set SO_REUSEPORT=1 after bind(): held by the rule" ]] || fail "$LOG"
+  logged "tcp 127.0.0.1:$p deny" -r 127.0.0.1 "$p"
+  [[ $OUT == bind=EACCES* ]] || fail "$OUT"
+  assert_equal "$LOG" "bindprobe bind tcp 127.0.0.1:$p $r option=SO_REUSEADDR,SO_REUSEPORT asked=on,off action=deny result=EACCES now=reuseaddr:on,reuseport:off"
+  # exclusive: a second process under the same policy asks both options
+  printf 'tcp 127.0.0.1:%s exclusive\n' "$p" >"$T/policy"
+  hold env REUSE_POLICY="$T/policy" REUSE_LOG=off "${BACKEND[@]}" "$PROBES/bindprobe" -l -h 20 127.0.0.1 "$p"
+  wait_listen "$p" || fail "the first instance did not listen"
+  logged "tcp 127.0.0.1:$p exclusive" -r -p -l 127.0.0.1 "$p"
+  [[ $OUT == bind=EADDRINUSE* ]] || fail "$OUT"
+  [[ $LOG == "bindprobe bind tcp 127.0.0.1:$p $r option=SO_REUSEADDR,SO_REUSEPORT asked=on,on action=exclusive result=EADDRINUSE now=reuseaddr:on,reuseport:on -- "* ]] || fail "$LOG"
+  kill "$HPID"; wait "$HPID" 2>/dev/null || true
+  # a socket bound before the library saw it (inherited): deny cannot undo
+  # that bind; the program's call is not refused, and the line says so
+  printf 'tcp 127.0.0.1:%s deny\n' "$p" >"$T/policy"
+  : >"$T/log"
+  OUT=$(timeout 10 "$PY" -c 'import os, socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))
+os.dup2(s.fileno(), 9); os.set_inheritable(9, True)
+os.execvp(sys.argv[2], sys.argv[2:])' "$p" env REUSE_POLICY="$T/policy" REUSE_LOG="$T/log" "${BACKEND[@]}" \
+    "$PY" -c 'import socket
+socket.socket(fileno=9).setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); print("set_after=ok")' 2>&1)
+  assert_equal "$OUT" "set_after=ok"
+  LOG=$(sed -E 's/^libreuse\[[0-9]+\]: [^ ]+ //; s/ fd=[0-9]+ / /' "$T/log")
+  assert_equal "$LOG" "python3 adopt tcp 127.0.0.1:$p $r option=SO_REUSEADDR,SO_REUSEPORT asked=off,off action=deny result=ok now=reuseaddr:off,reuseport:off -- met already bound (passed, inherited or made before libreuse): the rule refuses a bind() here (EACCES), but this socket holds its address already and its calls go on; close it"
+}
+
 # ---- explained EADDRINUSE ---------------------------------------------------
 
 # bats test_tags=quick

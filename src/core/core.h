@@ -119,6 +119,16 @@ static inline void sock_watch_clear(int fd, uint8_t bit)
 				   __ATOMIC_SEQ_CST);
 }
 
+/* sockinfo.c: REUSE_P_TCP/UDP of an INET/INET6 socket of this family, type
+ * and protocol (0 means the type's default), else 0; the kernel's family,
+ * type and protocol of fd; both at once (0 for other sockets); fd's local
+ * address, false unless INET/INET6 (ss zeroed first); its port, host order. */
+unsigned sock_proto(int family, int type, int protocol) HIDDEN;
+bool sock_kind(int fd, int *family, int *type, int *protocol) HIDDEN;
+unsigned sock_proto_of_fd(int fd, int *family) HIDDEN;
+bool sock_local_addr(int fd, struct sockaddr_storage *ss) HIDDEN;
+uint16_t sock_port(const struct sockaddr_storage *ss) HIDDEN;
+
 /* Record for fd if tracked and still the same socket; NULL otherwise
  * (a stale record is dropped). Costs one fstat. */
 struct reuse_sock *sock_get(int fd) HIDDEN;

@@ -19,14 +19,6 @@
 #include "core/engine.h"
 #include "core/sys.h"
 
-bool eng_local_addr(int fd, struct sockaddr_storage *ss)
-{
-	socklen_t len = sizeof *ss;
-
-	return sys_getsockname(fd, (struct sockaddr *)ss, &len) == 0 &&
-	       (ss->ss_family == AF_INET || ss->ss_family == AF_INET6);
-}
-
 /* Set a boolean option to `want` (-1: leave it) if the kernel differs. */
 void eng_set_flag(int fd, int name, int want)
 {
@@ -207,7 +199,7 @@ void eng_first_sight(struct reuse_call *c)
 	 * decision: it inherited the listener's options, and the program's
 	 * view of them is what it asked of the listener. */
 	if (k->proto == REUSE_P_TCP && !k->listening && c->host->listener &&
-	    eng_local_addr(c->sock, &ss) &&
+	    sock_local_addr(c->sock, &ss) &&
 	    sys_getpeername(c->sock, (struct sockaddr *)&peer, &pl) == 0 &&
 	    (l = c->host->listener(c, ntohs(((struct sockaddr_in *)&ss)->sin_port)))) {
 		k->rule = l->rule;
@@ -232,7 +224,7 @@ void eng_decide_bound(struct reuse_call *c, const char *how)
 	struct reuse_plan plan;
 	int err, saved = errno;
 
-	if (!eng_local_addr(c->sock, &ss) || !((struct sockaddr_in *)&ss)->sin_port) {
+	if (!sock_local_addr(c->sock, &ss) || !((struct sockaddr_in *)&ss)->sin_port) {
 		k->bound = 0;
 		return;
 	}
@@ -243,9 +235,13 @@ void eng_decide_bound(struct reuse_call *c, const char *how)
 	if (k->exclusive && k->listening && k->proto == REUSE_P_TCP)
 		sys_setflag(c->sock, SO_REUSEADDR, 1);
 	if (wants(k->log, REUSE_LOG_DECISIONS)) {
-		snprintf(note, sizeof note, err ?
-			 "%s: the rule denies it, but a bound socket cannot be refused; close it" :
-			 "%s: decided now, on its bound address", how);
+		/* result=ok: no call of the program failed here; the note
+		 * says what its bind() would have got */
+		if (err)
+			snprintf(note, sizeof note, "%s: the rule refuses a bind() here (%s), but this socket holds its address already and its calls go on; close it",
+				 how, strerrorname_np(err));
+		else
+			snprintf(note, sizeof note, "%s: decided now, on its bound address", how);
 		eng_log(c, "adopt", &ss, 0, NULL, note);
 	}
 	errno = saved;
@@ -299,7 +295,7 @@ void eng_log(struct reuse_call *c, const char *call, const struct sockaddr_stora
 	struct reuse_event ev;
 	struct reuse_words w;
 
-	if (!ss && eng_local_addr(c->sock, &mine))
+	if (!ss && sock_local_addr(c->sock, &mine))
 		ss = &mine;
 	if (c->pid && !c->prog && c->host->names)
 		c->host->names(c);

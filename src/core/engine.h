@@ -22,7 +22,6 @@ static inline bool dry(const struct reuse_rule *r)
 	return reuse_cfg.dry_run || (r && r->dry_run);
 }
 
-bool eng_local_addr(int fd, struct sockaddr_storage *ss) HIDDEN;
 void eng_set_flag(int fd, int name, int want) HIDDEN;
 void eng_subject(struct reuse_call *c, const struct sockaddr_storage *ss,
 		 struct reuse_subject *s) HIDDEN;

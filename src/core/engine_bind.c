@@ -39,12 +39,6 @@ static bool read_addr(const struct reuse_call *c, uint64_t addr, socklen_t len,
 	return ss->ss_family == k->family;
 }
 
-static uint16_t port_of(const struct sockaddr_storage *ss)
-{
-	return ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port
-					: ((const struct sockaddr_in6 *)ss)->sin6_port;
-}
-
 /*
  * eng_in_use - see engine.h. The facts (who holds the address) are asked
  * for only when a remedy may apply or a line is written. The remedies
@@ -159,7 +153,7 @@ static int lend_and_bind(struct reuse_call *c, const struct sockaddr *addr,
 		struct sockaddr_storage ss;
 		struct reuse_subject os;
 
-		if (!eng_local_addr(own[i].fd, &ss) || ntohs(port_of(&ss)) != s->port) {
+		if (!sock_local_addr(own[i].fd, &ss) || sock_port(&ss) != s->port) {
 			sys_close(own[i].fd);
 			continue;
 		}
@@ -308,13 +302,18 @@ static void adopted_options(struct reuse_call *c, const struct reuse_plan *plan,
 	struct reuse_sock *k = c->k;
 	int rp = sys_getflag(c->sock, SO_REUSEPORT);
 	size_t n = strlen(note);
+	struct stat st;
 
 	k->listening = sys_getflag(c->sock, SO_ACCEPTCONN) > 0;
 	eng_set_flag(c->sock, SO_REUSEADDR, plan->exclusive && k->listening &&
 		     k->proto == REUSE_P_TCP ? 1 : plan->ra);
 	eng_set_flag(c->sock, SO_REUSEPORT, plan->rp);
-	if (rp > 0 && plan->rp == 0 && k->listening && k->proto == REUSE_P_TCP)
-		snprintf(note + n, nlen - n, "; warning: the activator's socket listens with SO_REUSEPORT, which cannot be taken back now: same-uid processes can still join; fix: drop ReusePort= from the .socket unit");
+	/* the group's uid is the socket's owner (the activator), whoever
+	 * the program runs as */
+	if (rp > 0 && plan->rp == 0 && k->listening && k->proto == REUSE_P_TCP &&
+	    sys_fstat(c->sock, &st) == 0)
+		snprintf(note + n, nlen - n, "; warning: the activator's socket listens with SO_REUSEPORT, which cannot be taken back now: processes of uid %u (its owner) can still join; fix: drop ReusePort= from the .socket unit",
+			 (unsigned)st.st_uid);
 	else if (plan->ra >= 0 || plan->rp >= 0)
 		snprintf(note + n, nlen - n, "; the rule's options set on it");
 }
@@ -423,8 +422,8 @@ int engine_bind(struct reuse_call *c, uint64_t addr, socklen_t len)
 
 	if (!read_addr(c, addr, len, &ss))
 		return REUSE_PASS;
-	if (k->bound && k->rule != SOCK_UNDECIDED && eng_local_addr(c->sock, &mine) &&
-	    port_of(&mine))
+	if (k->bound && k->rule != SOCK_UNDECIDED && sock_local_addr(c->sock, &mine) &&
+	    sock_port(&mine))
 		return rebind(c, &ss, len);
 	eng_subject(c, &ss, &subj);
 	err = eng_decide_at_bind(c, &subj, &plan);

@@ -46,7 +46,7 @@ static int listen_done(struct reuse_call *c, int ret, int saved, const char *not
 		errno = saved;
 		return ret;
 	}
-	if (!eng_local_addr(c->sock, &ss))
+	if (!sock_local_addr(c->sock, &ss))
 		ss.ss_family = 0;
 	if (err == EADDRINUSE && ss.ss_family) {
 		int retried;
@@ -79,7 +79,7 @@ static __attribute__((noinline)) int listen_slow(struct reuse_call *c, int backl
 	bool excl;
 
 	if (k->rule == SOCK_UNDECIDED) {
-		if (!eng_local_addr(c->sock, &ss) || !((struct sockaddr_in *)&ss)->sin_port) {
+		if (!sock_local_addr(c->sock, &ss) || !((struct sockaddr_in *)&ss)->sin_port) {
 			/* the kernel would bind the wildcard, port 0: do it first,
 			 * so the rule is chosen and applied before listening */
 			memset(&ss, 0, sizeof ss);
@@ -90,7 +90,7 @@ static __attribute__((noinline)) int listen_slow(struct reuse_call *c, int backl
 		} else {
 			note = "bound before libreuse saw it: decided at listen()";
 		}
-		if (!eng_local_addr(c->sock, &ss)) {
+		if (!sock_local_addr(c->sock, &ss)) {
 			errno = c->entry_errno;
 			return REUSE_PASS;
 		}

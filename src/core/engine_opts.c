@@ -34,15 +34,20 @@ int engine_setsockopt(struct reuse_call *c, int level, int name, uint64_t val,
 	r = sock_rule(k);
 	err = reuse_decide_setopt(r, is_rp, v != 0, &to_kernel);
 	if (dry(r) && (err || !to_kernel)) {
-		/* a dry run logs what the rule would do, and passes the call */
+		/* a dry run logs what the rule would do, and passes the call;
+		 * result= is the kernel's answer, which the program gets */
+		ret = sys_setsockopt(c->sock, level, name, &v, sizeof v);
+		saved = errno;
 		if (wants(k->log, REUSE_LOG_DECISIONS)) {
 			snprintf(note, sizeof note, "program set %s=%d after bind(): would be %s (dry run: passed to the kernel)",
 				 is_rp ? "SO_REUSEPORT" : "SO_REUSEADDR", v != 0,
 				 err ? "refused" : "held by the rule");
-			eng_log(c, "setsockopt", NULL, 0, NULL, note);
+			eng_log(c, "setsockopt", NULL, ret < 0 ? saved : 0, NULL, note);
 		}
-		if (sys_setsockopt(c->sock, level, name, &v, sizeof v) < 0)
+		if (ret < 0) {
+			errno = saved;
 			return -1;
+		}
 		*(is_rp ? &k->asked_rp : &k->asked_ra) = v != 0;
 		if (c->host->asked_changed)
 			c->host->asked_changed(c);
@@ -140,7 +145,7 @@ void engine_connected(struct reuse_call *c, int ret, int err)
 	const struct reuse_rule *r = NULL;
 	bool ok = ret == 0 || err == EINPROGRESS;
 
-	if (k->rule != SOCK_UNDECIDED || k->bound || !eng_local_addr(c->sock, &ss) ||
+	if (k->rule != SOCK_UNDECIDED || k->bound || !sock_local_addr(c->sock, &ss) ||
 	    !((struct sockaddr_in *)&ss)->sin_port)
 		return;
 	eng_subject(c, &ss, &subj);
@@ -176,7 +181,7 @@ void engine_autobind(struct reuse_call *c)
 
 	if (k->proto != REUSE_P_UDP || k->rule != SOCK_UNDECIDED)
 		return;
-	if (eng_local_addr(c->sock, &ss) && ((struct sockaddr_in *)&ss)->sin_port) {
+	if (sock_local_addr(c->sock, &ss) && ((struct sockaddr_in *)&ss)->sin_port) {
 		k->bound = 1;
 		return;
 	}

@@ -109,36 +109,6 @@ bool ho_same_addr(const struct sockaddr_storage *a, const struct sockaddr_storag
 	return false;
 }
 
-/* REUSE_P_* of a socket, 0 when it is not INET TCP/UDP. */
-unsigned ho_proto_of_fd(int fd, int *family)
-{
-	int type = 0, protocol = 0;
-	socklen_t l = sizeof *family;
-
-	if (sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, family, &l) < 0 ||
-	    (*family != AF_INET && *family != AF_INET6))
-		return 0;
-	l = sizeof type;
-	if (sys_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
-		return 0;
-	l = sizeof protocol;
-	if (sys_getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &l) < 0)
-		return 0;
-	if (type == SOCK_STREAM && (protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP))
-		return REUSE_P_TCP;
-	if (type == SOCK_DGRAM && protocol == IPPROTO_UDP)
-		return REUSE_P_UDP;
-	return 0;
-}
-
-bool ho_local_of(int fd, struct sockaddr_storage *ss)
-{
-	socklen_t l = sizeof *ss;
-
-	memset(ss, 0, sizeof *ss);
-	return sys_getsockname(fd, (struct sockaddr *)ss, &l) == 0;
-}
-
 /* "tcp4-127.0.0.1-8080", "udp6-[::1]-53": a socket's key everywhere. */
 void ho_endpoint_name(unsigned proto, const struct sockaddr_storage *ss,
 			  char *out, size_t len)
@@ -704,7 +674,7 @@ void handoff_serve(struct reuse_call *c)
 		fd_note_ours(e.pidfd);
 	e.proto = k->proto;
 	e.rule = k->rule;
-	if (!ho_local_of(fd, &e.ss))
+	if (!sock_local_addr(fd, &e.ss))
 		goto out;
 	ho_endpoint_name(k->proto, &e.ss, key, sizeof key);
 	if ((err = reuse_user_dir(e.uid, dir, sizeof dir))) {

@@ -27,8 +27,6 @@ struct ho_msg {
 
 uint64_t ho_ino_of(int fd) HIDDEN;
 bool ho_same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b) HIDDEN;
-unsigned ho_proto_of_fd(int fd, int *family) HIDDEN;
-bool ho_local_of(int fd, struct sockaddr_storage *ss) HIDDEN;
 void ho_endpoint_name(unsigned proto, const struct sockaddr_storage *ss,
 		      char *out, size_t len) HIDDEN;
 bool ho_unix_path(struct sockaddr_un *sun, const char *dir, const char *name) HIDDEN;

@@ -192,8 +192,8 @@ struct reuse_sock *handoff_take(struct reuse_call *c, const struct sockaddr_stor
 	r = ask(dir, key, k->proto, uid, ss, &from, msg, mlen);
 	if (r < 0)
 		r = ask_others(dir, key, k->proto, uid, ss, &from);
-	if (r >= 0 && (ho_proto_of_fd(r, &family) != k->proto || family != k->family ||
-		       !ho_local_of(r, &got) || !ho_same_addr(&got, ss))) {
+	if (r >= 0 && (sock_proto_of_fd(r, &family) != k->proto || family != k->family ||
+		       !sock_local_addr(r, &got) || !ho_same_addr(&got, ss))) {
 		snprintf(msg, mlen, "pid %d sent a socket that is not %s: refused", from, key);
 		sys_close(r);
 		r = -1;
@@ -243,8 +243,8 @@ void ho_read_activation(void)
 		return;
 	for (int fd = 3; fd < 3 + n && handoff_nact < ACT_MAX; fd++) {
 		int family = 0;
-		unsigned proto = ho_proto_of_fd(fd, &family);
-		if (!proto || !ho_local_of(fd, &act[handoff_nact].ss))
+		unsigned proto = sock_proto_of_fd(fd, &family);
+		if (!proto || !sock_local_addr(fd, &act[handoff_nact].ss))
 			continue;
 		act[handoff_nact].fd = fd;
 		act[handoff_nact].ino = ho_ino_of(fd);
@@ -275,7 +275,7 @@ struct reuse_sock *handoff_adopt(struct reuse_call *c, const struct sockaddr_sto
 		if (act[i].proto != k->proto || !ho_same_addr(&act[i].ss, ss))
 			continue;
 		if (ho_ino_of(act[i].fd) != act[i].ino ||
-		    ho_proto_of_fd(act[i].fd, &family) != k->proto || family != k->family) {
+		    sock_proto_of_fd(act[i].fd, &family) != k->proto || family != k->family) {
 			act[i] = act[--handoff_nact];            /* closed by the program */
 			i--;
 			continue;

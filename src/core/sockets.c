@@ -154,18 +154,6 @@ static void drop_slot(struct reuse_sock *s)
 		atomic_exchange_explicit(&s->ino, 0, memory_order_acq_rel);
 }
 
-static unsigned proto_of(int type, int protocol)
-{
-	type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
-	/* MPTCP listeners share TCP's port space and its reuse rules */
-	if (type == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP ||
-				    protocol == IPPROTO_MPTCP))
-		return REUSE_P_TCP;
-	if (type == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP))
-		return REUSE_P_UDP;
-	return 0;
-}
-
 /*
  * sock_created - the program just made a socket: remember what it is.
  * Only INET/INET6 TCP and UDP sockets are ours to watch.
@@ -173,11 +161,11 @@ static unsigned proto_of(int type, int protocol)
 void sock_created(int fd, int family, int type, int protocol)
 {
 	struct reuse_sock *s;
-	unsigned proto = proto_of(type, protocol);
+	unsigned proto = sock_proto(family, type, protocol);
 	uint32_t dev = 0;
 	uint64_t ino;
 
-	if ((family != AF_INET && family != AF_INET6) || !proto)
+	if (!proto)
 		return;
 	ino = socket_ino(fd, &dev);
 	if (!ino)
@@ -227,21 +215,6 @@ struct reuse_sock *sock_get(int fd)
 	return lookup(fd);
 }
 
-/* Whether the socket has a local port (explicit bind, or implicit one). */
-static bool is_bound(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof ss;
-
-	if (sys_getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		return false;
-	if (ss.ss_family == AF_INET)
-		return ((struct sockaddr_in *)&ss)->sin_port != 0;
-	if (ss.ss_family == AF_INET6)
-		return ((struct sockaddr_in6 *)&ss)->sin6_port != 0;
-	return false;
-}
-
 /*
  * learn - a record for a socket we did not see made (created before we
  * were ready, inherited, received over a Unix socket, or its record went
@@ -250,18 +223,11 @@ static bool is_bound(int fd)
 static __attribute__((noinline)) struct reuse_sock *learn(int fd)
 {
 	struct reuse_sock *s;
+	struct sockaddr_storage ss;
 	int family, type, protocol;
-	socklen_t len;
 	int flag;
 
-	len = sizeof family;
-	if (sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &len) < 0)
-		return NULL;
-	len = sizeof type;
-	if (sys_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
-		return NULL;
-	len = sizeof protocol;
-	if (sys_getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) < 0)
+	if (!sock_kind(fd, &family, &type, &protocol))
 		return NULL;
 	sock_created(fd, family, type, protocol);
 	s = sock_get(fd);
@@ -271,7 +237,8 @@ static __attribute__((noinline)) struct reuse_sock *learn(int fd)
 	s->asked_ra = flag > 0;
 	flag = sys_getflag(fd, SO_REUSEPORT);
 	s->asked_rp = flag > 0;
-	s->bound = is_bound(fd);
+	/* a local port: an explicit bind, or an implicit one */
+	s->bound = sock_local_addr(fd, &ss) && sock_port(&ss);
 	s->listening = sys_getflag(fd, SO_ACCEPTCONN) > 0;
 	return s;
 }
@@ -402,15 +369,8 @@ void sock_forget_range(unsigned lo, unsigned hi)
 static uint16_t bound_port(int fd)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = sizeof ss;
 
-	if (sys_getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		return 0;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return 0;
+	return sock_local_addr(fd, &ss) ? sock_port(&ss) : 0;
 }
 
 /* One chunk's exclusive sockets of proto on port into out (see below). */
