@@ -75,6 +75,11 @@ struct reuse_sock {
 	uint8_t tw_pass;             /* bound past TIME_WAIT with SO_REUSEADDR lent */
 	uint8_t plan;                /* the bind()'s plan, for listen(): see plan_keep */
 	uint8_t mptcp;               /* IPPROTO_MPTCP: TCP's port space and rules */
+	/* asked_ra/asked_rp are what the kernel holds: the library made the
+	 * socket and saw every setsockopt() of it before its rule was chosen
+	 * (no dup, no fork since: sock_dup, sock_shared_all). 0: bind() reads
+	 * the kernel. Never set by the supervisor, which reads it always. */
+	uint8_t known;
 	uint32_t owner;              /* owner uid before keying */
 	int32_t rule;                /* rule index, SOCK_UNMATCHED or SOCK_UNDECIDED */
 };
@@ -131,6 +136,12 @@ void sock_created(int fd, int family, int type, int protocol) HIDDEN;
 void sock_forget(int fd) HIDDEN;
 /* newfd now refers to oldfd's socket (dup family). */
 void sock_dup(int oldfd, int newfd) HIDDEN;
+/* fork(): every socket is now shared with another process, which may set
+ * its options: no record knows them any more (the `known` byte). */
+void sock_shared_all(void) HIDDEN;
+/* The slot's record, unchecked (NULL when free): for a call that only
+ * passes to the kernel until a rule is chosen (the shim's fast paths). */
+struct reuse_sock *sock_peek_mut(int fd) HIDDEN;
 /* Forget every fd in [lo, hi]. */
 void sock_forget_range(unsigned lo, unsigned hi) HIDDEN;
 /* The rule a record points at, or NULL (undecided or no rule matched). */
@@ -259,6 +270,10 @@ void describe_rule(const struct reuse_rule *r, bool asked_ra, bool asked_rp,
 struct reuse_call;
 int engine_bind(struct reuse_call *c, uint64_t addr, socklen_t len) HIDDEN;
 int engine_listen(struct reuse_call *c, int backlog) HIDDEN;
+/* listen() on k is only the program's own call (engine_listen.c): the
+ * library makes it without checking the fd's identity first. */
+bool engine_listen_plain(const struct reuse_sock *k) HIDDEN;
+int engine_listen_failed(struct reuse_call *c, int ret, int err) HIDDEN;
 int engine_setsockopt(struct reuse_call *c, int level, int name, uint64_t val,
 		      socklen_t len) HIDDEN;
 int engine_getsockopt(struct reuse_call *c, int level, int name, uint64_t val,

@@ -66,7 +66,8 @@ void eng_subject(struct reuse_call *c, const struct sockaddr_storage *ss,
 		c->host->names(c);
 	s->prog = c->prog && c->prog[0] ? c->prog : NULL;
 	s->exe = c->exe && c->exe[0] ? c->exe : NULL;
-	s->uid = call_euid(c);
+	/* only uid= rules read the uid: without one, no call asks the kernel */
+	s->uid = reuse_cfg.match_uids ? call_euid(c) : -1;
 	s->ident = c->pid ? NULL : own_ident(s);
 }
 
@@ -140,16 +141,21 @@ int eng_decide_at_bind(struct reuse_call *c, const struct reuse_subject *subj,
 {
 	struct reuse_sock *k = c->k;
 	const struct reuse_rule *r = NULL;
+	int ra = k->asked_ra, rp = k->asked_rp;
+
 	/* Until a rule is chosen the engine leaves the options alone, so the
 	 * kernel holds exactly what the program asked, through any of the
 	 * socket's fds (a setsockopt() through a dup() updates only that fd's
-	 * record): take it from there. */
-	int ra = sys_getflag(c->sock, SO_REUSEADDR), rp = sys_getflag(c->sock, SO_REUSEPORT);
-
-	if (ra >= 0)
-		k->asked_ra = (uint8_t)ra;
-	if (rp >= 0)
-		k->asked_rp = (uint8_t)rp;
+	 * record): take it from there, unless the record saw every change
+	 * (`known`, core.h). */
+	if (!k->known) {
+		ra = sys_getflag(c->sock, SO_REUSEADDR);
+		rp = sys_getflag(c->sock, SO_REUSEPORT);
+		if (ra >= 0)
+			k->asked_ra = (uint8_t)ra;
+		if (rp >= 0)
+			k->asked_rp = (uint8_t)rp;
+	}
 	if (!reuse_cfg.fail_closed)
 		r = reuse_policy_match(&reuse_cfg.policy, subj);
 	eng_plan_for(r, k, plan);

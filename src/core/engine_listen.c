@@ -14,17 +14,19 @@
 #include "core/sys.h"
 
 /*
- * options_hold - the kernel still holds what k's bind() plan set. A
- * setsockopt() since then that changed what was asked, or anything behind
- * our back, makes it false.
+ * options_hold - the kernel still holds what k's bind() plan set: the
+ * plan was kept and nothing the program asked changed since (a
+ * setsockopt() through any of its fds in this process changes the
+ * record, and then the plan is made afresh and the kernel read). The
+ * kernel is not read again here: an option changed by a raw system call
+ * or by another process sharing the socket is theirs, as it would be
+ * without libreuse (bind() already took the port under the rule).
  */
-static inline bool options_hold(int fd, const struct reuse_sock *k)
+static inline bool options_hold(const struct reuse_sock *k)
 {
 	struct reuse_plan plan;
 
-	return eng_plan_kept(k, &plan) &&
-	       (plan.ra < 0 || sys_getflag(fd, SO_REUSEADDR) == plan.ra) &&
-	       (plan.rp < 0 || sys_getflag(fd, SO_REUSEPORT) == plan.rp);
+	return eng_plan_kept(k, &plan);
 }
 
 /*
@@ -166,24 +168,48 @@ static __attribute__((noinline)) int listen_slow(struct reuse_call *c, int backl
 }
 
 /*
- * engine_listen - the common case, a socket decided at bind() whose
+ * engine_listen_plain - the common case, a socket decided at bind() whose
  * options still hold, under a rule that neither keeps exclusive state nor
- * shares the port, with nothing to log for a success, only listens: the
- * rest (and a failure, which is explained and logged) is listen_slow's.
+ * shares the port, with nothing to log for a success: listen() is the
+ * program's own call and nothing more (on success the record says
+ * listening; a failure goes to engine_listen_failed). A socket listening
+ * already, or not TCP, is the kernel's to answer too. Reads only the
+ * record: the library asks it before checking the fd is still that
+ * socket, which only a call that acts on the socket needs.
  */
+bool engine_listen_plain(const struct reuse_sock *k)
+{
+	const struct reuse_rule *r = sock_rule(k);
+
+	if (k->rule == SOCK_UNDECIDED)
+		return false;
+	if (k->listening || k->proto != REUSE_P_TCP)
+		return true;
+	return !k->exclusive && !wants(k->log, REUSE_LOG_ALL) &&
+	       (!r || (r->reuseport != REUSE_FORCE && (dry(r) || options_hold(k))));
+}
+
+/* engine_listen_failed - the plain listen() failed (ret, err): explained
+ * and logged as any failure; errno err. */
+int engine_listen_failed(struct reuse_call *c, int ret, int err)
+{
+	if (c->k->listening || c->k->proto != REUSE_P_TCP) {
+		errno = err;
+		return ret;
+	}
+	return listen_done(c, ret, err, NULL, REUSE_LOG_DECISIONS);
+}
+
+/* engine_listen - engine_listen_plain's case, or listen_slow. */
 int engine_listen(struct reuse_call *c, int backlog)
 {
 	struct reuse_sock *k = c->k;
-	const struct reuse_rule *r;
 
 	if (k->rule == SOCK_UNDECIDED && !k->listening)
 		k->listening = sys_getflag(c->sock, SO_ACCEPTCONN) > 0;
 	if (k->listening || k->proto != REUSE_P_TCP)
 		return REUSE_PASS;
-	r = sock_rule(k);
-	if (k->rule != SOCK_UNDECIDED && !k->exclusive && !wants(k->log, REUSE_LOG_ALL) &&
-	    c->can_call_here &&
-	    (!r || (r->reuseport != REUSE_FORCE && (dry(r) || options_hold(c->sock, k))))) {
+	if (c->can_call_here && engine_listen_plain(k)) {
 		int ret = c->host->listen(c, backlog);
 
 		if (ret == 0) {

@@ -196,6 +196,7 @@ void sock_created(int fd, int family, int type, int protocol)
 	s->exclusive = s->keyed = s->tw_pass = 0;
 	s->plan = 0;                      /* none: plan_kept() never matches it */
 	s->mptcp = protocol == IPPROTO_MPTCP;
+	s->known = 1;                     /* fresh: neither option set */
 	s->owner = 0;
 	s->rule = SOCK_UNDECIDED;
 	atomic_store_explicit(&s->ino, ino, memory_order_release);
@@ -267,6 +268,7 @@ static __attribute__((noinline)) struct reuse_sock *learn(int fd)
 	s = sock_get(fd);
 	if (!s)
 		return NULL;
+	s->known = 0;                     /* other fds, other processes may hold it */
 	flag = sys_getflag(fd, SO_REUSEADDR);
 	s->asked_ra = flag > 0;
 	flag = sys_getflag(fd, SO_REUSEPORT);
@@ -336,6 +338,10 @@ void sock_dup(int oldfd, int newfd)
 	/* every field after the identity (ino, first), which is published
 	 * last; copying them one by one once missed the bind()'s plan */
 	memcpy(&n->dev, &o->dev, sizeof *n - offsetof(struct reuse_sock, dev));
+	/* an option set through either fd before bind() is not in the
+	 * other's record: both read the kernel at bind() */
+	n->known = 0;
+	__atomic_store_n(&o->known, 0, __ATOMIC_RELAXED);
 	atomic_store_explicit(&n->ino, ino, memory_order_release);
 	sock_watch_set(newfd, n->proto == REUSE_P_UDP && !n->bound ?
 		       WATCH_SOCK | WATCH_UNBOUND : WATCH_SOCK);
@@ -529,6 +535,36 @@ const struct reuse_sock *sock_listener(uint16_t port)
 				l = listener_in_chunk(c, (h << DIR_BITS) | (t << CHUNK_BITS), port);
 	}
 	return l;
+}
+
+/*
+ * sock_shared_all - see core.h. Runs in fork()'s parent and child
+ * handlers (core/lock.c): the records of chunks that exist, up to the
+ * highest fd ever tracked. A child made by a raw clone() runs no handler:
+ * an option it sets on an inherited socket before the parent's bind()
+ * goes unseen by the parent's records (as any raw system call would).
+ */
+void sock_shared_all(void)
+{
+	unsigned top = atomic_load_explicit(&fd_top, memory_order_acquire);
+
+	for (unsigned fd = 0; fd < top; fd = (fd | (CHUNK_SLOTS - 1)) + 1) {
+		chunk_ptr *ref = chunk_ref(fd, false);
+		struct reuse_sock *c = ref ? atomic_load_explicit(ref, memory_order_acquire) : NULL;
+
+		for (unsigned i = 0; c && i < CHUNK_SLOTS; i++)
+			if (__atomic_load_n(&c[i].known, __ATOMIC_RELAXED))
+				__atomic_store_n(&c[i].known, 0, __ATOMIC_RELAXED);
+		if (!ref && fd >= DIRECT_MAX)
+			fd |= DIRECT_MAX - 1;     /* no directory: skip it whole */
+	}
+}
+
+struct reuse_sock *sock_peek_mut(int fd)
+{
+	struct reuse_sock *s = slot_peek(fd);
+
+	return s && atomic_load_explicit(&s->ino, memory_order_acquire) ? s : NULL;
 }
 
 /* sock_peek - see core.h: the record a slot holds, unchecked. */

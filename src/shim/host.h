@@ -31,6 +31,8 @@ shim_call(struct reuse_call *c, int fd, bool create)
 		return false;
 	}
 	c->host = &shim_host;
+	/* the wrapper's frame: copy_in's bound of the stack known mapped */
+	c->ctx = __builtin_frame_address(0);
 	c->fd = c->sock = fd;
 	c->pidfd = -1;
 	c->can_call_here = true;
