@@ -389,6 +389,73 @@ void explain_holders(unsigned proto, int family, const uint8_t addr[16],
 	errno = saved;
 }
 
+/*
+ * explain_listener_at - is a TCP listener taking connections to
+ * family/addr:port (on that address or its wildcard, or a dual-stack
+ * IPv6 wildcard for IPv4)? One exact sock_diag lookup (the kernel's own
+ * hash lookup of an incoming connection, no table walk): 1 yes, 0 no,
+ * -errno when sock_diag cannot say. The kernel answers before sendto()
+ * returns, so the reply is read without waiting.
+ */
+int explain_listener_at(int family, const uint8_t addr[16], uint16_t port)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct inet_diag_req_v2 r;
+	} q;
+	union {
+		struct nlmsghdr align;
+		uint8_t b[1024];
+	} buf;
+	int saved = errno, fd, rc;
+	ssize_t n;
+
+	if (family != AF_INET && family != AF_INET6)
+		return -EAFNOSUPPORT;
+	memset(&q, 0, sizeof q);
+	q.nh.nlmsg_len = sizeof q;
+	q.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	q.nh.nlmsg_flags = NLM_F_REQUEST;
+	q.nh.nlmsg_seq = 1;
+	q.r.sdiag_family = (uint8_t)family;
+	q.r.sdiag_protocol = IPPROTO_TCP;
+	q.r.idiag_states = ~0u;
+	q.r.id.idiag_sport = htons(port);
+	memcpy(q.r.id.idiag_src, addr, family == AF_INET ? 4 : 16);
+	q.r.id.idiag_cookie[0] = q.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	fd = sys_socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = nl_send(fd, &q, sizeof q);
+	if (rc == 0) {
+		struct iovec iov = { buf.b, sizeof buf.b };
+		struct sockaddr_nl from;
+		struct msghdr mh = { .msg_name = &from, .msg_namelen = sizeof from,
+				     .msg_iov = &iov, .msg_iovlen = 1 };
+		const struct nlmsghdr *h = &buf.align;
+
+		n = recvmsg(fd, &mh, MSG_DONTWAIT);
+		if (n < 0 || from.nl_pid != 0 || !NLMSG_OK(h, (size_t)n))
+			rc = n < 0 ? -errno : -EPROTO;
+		else if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY &&
+			 h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+			rc = ((const struct inet_diag_msg *)NLMSG_DATA(h))->idiag_state ==
+			     TCP_LISTEN;
+		else if (h->nlmsg_type == NLMSG_ERROR &&
+			 h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct nlmsgerr)))
+			rc = ((const struct nlmsgerr *)NLMSG_DATA(h))->error == -ENOENT ? 0 :
+			     ((const struct nlmsgerr *)NLMSG_DATA(h))->error;
+		else
+			rc = -EPROTO;
+	}
+	sys_close(fd);
+out:
+	errno = saved;
+	return rc;
+}
+
 struct clear_ctx {
 	const struct endpoint *q;
 	int dfd;                         /* second socket: destroy requests */

@@ -261,14 +261,22 @@ void eng_decide_bound(struct reuse_call *c, const char *how)
  * eng_undo_options - a bind that failed leaves the socket unbound: put the
  * options back as the program asked and the socket back to its owner; its
  * next bind() decides afresh (the caller resets the rule once the line is
- * logged).
+ * logged). The kernel holds the plan's values where it set one (a lend
+ * gives back what it took), and what was asked elsewhere when the record
+ * knows it (`known`): only those that differ are set, unread.
  */
-void eng_undo_options(struct reuse_call *c)
+void eng_undo_options(struct reuse_call *c, const struct reuse_plan *plan)
 {
 	struct reuse_sock *k = c->k;
 
-	eng_set_flag(c->sock, SO_REUSEADDR, k->asked_ra);
-	eng_set_flag(c->sock, SO_REUSEPORT, k->asked_rp);
+	if (plan->ra >= 0 && plan->ra != k->asked_ra)
+		sys_setflag(c->sock, SO_REUSEADDR, k->asked_ra);
+	else if (plan->ra < 0 && !k->known)
+		eng_set_flag(c->sock, SO_REUSEADDR, k->asked_ra);
+	if (plan->rp >= 0 && plan->rp != k->asked_rp)
+		sys_setflag(c->sock, SO_REUSEPORT, k->asked_rp);
+	else if (plan->rp < 0 && !k->known)
+		eng_set_flag(c->sock, SO_REUSEPORT, k->asked_rp);
 	if (k->keyed && sys_fchown(c->sock, k->owner, (gid_t)-1) == 0)
 		k->keyed = 0;
 }

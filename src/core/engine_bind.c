@@ -61,17 +61,24 @@ void eng_in_use(struct reuse_call *c, const struct sockaddr *addr, socklen_t len
 {
 	struct reuse_sock *k = c->k;
 	struct reuse_holders h;
-	int ra = sys_getflag(c->sock, SO_REUSEADDR), n = 0;
 	bool acts = plan && plan->rule && !dry(plan->rule) && addr &&
 		    k->proto == REUSE_P_TCP;
-	bool excl = acts && plan->exclusive;
-	bool clear = acts && (ra > 0 || excl) && explain_have_net_admin();
-	bool v6only = eng_v6only(c->sock, k);
+	bool excl = acts && plan->exclusive, clear, v6only;
+	/* the kernel holds the plan's value (a lend gave back what it took) */
+	int ra = plan && plan->ra >= 0 ? plan->ra : sys_getflag(c->sock, SO_REUSEADDR), n = 0;
 	enum reuse_remedy done = REMEDY_NONE;
 
 	*retried = -1;
+	/* with no line to write, only a remedy can change the outcome, and
+	 * none applies over a live holder: a listener (the usual one) is one
+	 * exact lookup, before the capability and the walk of every socket */
+	if (!explain && (!acts || (!excl && ra <= 0) ||
+			 explain_listener_at(s->family, s->addr, s->port) > 0))
+		return;
+	clear = acts && (ra > 0 || excl) && explain_have_net_admin();
 	if (!explain && !excl && !clear)
 		return;
+	v6only = eng_v6only(c->sock, k);
 	explain_holders(k->proto, s->family, s->addr, s->port, v6only, &h);
 	if (!h.diag_errno && !h.live && h.timewait && (excl || clear)) {
 		if (excl) {
@@ -397,7 +404,7 @@ bind_done(struct reuse_call *c, const struct sockaddr_storage *ss, socklen_t len
 		if (handoff)
 			handoff_serve(c);
 	} else {
-		eng_undo_options(c);
+		eng_undo_options(c, plan);
 	}
 	if (wants(c->k->log, REUSE_LOG_DECISIONS))
 		eng_log(c, "bind", ss, err, NULL, note);

@@ -447,7 +447,9 @@ static void excl_in_chunk(struct reuse_sock *c, unsigned base, unsigned proto,
  */
 int sock_excl_list(unsigned proto, uint16_t port, int self, int *out, int max)
 {
-	struct reuse_sock *me = sock_get(self), *c;
+	/* self: the caller's socket, its identity checked by this call */
+	const struct reuse_sock *me = sock_peek(self);
+	struct reuse_sock *c;
 	uint64_t seen[LEND_MAX], mine = me ? me->ino : 0;
 	int n = 0;
 
