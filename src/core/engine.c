@@ -132,6 +132,82 @@ bool eng_key(int fd, struct reuse_sock *k)
 }
 
 /*
+ * The last decision of this thread: a socket of the same protocol on the
+ * same address, asking the same, gets the same rule and plan while the
+ * policy stays loaded (a process's names never change; its uid is in the
+ * key when uid= rules read it). Only this process's own decisions are
+ * kept (the supervisor decides for many), and never one that may key the
+ * group, which depends on a capability of the moment. Per thread, so no
+ * lock; a bind() in a signal handler that interrupts the update sees it
+ * odd and neither reads nor writes it.
+ */
+struct memo_key {
+	uint8_t addr[16];
+	uint16_t port;
+	uint8_t proto, family, ra, rp, pad[2];
+	long uid;
+};
+_Static_assert(sizeof(struct memo_key) == 4 * sizeof(uint64_t), "memo_key: four words");
+union memo_words {
+	struct memo_key k;
+	uint64_t w[4];
+};
+
+static __thread struct {
+	unsigned gen;                /* odd while written; 0: empty */
+	unsigned policy_gen;         /* reuse_cfg's when kept */
+	union memo_words key;
+	const struct reuse_rule *r;
+	struct reuse_plan plan;
+} memo __attribute__((tls_model("initial-exec")));
+
+static inline void memo_key_of(const struct reuse_subject *s, const struct reuse_sock *k,
+			       struct memo_key *m)
+{
+	memcpy(m->addr, s->addr, sizeof m->addr);
+	m->port = s->port;
+	m->proto = (uint8_t)s->proto;
+	m->family = (uint8_t)s->family;
+	m->ra = k->asked_ra;
+	m->rp = k->asked_rp;
+	m->pad[0] = m->pad[1] = 0;
+	m->uid = s->uid;
+}
+
+static inline bool memo_get(const union memo_words *key,
+			    const struct reuse_rule **r, struct reuse_plan *plan)
+{
+	unsigned g = memo.gen;
+
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (!g || (g & 1) || memo.policy_gen != reuse_cfg.policy_gen ||
+	    ((memo.key.w[0] ^ key->w[0]) | (memo.key.w[1] ^ key->w[1]) |
+	     (memo.key.w[2] ^ key->w[2]) | (memo.key.w[3] ^ key->w[3])))
+		return false;
+	*r = memo.r;
+	*plan = memo.plan;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	return memo.gen == g;
+}
+
+static inline void memo_put(const union memo_words *key,
+			    const struct reuse_rule *r, const struct reuse_plan *plan)
+{
+	unsigned g = memo.gen;
+
+	if (g & 1)
+		return;
+	memo.gen = g + 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	memo.policy_gen = reuse_cfg.policy_gen;
+	memo.key = *key;
+	memo.r = r;
+	memo.plan = *plan;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	memo.gen = g + 2;
+}
+
+/*
  * eng_decide_at_bind - choose the socket's rule and prepare the kernel
  * state before the address is taken. Returns 0 or the errno the policy
  * refuses the call with.
@@ -156,9 +232,18 @@ int eng_decide_at_bind(struct reuse_call *c, const struct reuse_subject *subj,
 		if (rp >= 0)
 			k->asked_rp = (uint8_t)rp;
 	}
-	if (!reuse_cfg.fail_closed)
-		r = reuse_policy_match(&reuse_cfg.policy, subj);
-	eng_plan_for(r, k, plan);
+	union memo_words key;
+	bool mine = !c->pid;
+
+	if (mine)
+		memo_key_of(subj, k, &key.k);
+	if (!mine || !memo_get(&key, &r, plan)) {
+		if (!reuse_cfg.fail_closed)
+			r = reuse_policy_match(&reuse_cfg.policy, subj);
+		eng_plan_for(r, k, plan);
+		if (mine && !reuse_may_key(r, k->asked_rp))
+			memo_put(&key, r, plan);
+	}
 	/* An MPTCP listener's port is held by the kernel's own TCP socket,
 	 * whose owner a key cannot change: its SO_REUSEPORT would stay open
 	 * to same-uid TCP joiners. Exclusive drops it. */
@@ -307,6 +392,13 @@ long eng_since_us(const struct timespec *t0)
 void eng_log(struct reuse_call *c, const char *call, const struct sockaddr_storage *ss,
 	     int result, const char *result_text, const char *msg)
 {
+	eng_log_now(c, call, ss, result, result_text, msg, -2, -2);
+}
+
+/* eng_log with the kernel's options as the caller knows them (-2: read). */
+void eng_log_now(struct reuse_call *c, const char *call, const struct sockaddr_storage *ss,
+		 int result, const char *result_text, const char *msg, int ra_now, int rp_now)
+{
 	const struct reuse_sock *k = c->k;
 	const struct reuse_rule *r = sock_rule(k);
 	struct sockaddr_storage mine;
@@ -332,8 +424,8 @@ void eng_log(struct reuse_call *c, const char *call, const struct sockaddr_stora
 	ev.result = result;
 	ev.result_text = result_text;
 	ev.msg = msg;
-	ev.ra_now = sys_getflag(c->sock, SO_REUSEADDR);
-	ev.rp_now = sys_getflag(c->sock, SO_REUSEPORT);
+	ev.ra_now = ra_now == -2 ? sys_getflag(c->sock, SO_REUSEADDR) : ra_now;
+	ev.rp_now = rp_now == -2 ? sys_getflag(c->sock, SO_REUSEPORT) : rp_now;
 	ev.pid = c->pid;
 	ev.prog = c->pid ? c->prog : NULL;
 	log_event(&ev);

@@ -42,6 +42,9 @@ long eng_since_us(const struct timespec *t0) HIDDEN;
 /* One log line about c; result_text overrides the result ("continued"). */
 void eng_log(struct reuse_call *c, const char *call, const struct sockaddr_storage *ss,
 	     int result, const char *result_text, const char *msg) HIDDEN;
+void eng_log_now(struct reuse_call *c, const char *call, const struct sockaddr_storage *ss,
+		 int result, const char *result_text, const char *msg, int ra_now,
+		 int rp_now) HIDDEN;
 /* An EADDRINUSE of bind() (addr set) or listen() (addr NULL) on c: the
  * TIME_WAIT remedies the plan allows (binding again through the host), and,
  * when `explain`, the sentence and the holders in msg. *retried is the

@@ -278,8 +278,11 @@ static const char *share_note(const struct reuse_call *c, const struct reuse_pla
 			      char *buf, size_t len)
 {
 	const struct reuse_sock *k = c->k;
-	unsigned uid = (unsigned)call_euid((struct reuse_call *)c);
+	unsigned uid;
 
+	if (!plan->joinable && !(plan->exclusive && k->asked_rp && plan->rp == 0))
+		goto keyed;
+	uid = (unsigned)call_euid((struct reuse_call *)c);   /* only these two say it */
 	if (plan->joinable) {
 		snprintf(buf, len, "%s (uid %u) can join: keying the group needs CAP_CHOWN when the socket is made; fix: start the program as that user with CAP_CHOWN (setpriv --inh-caps=+chown --ambient-caps=+chown, or systemd AmbientCapabilities=CAP_CHOWN); a daemon that switches user itself (named -u, memcached -u) can run as root under `reuse run --seccomp` instead, whose supervisor keys the group for it",
 			 plan->exclusive ?
@@ -292,6 +295,7 @@ static const char *share_note(const struct reuse_call *c, const struct reuse_pla
 			 uid);
 		return buf;
 	}
+keyed:
 	if (!plan->key || !k->keyed)
 		return NULL;
 	snprintf(buf, len, plan->exclusive ?
@@ -406,8 +410,16 @@ bind_done(struct reuse_call *c, const struct sockaddr_storage *ss, socklen_t len
 	} else {
 		eng_undo_options(c, plan);
 	}
-	if (wants(c->k->log, REUSE_LOG_DECISIONS))
-		eng_log(c, "bind", ss, err, NULL, note);
+	if (wants(c->k->log, REUSE_LOG_DECISIONS)) {
+		/* after a plain bind (no lend, remedy or handoff) the kernel holds
+		 * what eng_decide_at_bind left: the plan's value, or what was asked */
+		if (tried && ret == 0 && !handoff && !lmsg[0])
+			eng_log_now(c, "bind", ss, 0, NULL, note,
+				    plan->ra >= 0 ? plan->ra : c->k->asked_ra,
+				    plan->rp >= 0 ? plan->rp : c->k->asked_rp);
+		else
+			eng_log(c, "bind", ss, err, NULL, note);
+	}
 	if (ret < 0)
 		c->k->rule = SOCK_UNDECIDED;
 	/* a success leaves errno as the program had it, whatever ran inside */

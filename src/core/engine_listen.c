@@ -14,22 +14,6 @@
 #include "core/sys.h"
 
 /*
- * options_hold - the kernel still holds what k's bind() plan set: the
- * plan was kept and nothing the program asked changed since (a
- * setsockopt() through any of its fds in this process changes the
- * record, and then the plan is made afresh and the kernel read). The
- * kernel is not read again here: an option changed by a raw system call
- * or by another process sharing the socket is theirs, as it would be
- * without libreuse (bind() already took the port under the rule).
- */
-static inline bool options_hold(const struct reuse_sock *k)
-{
-	struct reuse_plan plan;
-
-	return eng_plan_kept(k, &plan);
-}
-
-/*
  * listen_done - after the listen(): explain an EADDRINUSE, log at `need`
  * (a failure always at decisions), leave errno as the call did.
  */
@@ -165,28 +149,6 @@ static __attribute__((noinline)) int listen_slow(struct reuse_call *c, int backl
 	if (ret == 0)
 		errno = c->entry_errno;
 	return ret;
-}
-
-/*
- * engine_listen_plain - the common case, a socket decided at bind() whose
- * options still hold, under a rule that neither keeps exclusive state nor
- * shares the port, with nothing to log for a success: listen() is the
- * program's own call and nothing more (on success the record says
- * listening; a failure goes to engine_listen_failed). A socket listening
- * already, or not TCP, is the kernel's to answer too. Reads only the
- * record: the library asks it before checking the fd is still that
- * socket, which only a call that acts on the socket needs.
- */
-bool engine_listen_plain(const struct reuse_sock *k)
-{
-	const struct reuse_rule *r = sock_rule(k);
-
-	if (k->rule == SOCK_UNDECIDED)
-		return false;
-	if (k->listening || k->proto != REUSE_P_TCP)
-		return true;
-	return !k->exclusive && !wants(k->log, REUSE_LOG_ALL) &&
-	       (!r || (r->reuseport != REUSE_FORCE && (dry(r) || options_hold(k))));
 }
 
 /* engine_listen_failed - the plain listen() failed (ret, err): explained

@@ -47,6 +47,7 @@ static void child(void)
 		host_child();
 	the_lock = fresh;
 	sock_shared_all();
+	log_fork_child();
 	handoff_fork_child();
 }
 

@@ -24,14 +24,7 @@
 #include "core/core.h"
 #include "core/sys.h"
 
-/* `make smallfd` shrinks the levels (and core.h's watch map) so the test
- * suite reaches the deeper level with the fds a container allows. */
-#ifndef REUSE_FD_CHUNK_BITS
-#define REUSE_FD_CHUNK_BITS 10
-#endif
-#ifndef REUSE_FD_DIR_BITS
-#define REUSE_FD_DIR_BITS 10
-#endif
+/* REUSE_FD_CHUNK_BITS, REUSE_FD_DIR_BITS, REUSE_FD_LIMIT: core.h */
 #ifndef REUSE_FD_LIMIT
 #define REUSE_FD_LIMIT 0x80000000u           /* every int fd */
 #endif
@@ -43,7 +36,8 @@
 #define HIGH_SLOTS (REUSE_FD_LIMIT >> DIR_BITS)
 
 typedef struct reuse_sock *_Atomic chunk_ptr;
-static chunk_ptr table[TOP_SLOTS];
+#define table reuse_fd_table
+chunk_ptr table[TOP_SLOTS];
 static chunk_ptr *_Atomic high[HIGH_SLOTS];   /* [0] unused: that is `table` */
 /* aligned: sock_forget_range reads the map a word at a time */
 uint8_t reuse_watch[SOCK_WATCH_MAX] __attribute__((aligned(8)));
@@ -562,17 +556,10 @@ void sock_shared_all(void)
 	}
 }
 
-struct reuse_sock *sock_peek_mut(int fd)
+/* sock_peek_far - sock_peek_mut (core.h) past the direct table. */
+struct reuse_sock *sock_peek_far(int fd)
 {
-	struct reuse_sock *s = slot_peek(fd);
-
-	return s && atomic_load_explicit(&s->ino, memory_order_acquire) ? s : NULL;
-}
-
-/* sock_peek - see core.h: the record a slot holds, unchecked. */
-const struct reuse_sock *sock_peek(int fd)
-{
-	struct reuse_sock *s = slot_peek(fd);
+	struct reuse_sock *s = slot_get(fd, false);
 
 	return s && atomic_load_explicit(&s->ino, memory_order_acquire) ? s : NULL;
 }

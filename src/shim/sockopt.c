@@ -25,27 +25,33 @@ static inline struct reuse_sock *undecided(int fd)
 	return k && k->rule == SOCK_UNDECIDED && !k->bound ? k : NULL;
 }
 
+static __attribute__((noinline)) int setsockopt_full(int fd, int level, int name,
+							const void *val, socklen_t len)
+{
+	struct reuse_call c;
+	int ret;
+
+	if (!shim_call(&c, fd, true))
+		return real_setsockopt(fd, level, name, val, len);
+	ret = engine_setsockopt(&c, level, name, (uintptr_t)val, len);
+	return ret == REUSE_PASS ? real_setsockopt(fd, level, name, val, len) : ret;
+}
+
 REUSE_EXPORT int setsockopt(int fd, int level, int name, const void *val,
 			    socklen_t len)
 {
-	struct reuse_call c;
 	struct reuse_sock *k;
 	int ret;
 
 	if (!ours(level, name) || !reuse_ready())
 		return real_setsockopt(fd, level, name, val, len);
-	if ((k = undecided(fd))) {
-		ret = real_setsockopt(fd, level, name, val, len);
-		/* the kernel read an int there (it refuses a shorter value) */
-		if (ret == 0 && val && len >= (socklen_t)sizeof(int))
-			*(name == SO_REUSEPORT ? &k->asked_rp : &k->asked_ra) =
-				*(const int *)val != 0;
-		return ret;
-	}
-	if (!shim_call(&c, fd, true))
-		return real_setsockopt(fd, level, name, val, len);
-	ret = engine_setsockopt(&c, level, name, (uintptr_t)val, len);
-	return ret == REUSE_PASS ? real_setsockopt(fd, level, name, val, len) : ret;
+	if (!(k = undecided(fd)))
+		return setsockopt_full(fd, level, name, val, len);
+	ret = real_setsockopt(fd, level, name, val, len);
+	/* the kernel read an int there (it refuses a shorter value) */
+	if (ret == 0 && val && len >= (socklen_t)sizeof(int))
+		*(name == SO_REUSEPORT ? &k->asked_rp : &k->asked_ra) = *(const int *)val != 0;
+	return ret;
 }
 
 REUSE_EXPORT int getsockopt(int fd, int level, int name, void *val,
