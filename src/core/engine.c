@@ -62,12 +62,18 @@ void eng_subject(struct reuse_call *c, const struct sockaddr_storage *ss,
 		 struct reuse_subject *s)
 {
 	subject_from_addr(ss, c->k->proto, s);
+	/* only uid= rules read the uid: without one, no call asks the kernel;
+	 * without program= or uid= rules nothing reads the names either */
+	s->uid = reuse_cfg.match_uids ? call_euid(c) : -1;
+	if (!reuse_cfg.match_names && !reuse_cfg.match_uids) {
+		s->prog = s->exe = NULL;
+		s->ident = NULL;
+		return;
+	}
 	if (reuse_cfg.match_names && !c->prog && c->host->names)
 		c->host->names(c);
 	s->prog = c->prog && c->prog[0] ? c->prog : NULL;
 	s->exe = c->exe && c->exe[0] ? c->exe : NULL;
-	/* only uid= rules read the uid: without one, no call asks the kernel */
-	s->uid = reuse_cfg.match_uids ? call_euid(c) : -1;
 	s->ident = c->pid ? NULL : own_ident(s);
 }
 

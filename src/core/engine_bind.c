@@ -27,7 +27,9 @@ static bool read_addr(const struct reuse_call *c, uint64_t addr, socklen_t len,
 	const struct reuse_sock *k = c->k;
 	size_t need = k->family == AF_INET ? sizeof(struct sockaddr_in) : 24;
 
-	memset(ss, 0, sizeof *ss);
+	/* what a subject reads (an IPv6 address ends at byte 24); the rest
+	 * only ever carries the program's own len bytes */
+	memset(ss, 0, 32);
 	/* the kernel refuses lengths over sockaddr_storage with EINVAL */
 	if (len < need || len > sizeof *ss || !c->host->copy_in(c, ss, addr, len))
 		return false;

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -31,7 +32,13 @@ static bool copy_in(const struct reuse_call *c, void *dst, uint64_t src, size_t 
 	ssize_t n;
 
 	if (c->ctx && src >= lo && src + len >= src && src + len <= hi) {
-		memcpy(dst, (const void *)(uintptr_t)src, len);
+		/* the usual sizes, sockaddr_in and sockaddr_in6, copied inline */
+		if (len == sizeof(struct sockaddr_in))
+			memcpy(dst, (const void *)(uintptr_t)src, sizeof(struct sockaddr_in));
+		else if (len == sizeof(struct sockaddr_in6))
+			memcpy(dst, (const void *)(uintptr_t)src, sizeof(struct sockaddr_in6));
+		else
+			memcpy(dst, (const void *)(uintptr_t)src, len);
 		return true;
 	}
 	if (!src)
