@@ -136,6 +136,8 @@ struct reuse_sock *sock_get_or_add(int fd) HIDDEN;
 void sock_created(int fd, int family, int type, int protocol) HIDDEN;
 /* fd is going away: forget it. Lock-free; a few instructions if untracked. */
 void sock_forget(int fd) HIDDEN;
+/* The same, given fd's record from sock_peek_mut. */
+void sock_forget_rec(int fd, struct reuse_sock *k) HIDDEN;
 /* newfd now refers to oldfd's socket (dup family). */
 void sock_dup(int oldfd, int newfd) HIDDEN;
 /* fork(): every socket is now shared with another process, which may set

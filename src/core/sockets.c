@@ -282,6 +282,14 @@ struct reuse_sock *sock_get_or_add(int fd)
 	return learn(fd);
 }
 
+/* sock_forget_rec - sock_forget when the caller has fd's slot (k, from
+ * sock_peek_mut): no second lookup. */
+void sock_forget_rec(int fd, struct reuse_sock *k)
+{
+	drop_slot(k);
+	sock_watch_clear(fd, WATCH_SOCK | WATCH_UNBOUND);
+}
+
 /*
  * sock_forget - fd is being closed. The common case, an fd we never
  * tracked, costs a bounds check and one or two loads: no lock, no syscall.
