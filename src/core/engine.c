@@ -139,13 +139,14 @@ bool eng_key(int fd, struct reuse_sock *k)
 
 /*
  * The last decision of this thread: a socket of the same protocol on the
- * same address, asking the same, gets the same rule and plan while the
- * policy stays loaded (a process's names never change; its uid is in the
- * key when uid= rules read it). Only this process's own decisions are
- * kept (the supervisor decides for many), and never one that may key the
- * group, which depends on a capability of the moment. Per thread, so no
- * lock; a bind() in a signal handler that interrupts the update sees it
- * odd and neither reads nor writes it.
+ * same address (the program's bytes, as read_addr copied them), asking
+ * the same, gets the same rule and plan while the policy stays loaded. Kept
+ * only for this process's own decisions (the supervisor decides for many)
+ * under a policy without program= or uid= rules (nothing else of the
+ * subject counts), never for one that may key the group (a capability of
+ * the moment). A hit needs no subject at all. Per thread, so no lock; a
+ * bind() in a signal handler that interrupts the update sees it odd and
+ * neither reads nor writes it.
  */
 struct memo_key {
 	uint8_t addr[16];
@@ -167,17 +168,20 @@ static __thread struct {
 	struct reuse_plan plan;
 } memo __attribute__((tls_model("initial-exec")));
 
-static inline void memo_key_of(const struct reuse_subject *s, const struct reuse_sock *k,
+/* The key: the address bytes the subject is made of, raw. */
+static inline void memo_key_of(const struct sockaddr_storage *ss, const struct reuse_sock *k,
 			       struct memo_key *m)
 {
-	memcpy(m->addr, s->addr, sizeof m->addr);
-	m->port = s->port;
-	m->proto = (uint8_t)s->proto;
-	m->family = (uint8_t)s->family;
+	memset(m, 0, sizeof *m);
+	if (ss->ss_family == AF_INET)
+		memcpy(m->addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	else
+		memcpy(m->addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+	m->port = ((const struct sockaddr_in *)ss)->sin_port;   /* same offset in both */
+	m->proto = k->proto;
+	m->family = (uint8_t)ss->ss_family;
 	m->ra = k->asked_ra;
 	m->rp = k->asked_rp;
-	m->pad[0] = m->pad[1] = 0;
-	m->uid = s->uid;
 }
 
 static inline bool memo_get(const union memo_words *key,
@@ -214,16 +218,20 @@ static inline void memo_put(const union memo_words *key,
 }
 
 /*
- * eng_decide_at_bind - choose the socket's rule and prepare the kernel
- * state before the address is taken. Returns 0 or the errno the policy
- * refuses the call with.
+ * eng_decide_at_bind - choose the socket's rule for the address ss and
+ * prepare the kernel state before the address is taken. subj is made
+ * here when the decision needs it (eng_subject); on a kept decision it is
+ * left unmade (family 0) for the caller to make if it needs one. Returns
+ * 0 or the errno the policy refuses the call with.
  */
-int eng_decide_at_bind(struct reuse_call *c, const struct reuse_subject *subj,
-		       struct reuse_plan *plan)
+int eng_decide_at_bind(struct reuse_call *c, const struct sockaddr_storage *ss,
+		       struct reuse_subject *subj, struct reuse_plan *plan)
 {
 	struct reuse_sock *k = c->k;
 	const struct reuse_rule *r = NULL;
 	int ra = k->asked_ra, rp = k->asked_rp;
+	union memo_words key;
+	bool mine = !c->pid && !reuse_cfg.match_names && !reuse_cfg.match_uids;
 
 	/* Until a rule is chosen the engine leaves the options alone, so the
 	 * kernel holds exactly what the program asked, through any of the
@@ -238,12 +246,11 @@ int eng_decide_at_bind(struct reuse_call *c, const struct reuse_subject *subj,
 		if (rp >= 0)
 			k->asked_rp = (uint8_t)rp;
 	}
-	union memo_words key;
-	bool mine = !c->pid;
-
+	subj->family = 0;
 	if (mine)
-		memo_key_of(subj, k, &key.k);
+		memo_key_of(ss, k, &key.k);
 	if (!mine || !memo_get(&key, &r, plan)) {
+		eng_subject(c, ss, subj);
 		if (!reuse_cfg.fail_closed)
 			r = reuse_policy_match(&reuse_cfg.policy, subj);
 		eng_plan_for(r, k, plan);
@@ -333,8 +340,7 @@ void eng_decide_bound(struct reuse_call *c, const char *how)
 		k->bound = 0;
 		return;
 	}
-	eng_subject(c, &ss, &subj);
-	err = eng_decide_at_bind(c, &subj, &plan);
+	err = eng_decide_at_bind(c, &ss, &subj, &plan);
 	k->exclusive = !err && plan.exclusive;
 	/* an exclusive listener holds SO_REUSEADDR, as engine_listen gives it */
 	if (k->exclusive && k->listening && k->proto == REUSE_P_TCP)

@@ -30,8 +30,8 @@ void eng_plan_for(const struct reuse_rule *r, const struct reuse_sock *k,
 		  struct reuse_plan *plan) HIDDEN;
 void eng_plan_keep(struct reuse_sock *k, const struct reuse_plan *plan) HIDDEN;
 bool eng_plan_kept(const struct reuse_sock *k, struct reuse_plan *plan) HIDDEN;
-int eng_decide_at_bind(struct reuse_call *c, const struct reuse_subject *subj,
-		       struct reuse_plan *plan) HIDDEN;
+int eng_decide_at_bind(struct reuse_call *c, const struct sockaddr_storage *ss,
+		       struct reuse_subject *subj, struct reuse_plan *plan) HIDDEN;
 void eng_undo_options(struct reuse_call *c, const struct reuse_plan *plan) HIDDEN;
 /* Key fd's SO_REUSEPORT group to its owner (k records it); false if not. */
 bool eng_key(int fd, struct reuse_sock *k) HIDDEN;

@@ -447,8 +447,7 @@ int engine_bind(struct reuse_call *c, uint64_t addr, socklen_t len)
 	if (k->bound && k->rule != SOCK_UNDECIDED && eng_local_addr(c->sock, &mine) &&
 	    port_of(&mine))
 		return rebind(c, &ss, len);
-	eng_subject(c, &ss, &subj);
-	err = eng_decide_at_bind(c, &subj, &plan);
+	err = eng_decide_at_bind(c, &ss, &subj, &plan);
 	if (err) {
 		if (wants(k->log, REUSE_LOG_DECISIONS))
 			eng_log(c, "bind", &ss, err, NULL, reuse_cfg.fail_closed ?
@@ -468,8 +467,11 @@ int engine_bind(struct reuse_call *c, uint64_t addr, socklen_t len)
 		return REUSE_PASS;
 	}
 	if ((__atomic_load_n(&handoff_nact, __ATOMIC_RELAXED) ||
-	     (plan.rule && plan.rule->handoff)) && !dry(plan.rule))
+	     (plan.rule && plan.rule->handoff)) && !dry(plan.rule)) {
+		if (!subj.family)
+			eng_subject(c, &ss, &subj);
 		return bind_done(c, &ss, len, &subj, &plan, false, 0, 0);
+	}
 	ret = c->host->bind(c, (const struct sockaddr *)&ss, len);
 	if (ret == 0 && !plan.exclusive && !plan.joinable && !plan.key &&
 	    !(plan.rule && plan.rule->handoff) && !wants(k->log, REUSE_LOG_DECISIONS)) {
@@ -478,5 +480,8 @@ int engine_bind(struct reuse_call *c, uint64_t addr, socklen_t len)
 		errno = c->entry_errno;
 		return 0;
 	}
-	return bind_done(c, &ss, len, &subj, &plan, true, ret, errno);
+	err = errno;
+	if (!subj.family)                 /* a kept decision made none */
+		eng_subject(c, &ss, &subj);
+	return bind_done(c, &ss, len, &subj, &plan, true, ret, err);
 }

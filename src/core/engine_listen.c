@@ -81,8 +81,7 @@ static __attribute__((noinline)) int listen_slow(struct reuse_call *c, int backl
 			return REUSE_PASS;
 		}
 		k->bound = 1;
-		eng_subject(c, &ss, &subj);
-		err = eng_decide_at_bind(c, &subj, &plan);
+		err = eng_decide_at_bind(c, &ss, &subj, &plan);
 		need = REUSE_LOG_DECISIONS;
 		if (err) {
 			if (wants(k->log, need))
