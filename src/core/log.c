@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <sys/un.h>
 #include <time.h>
 
@@ -156,6 +159,23 @@ static void no_controls(struct line *l)
 {
 	const uint64_t ones = 0x0101010101010101ull, highs = ones * 0x80;
 	size_t i = 0;
+
+#ifdef __SSE2__
+	/* sixteen bytes at a time: unsigned min(c, 0x1f) == c is c < 0x20 */
+	const __m128i low = _mm_set1_epi8(0x1f), del = _mm_set1_epi8(0x7f);
+
+	for (; i + 16 <= l->len; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(l->buf + i));
+		__m128i bad = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, low), v),
+					   _mm_cmpeq_epi8(v, del));
+
+		if (!_mm_movemask_epi8(bad))
+			continue;
+		for (size_t j = i; j < i + 16; j++)
+			if ((unsigned char)l->buf[j] < 0x20 || (unsigned char)l->buf[j] == 0x7f)
+				l->buf[j] = '?';
+	}
+#endif
 
 	/* eight bytes at a time: a word with no byte below 0x20 and none equal
 	 * to 0x7f (the exact "has a byte less than n" test, n <= 128, on x and
