@@ -426,7 +426,10 @@ static void excl_in_chunk(struct reuse_sock *c, unsigned base, unsigned proto,
 			  uint16_t port, uint64_t self, int *out, uint64_t *seen,
 			  int *n, int max)
 {
-	for (unsigned i = 0; i < CHUNK_SLOTS && *n < max; i++) {
+	unsigned top = atomic_load_explicit(&fd_top, memory_order_acquire);
+	unsigned end = top - base < CHUNK_SLOTS ? top - base : CHUNK_SLOTS;
+
+	for (unsigned i = 0; i < end && *n < max; i++) {
 		uint64_t ino = atomic_load_explicit(&c[i].ino, memory_order_acquire);
 		int fd = (int)(base + i), j;
 
@@ -455,12 +458,15 @@ int sock_excl_list(unsigned proto, uint16_t port, int self, int *out, int max)
 	uint64_t seen[LEND_MAX], mine = me ? me->ino : 0;
 	int n = 0;
 
+	/* up to the highest fd ever tracked (fd_top), not the whole table */
+	unsigned top = atomic_load_explicit(&fd_top, memory_order_acquire);
+
 	if (max > LEND_MAX)
 		max = LEND_MAX;
-	for (unsigned t = 0; t < TOP_SLOTS && n < max; t++)
+	for (unsigned t = 0; t < TOP_SLOTS && t << CHUNK_BITS < top && n < max; t++)
 		if ((c = atomic_load_explicit(&table[t], memory_order_acquire)))
 			excl_in_chunk(c, t << CHUNK_BITS, proto, port, mine, out, seen, &n, max);
-	for (unsigned h = 1; h < HIGH_SLOTS && n < max; h++) {
+	for (unsigned h = 1; h < HIGH_SLOTS && (unsigned long)h << DIR_BITS < top && n < max; h++) {
 		chunk_ptr *dir = atomic_load_explicit(&high[h], memory_order_acquire);
 		for (unsigned t = 0; dir && t < TOP_SLOTS && n < max; t++)
 			if ((c = atomic_load_explicit(&dir[t], memory_order_acquire)))
@@ -494,10 +500,12 @@ void sock_sync(const struct reuse_sock *k)
 {
 	struct reuse_sock *c;
 
-	for (unsigned t = 0; t < TOP_SLOTS; t++)
+	unsigned top = atomic_load_explicit(&fd_top, memory_order_acquire);
+
+	for (unsigned t = 0; t < TOP_SLOTS && t << CHUNK_BITS < top; t++)
 		if ((c = atomic_load_explicit(&table[t], memory_order_acquire)))
 			sync_chunk(c, k);
-	for (unsigned h = 1; h < HIGH_SLOTS; h++) {
+	for (unsigned h = 1; h < HIGH_SLOTS && (unsigned long)h << DIR_BITS < top; h++) {
 		chunk_ptr *dir = atomic_load_explicit(&high[h], memory_order_acquire);
 		for (unsigned t = 0; dir && t < TOP_SLOTS; t++)
 			if ((c = atomic_load_explicit(&dir[t], memory_order_acquire)))
@@ -529,10 +537,12 @@ const struct reuse_sock *sock_listener(uint16_t port)
 	const struct reuse_sock *l = NULL;
 	struct reuse_sock *c;
 
-	for (unsigned t = 0; t < TOP_SLOTS && !l; t++)
+	unsigned top = atomic_load_explicit(&fd_top, memory_order_acquire);
+
+	for (unsigned t = 0; t < TOP_SLOTS && t << CHUNK_BITS < top && !l; t++)
 		if ((c = atomic_load_explicit(&table[t], memory_order_acquire)))
 			l = listener_in_chunk(c, t << CHUNK_BITS, port);
-	for (unsigned h = 1; h < HIGH_SLOTS && !l; h++) {
+	for (unsigned h = 1; h < HIGH_SLOTS && (unsigned long)h << DIR_BITS < top && !l; h++) {
 		chunk_ptr *dir = atomic_load_explicit(&high[h], memory_order_acquire);
 		for (unsigned t = 0; dir && t < TOP_SLOTS && !l; t++)
 			if ((c = atomic_load_explicit(&dir[t], memory_order_acquire)))
