@@ -400,6 +400,8 @@ bool explain_have_net_admin(void) HIDDEN;
 /* A TCP listener takes connections to family/addr:port: 1, 0, or -errno
  * (one exact sock_diag lookup, no walk of the host's sockets). */
 int explain_listener_at(int family, const uint8_t addr[16], uint16_t port) HIDDEN;
+/* fork(): the child lets the parent's lookup socket go (diag.c). */
+void explain_fork_child(void) HIDDEN;
 bool explain_overlap(int fa, const uint8_t a[16], bool v6only_a,
 		     int fb, const uint8_t b[16], bool v6only_b) HIDDEN;
 /* The log note of a bind made with options lent to the program's own

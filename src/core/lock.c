@@ -48,6 +48,7 @@ static void child(void)
 	the_lock = fresh;
 	sock_shared_all();
 	log_fork_child();
+	explain_fork_child();
 	handoff_fork_child();
 }
 
