@@ -99,16 +99,18 @@ void config_load_policy(const char *path)
 	bool closed;
 
 	/* init may run again in a child forked during the parent's */
+	__atomic_add_fetch(&reuse_cfg.policy_gen, 1, __ATOMIC_RELAXED);
 	reuse_cfg.policy_broken = reuse_cfg.fail_closed = false;
 	if (path && *path)
 		reuse_policy_load_cached(path, &reuse_cfg.policy, &diag, cache_dir(dir, sizeof dir));
 	else
 		reuse_policy_parse("default", reuse_default_policy,
 				   strlen(reuse_default_policy), &reuse_cfg.policy, &diag);
-	reuse_cfg.match_names = reuse_cfg.match_uids = false;
+	reuse_cfg.match_names = reuse_cfg.match_uids = reuse_cfg.rule_logs_all = false;
 	for (size_t i = 0; i < reuse_cfg.policy.nrules; i++) {
 		reuse_cfg.match_names |= reuse_cfg.policy.rules[i].program != NULL;
 		reuse_cfg.match_uids |= reuse_cfg.policy.rules[i].uid >= 0;
+		reuse_cfg.rule_logs_all |= reuse_cfg.policy.rules[i].log >= REUSE_LOG_ALL;
 	}
 	if (!diag.errors)
 		return;

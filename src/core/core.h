@@ -37,6 +37,8 @@ struct reuse_config {
 	bool dry_run;                /* REUSE_DRY_RUN=1: decide and log, change nothing */
 	bool match_names;            /* some rule says program=: decisions need names */
 	bool match_uids;             /* some rule says uid= */
+	bool rule_logs_all;          /* some rule says log=all */
+	unsigned policy_gen;         /* counts loads: a decision kept names its load */
 	char prog[64];               /* basename of argv[0] */
 	char exe[64];                /* basename of /proc/self/exe */
 };
@@ -68,13 +70,18 @@ struct reuse_sock {
 	uint8_t family;              /* AF_INET / AF_INET6 */
 	uint8_t proto;               /* REUSE_P_TCP / REUSE_P_UDP */
 	uint8_t asked_ra, asked_rp;  /* what the program asked for */
-	uint8_t bound, listening;
+	uint8_t bound, listening;    /* bound: 1, or SOCK_BOUND_LATE */
 	uint8_t log;                 /* level for this socket */
 	uint8_t exclusive;           /* bound under an exclusive rule */
 	uint8_t keyed;               /* given REUSE_KEY_UID */
 	uint8_t tw_pass;             /* bound past TIME_WAIT with SO_REUSEADDR lent */
 	uint8_t plan;                /* the bind()'s plan, for listen(): see plan_keep */
 	uint8_t mptcp;               /* IPPROTO_MPTCP: TCP's port space and rules */
+	/* asked_ra/asked_rp are what the kernel holds: the library made the
+	 * socket and saw every setsockopt() of it before its rule was chosen
+	 * (no dup, no fork since: sock_dup, sock_shared_all). 0: bind() reads
+	 * the kernel. Never set by the supervisor, which reads it always. */
+	uint8_t known;
 	uint32_t owner;              /* owner uid before keying */
 	int32_t rule;                /* rule index, SOCK_UNMATCHED or SOCK_UNDECIDED */
 };
@@ -139,10 +146,57 @@ struct reuse_sock *sock_get_or_add(int fd) HIDDEN;
 void sock_created(int fd, int family, int type, int protocol) HIDDEN;
 /* fd is going away: forget it. Lock-free; a few instructions if untracked. */
 void sock_forget(int fd) HIDDEN;
+/* The same, given fd's record from sock_peek_mut. */
+void sock_forget_rec(int fd, struct reuse_sock *k) HIDDEN;
 /* newfd now refers to oldfd's socket (dup family). */
 void sock_dup(int oldfd, int newfd) HIDDEN;
+/* fork(): every socket is now shared with another process, which may set
+ * its options: no record knows them any more (the `known` byte). */
+void sock_shared_all(void) HIDDEN;
+/*
+ * The record table (sockets.c): fds below 2^(CHUNK+DIR bits) index
+ * reuse_fd_table, chunks of 2^CHUNK_BITS records made on first use.
+ * `make smallfd` shrinks the levels (and the watch map below) so the
+ * test suite reaches the deeper level with the fds a container allows.
+ */
+#ifndef REUSE_FD_CHUNK_BITS
+#define REUSE_FD_CHUNK_BITS 10
+#endif
+#ifndef REUSE_FD_DIR_BITS
+#define REUSE_FD_DIR_BITS 10
+#endif
+extern struct reuse_sock *_Atomic reuse_fd_table[1u << REUSE_FD_DIR_BITS] HIDDEN;
+struct reuse_sock *sock_peek_far(int fd) HIDDEN;
+
+/* sock_peek_mut - the slot's record, unchecked (NULL when free): for a
+ * call that only passes to the kernel until a rule is chosen (the shim's
+ * fast paths). Inline: a load or two, no call. */
+static inline struct reuse_sock *sock_peek_mut(int fd)
+{
+	struct reuse_sock *c, *s;
+
+	if (__builtin_expect((unsigned)fd >= 1u << (REUSE_FD_CHUNK_BITS + REUSE_FD_DIR_BITS), 0))
+		return sock_peek_far(fd);
+	c = __atomic_load_n(&reuse_fd_table[(unsigned)fd >> REUSE_FD_CHUNK_BITS],
+			    __ATOMIC_ACQUIRE);
+	if (!c)
+		return NULL;
+	s = &c[fd & ((1u << REUSE_FD_CHUNK_BITS) - 1)];
+	return __atomic_load_n(&s->ino, __ATOMIC_ACQUIRE) ? s : NULL;
+}
+
+/* fd's record as the table holds it, without checking the fd is still
+ * that socket (NULL when the slot is free): a hint for close(). */
+static inline const struct reuse_sock *sock_peek(int fd)
+{
+	return sock_peek_mut(fd);
+}
 /* Forget every fd in [lo, hi]. */
 void sock_forget_range(unsigned lo, unsigned hi) HIDDEN;
+/* bound by the program's connect() in the library, not matched yet:
+ * the next call that looks the record up with its identity matches it
+ * (shim/host.h), as engine_connected would have at once. */
+#define SOCK_BOUND_LATE 2
 /* The rule a record points at, or NULL (undecided or no rule matched). */
 static inline const struct reuse_rule *sock_rule(const struct reuse_sock *s)
 {
@@ -150,9 +204,6 @@ static inline const struct reuse_rule *sock_rule(const struct reuse_sock *s)
 		return NULL;
 	return &reuse_cfg.policy.rules[s->rule];
 }
-/* fd's record as the table holds it, without checking the fd is still
- * that socket (NULL when the slot is free): a hint for close(). */
-const struct reuse_sock *sock_peek(int fd) HIDDEN;
 /* The record of a decided TCP listener of this process on port, or NULL. */
 const struct reuse_sock *sock_listener(uint16_t port) HIDDEN;
 /* The socket's other fds take k's record of what the program asked. */
@@ -203,6 +254,8 @@ void log_text(const char *fmt, ...) HIDDEN               /* keeps errno */
 const char *log_rule_source(void) HIDDEN;
 /* The policy is loaded: build what every line repeats (init only). */
 void log_policy_ready(void) HIDDEN;
+/* fork(): the child's lines name its own pid (log.c). */
+void log_fork_child(void) HIDDEN;
 
 /* ---- fdpass.c: a message and an fd over a Unix socket ---------------- */
 int fd_send(int sock, const void *data, size_t len, int fd) HIDDEN;
@@ -225,7 +278,7 @@ void config_load_policy(const char *path) HIDDEN;
 
 /* ---- subject.c: pure helpers shared by apply.c and the supervisor ---- */
 struct reuse_words {
-	char option[32], asked[16], action[24];
+	const char *option, *asked, *action;   /* constant strings */
 };
 /*
  * subject_from_addr - the address part of a subject from an INET/INET6
@@ -269,6 +322,38 @@ void describe_rule(const struct reuse_rule *r, bool asked_ra, bool asked_rp,
 struct reuse_call;
 int engine_bind(struct reuse_call *c, uint64_t addr, socklen_t len) HIDDEN;
 int engine_listen(struct reuse_call *c, int backlog) HIDDEN;
+/*
+ * engine_listen_plain - the common case, a socket decided at bind() whose
+ * options still hold (its plan was kept for what the program asks now:
+ * engine.c eng_plan_keep), under a rule that neither keeps exclusive
+ * state nor shares the port, with nothing to log for a success: listen()
+ * is the program's own call and nothing more (on success the record says
+ * listening; a failure goes to engine_listen_failed). A socket listening
+ * already, or not TCP, is the kernel's to answer too. Reads only the
+ * record: the library asks it before checking the fd is still that
+ * socket, which only a call that acts on the socket needs. Inline: the
+ * library's listen() pays no call for it. The kernel's options are not
+ * read again: a setsockopt() through any of the socket's fds in this
+ * process changes what was asked (and the plan is then made afresh, the
+ * kernel read, in listen_slow); one made by a raw system call or by
+ * another process sharing the socket is theirs, as without libreuse.
+ */
+static inline bool engine_listen_plain(const struct reuse_sock *k)
+{
+	const struct reuse_rule *r;
+
+	if (k->rule == SOCK_UNDECIDED)
+		return false;
+	if (k->listening || k->proto != REUSE_P_TCP)
+		return true;
+	if (k->exclusive || (reuse_cfg.level != REUSE_LOG_OFF && k->log >= REUSE_LOG_ALL))
+		return false;
+	r = sock_rule(k);
+	return !r || (r->reuseport != REUSE_FORCE &&
+		      (reuse_cfg.dry_run || r->dry_run ||
+		       k->plan >> 4 == (4 | k->asked_ra | k->asked_rp << 1)));
+}
+int engine_listen_failed(struct reuse_call *c, int ret, int err) HIDDEN;
 int engine_setsockopt(struct reuse_call *c, int level, int name, uint64_t val,
 		      socklen_t len) HIDDEN;
 int engine_getsockopt(struct reuse_call *c, int level, int name, uint64_t val,
@@ -322,6 +407,11 @@ void explain_holders(unsigned proto, int family, const uint8_t addr[16],
 int explain_clear_timewait(int family, const uint8_t addr[16], uint16_t port,
 			   bool v6only) HIDDEN;
 bool explain_have_net_admin(void) HIDDEN;
+/* A TCP listener takes connections to family/addr:port: 1, 0, or -errno
+ * (one exact sock_diag lookup, no walk of the host's sockets). */
+int explain_listener_at(int family, const uint8_t addr[16], uint16_t port) HIDDEN;
+/* fork(): the child lets the parent's lookup socket go (diag.c). */
+void explain_fork_child(void) HIDDEN;
 bool explain_overlap(int fa, const uint8_t a[16], bool v6only_a,
 		     int fb, const uint8_t b[16], bool v6only_b) HIDDEN;
 /* The log note of a bind made with options lent to the program's own

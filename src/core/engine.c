@@ -54,11 +54,18 @@ void eng_subject(struct reuse_call *c, const struct sockaddr_storage *ss,
 		 struct reuse_subject *s)
 {
 	subject_from_addr(ss, c->k->proto, s);
+	/* only uid= rules read the uid: without one, no call asks the kernel;
+	 * without program= or uid= rules nothing reads the names either */
+	s->uid = reuse_cfg.match_uids ? call_euid(c) : -1;
+	if (!reuse_cfg.match_names && !reuse_cfg.match_uids) {
+		s->prog = s->exe = NULL;
+		s->ident = NULL;
+		return;
+	}
 	if (reuse_cfg.match_names && !c->prog && c->host->names)
 		c->host->names(c);
 	s->prog = c->prog && c->prog[0] ? c->prog : NULL;
 	s->exe = c->exe && c->exe[0] ? c->exe : NULL;
-	s->uid = call_euid(c);
 	s->ident = c->pid ? NULL : own_ident(s);
 }
 
@@ -123,28 +130,125 @@ bool eng_key(int fd, struct reuse_sock *k)
 }
 
 /*
- * eng_decide_at_bind - choose the socket's rule and prepare the kernel
- * state before the address is taken. Returns 0 or the errno the policy
- * refuses the call with.
+ * The last decision of this thread: a socket of the same protocol on the
+ * same address (the program's bytes, as read_addr copied them), asking
+ * the same, gets the same rule and plan while the policy stays loaded. Kept
+ * only for this process's own decisions (the supervisor decides for many)
+ * under a policy without program= or uid= rules (nothing else of the
+ * subject counts), never for one that may key the group (a capability of
+ * the moment). A hit needs no subject at all. Per thread, so no lock; a
+ * bind() in a signal handler that interrupts the update sees it odd and
+ * neither reads nor writes it.
  */
-int eng_decide_at_bind(struct reuse_call *c, const struct reuse_subject *subj,
-		       struct reuse_plan *plan)
+struct memo_key {
+	uint8_t addr[16];
+	uint16_t port;
+	uint8_t proto, family, ra, rp, pad[2];
+	long uid;
+};
+_Static_assert(sizeof(struct memo_key) == 4 * sizeof(uint64_t), "memo_key: four words");
+union memo_words {
+	struct memo_key k;
+	uint64_t w[4];
+};
+
+static __thread struct {
+	unsigned gen;                /* odd while written; 0: empty */
+	unsigned policy_gen;         /* reuse_cfg's when kept */
+	union memo_words key;
+	const struct reuse_rule *r;
+	struct reuse_plan plan;
+} memo __attribute__((tls_model("initial-exec")));
+
+/* The key: the address bytes the subject is made of, raw. */
+static inline void memo_key_of(const struct sockaddr_storage *ss, const struct reuse_sock *k,
+			       struct memo_key *m)
+{
+	memset(m, 0, sizeof *m);
+	if (ss->ss_family == AF_INET)
+		memcpy(m->addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	else
+		memcpy(m->addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+	m->port = ((const struct sockaddr_in *)ss)->sin_port;   /* same offset in both */
+	m->proto = k->proto;
+	m->family = (uint8_t)ss->ss_family;
+	m->ra = k->asked_ra;
+	m->rp = k->asked_rp;
+}
+
+static inline bool memo_get(const union memo_words *key,
+			    const struct reuse_rule **r, struct reuse_plan *plan)
+{
+	unsigned g = memo.gen;
+
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (!g || (g & 1) || memo.policy_gen != reuse_cfg.policy_gen ||
+	    ((memo.key.w[0] ^ key->w[0]) | (memo.key.w[1] ^ key->w[1]) |
+	     (memo.key.w[2] ^ key->w[2]) | (memo.key.w[3] ^ key->w[3])))
+		return false;
+	*r = memo.r;
+	*plan = memo.plan;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	return memo.gen == g;
+}
+
+static inline void memo_put(const union memo_words *key,
+			    const struct reuse_rule *r, const struct reuse_plan *plan)
+{
+	unsigned g = memo.gen;
+
+	if (g & 1)
+		return;
+	memo.gen = g + 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	memo.policy_gen = reuse_cfg.policy_gen;
+	memo.key = *key;
+	memo.r = r;
+	memo.plan = *plan;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	memo.gen = g + 2;
+}
+
+/*
+ * eng_decide_at_bind - choose the socket's rule for the address ss and
+ * prepare the kernel state before the address is taken. subj is made
+ * here when the decision needs it (eng_subject); on a kept decision it is
+ * left unmade (family 0) for the caller to make if it needs one. Returns
+ * 0 or the errno the policy refuses the call with.
+ */
+int eng_decide_at_bind(struct reuse_call *c, const struct sockaddr_storage *ss,
+		       struct reuse_subject *subj, struct reuse_plan *plan)
 {
 	struct reuse_sock *k = c->k;
 	const struct reuse_rule *r = NULL;
+	int ra = k->asked_ra, rp = k->asked_rp;
+	union memo_words key;
+	bool mine = !c->pid && !reuse_cfg.match_names && !reuse_cfg.match_uids;
+
 	/* Until a rule is chosen the engine leaves the options alone, so the
 	 * kernel holds exactly what the program asked, through any of the
 	 * socket's fds (a setsockopt() through a dup() updates only that fd's
-	 * record): take it from there. */
-	int ra = sys_getflag(c->sock, SO_REUSEADDR), rp = sys_getflag(c->sock, SO_REUSEPORT);
-
-	if (ra >= 0)
-		k->asked_ra = (uint8_t)ra;
-	if (rp >= 0)
-		k->asked_rp = (uint8_t)rp;
-	if (!reuse_cfg.fail_closed)
-		r = reuse_policy_match(&reuse_cfg.policy, subj);
-	eng_plan_for(r, k, plan);
+	 * record): take it from there, unless the record saw every change
+	 * (`known`, core.h). */
+	if (!k->known) {
+		ra = sys_getflag(c->sock, SO_REUSEADDR);
+		rp = sys_getflag(c->sock, SO_REUSEPORT);
+		if (ra >= 0)
+			k->asked_ra = (uint8_t)ra;
+		if (rp >= 0)
+			k->asked_rp = (uint8_t)rp;
+	}
+	subj->family = 0;
+	if (mine)
+		memo_key_of(ss, k, &key.k);
+	if (!mine || !memo_get(&key, &r, plan)) {
+		eng_subject(c, ss, subj);
+		if (!reuse_cfg.fail_closed)
+			r = reuse_policy_match(&reuse_cfg.policy, subj);
+		eng_plan_for(r, k, plan);
+		if (mine && !reuse_may_key(r, k->asked_rp))
+			memo_put(&key, r, plan);
+	}
 	/* An MPTCP listener's port is held by the kernel's own TCP socket,
 	 * whose owner a key cannot change: its SO_REUSEPORT would stay open
 	 * to same-uid TCP joiners. Exclusive drops it. */
@@ -228,8 +332,7 @@ void eng_decide_bound(struct reuse_call *c, const char *how)
 		k->bound = 0;
 		return;
 	}
-	eng_subject(c, &ss, &subj);
-	err = eng_decide_at_bind(c, &subj, &plan);
+	err = eng_decide_at_bind(c, &ss, &subj, &plan);
 	k->exclusive = !err && plan.exclusive;
 	/* an exclusive listener holds SO_REUSEADDR, as engine_listen gives it */
 	if (k->exclusive && k->listening && k->proto == REUSE_P_TCP)
@@ -251,14 +354,22 @@ void eng_decide_bound(struct reuse_call *c, const char *how)
  * eng_undo_options - a bind that failed leaves the socket unbound: put the
  * options back as the program asked and the socket back to its owner; its
  * next bind() decides afresh (the caller resets the rule once the line is
- * logged).
+ * logged). The kernel holds the plan's values where it set one (a lend
+ * gives back what it took), and what was asked elsewhere when the record
+ * knows it (`known`): only those that differ are set, unread.
  */
-void eng_undo_options(struct reuse_call *c)
+void eng_undo_options(struct reuse_call *c, const struct reuse_plan *plan)
 {
 	struct reuse_sock *k = c->k;
 
-	eng_set_flag(c->sock, SO_REUSEADDR, k->asked_ra);
-	eng_set_flag(c->sock, SO_REUSEPORT, k->asked_rp);
+	if (plan->ra >= 0 && plan->ra != k->asked_ra)
+		sys_setflag(c->sock, SO_REUSEADDR, k->asked_ra);
+	else if (plan->ra < 0 && !k->known)
+		eng_set_flag(c->sock, SO_REUSEADDR, k->asked_ra);
+	if (plan->rp >= 0 && plan->rp != k->asked_rp)
+		sys_setflag(c->sock, SO_REUSEPORT, k->asked_rp);
+	else if (plan->rp < 0 && !k->known)
+		eng_set_flag(c->sock, SO_REUSEPORT, k->asked_rp);
 	if (k->keyed && sys_fchown(c->sock, k->owner, (gid_t)-1) == 0)
 		k->keyed = 0;
 }
@@ -289,6 +400,13 @@ long eng_since_us(const struct timespec *t0)
 void eng_log(struct reuse_call *c, const char *call, const struct sockaddr_storage *ss,
 	     int result, const char *result_text, const char *msg)
 {
+	eng_log_now(c, call, ss, result, result_text, msg, -2, -2);
+}
+
+/* eng_log with the kernel's options as the caller knows them (-2: read). */
+void eng_log_now(struct reuse_call *c, const char *call, const struct sockaddr_storage *ss,
+		 int result, const char *result_text, const char *msg, int ra_now, int rp_now)
+{
 	const struct reuse_sock *k = c->k;
 	const struct reuse_rule *r = sock_rule(k);
 	struct sockaddr_storage mine;
@@ -314,8 +432,8 @@ void eng_log(struct reuse_call *c, const char *call, const struct sockaddr_stora
 	ev.result = result;
 	ev.result_text = result_text;
 	ev.msg = msg;
-	ev.ra_now = sys_getflag(c->sock, SO_REUSEADDR);
-	ev.rp_now = sys_getflag(c->sock, SO_REUSEPORT);
+	ev.ra_now = ra_now == -2 ? sys_getflag(c->sock, SO_REUSEADDR) : ra_now;
+	ev.rp_now = rp_now == -2 ? sys_getflag(c->sock, SO_REUSEPORT) : rp_now;
 	ev.pid = c->pid;
 	ev.prog = c->pid ? c->prog : NULL;
 	log_event(&ev);

@@ -29,9 +29,9 @@ void eng_plan_for(const struct reuse_rule *r, const struct reuse_sock *k,
 		  struct reuse_plan *plan) HIDDEN;
 void eng_plan_keep(struct reuse_sock *k, const struct reuse_plan *plan) HIDDEN;
 bool eng_plan_kept(const struct reuse_sock *k, struct reuse_plan *plan) HIDDEN;
-int eng_decide_at_bind(struct reuse_call *c, const struct reuse_subject *subj,
-		       struct reuse_plan *plan) HIDDEN;
-void eng_undo_options(struct reuse_call *c) HIDDEN;
+int eng_decide_at_bind(struct reuse_call *c, const struct sockaddr_storage *ss,
+		       struct reuse_subject *subj, struct reuse_plan *plan) HIDDEN;
+void eng_undo_options(struct reuse_call *c, const struct reuse_plan *plan) HIDDEN;
 /* Key fd's SO_REUSEPORT group to its owner (k records it); false if not. */
 bool eng_key(int fd, struct reuse_sock *k) HIDDEN;
 void eng_first_sight(struct reuse_call *c) HIDDEN;
@@ -41,6 +41,9 @@ long eng_since_us(const struct timespec *t0) HIDDEN;
 /* One log line about c; result_text overrides the result ("continued"). */
 void eng_log(struct reuse_call *c, const char *call, const struct sockaddr_storage *ss,
 	     int result, const char *result_text, const char *msg) HIDDEN;
+void eng_log_now(struct reuse_call *c, const char *call, const struct sockaddr_storage *ss,
+		 int result, const char *result_text, const char *msg, int ra_now,
+		 int rp_now) HIDDEN;
 /* An EADDRINUSE of bind() (addr set) or listen() (addr NULL) on c: the
  * TIME_WAIT remedies the plan allows (binding again through the host), and,
  * when `explain`, the sentence and the holders in msg. *retried is the

@@ -27,7 +27,9 @@ static bool read_addr(const struct reuse_call *c, uint64_t addr, socklen_t len,
 	const struct reuse_sock *k = c->k;
 	size_t need = k->family == AF_INET ? sizeof(struct sockaddr_in) : 24;
 
-	memset(ss, 0, sizeof *ss);
+	/* what a subject reads (an IPv6 address ends at byte 24); the rest
+	 * only ever carries the program's own len bytes */
+	memset(ss, 0, 32);
 	/* the kernel refuses lengths over sockaddr_storage with EINVAL */
 	if (len < need || len > sizeof *ss || !c->host->copy_in(c, ss, addr, len))
 		return false;
@@ -55,17 +57,24 @@ void eng_in_use(struct reuse_call *c, const struct sockaddr *addr, socklen_t len
 {
 	struct reuse_sock *k = c->k;
 	struct reuse_holders h;
-	int ra = sys_getflag(c->sock, SO_REUSEADDR), n = 0;
 	bool acts = plan && plan->rule && !dry(plan->rule) && addr &&
 		    k->proto == REUSE_P_TCP;
-	bool excl = acts && plan->exclusive;
-	bool clear = acts && (ra > 0 || excl) && explain_have_net_admin();
-	bool v6only = eng_v6only(c->sock, k);
+	bool excl = acts && plan->exclusive, clear, v6only;
+	/* the kernel holds the plan's value (a lend gave back what it took) */
+	int ra = plan && plan->ra >= 0 ? plan->ra : sys_getflag(c->sock, SO_REUSEADDR), n = 0;
 	enum reuse_remedy done = REMEDY_NONE;
 
 	*retried = -1;
+	/* with no line to write, only a remedy can change the outcome, and
+	 * none applies over a live holder: a listener (the usual one) is one
+	 * exact lookup, before the capability and the walk of every socket */
+	if (!explain && (!acts || (!excl && ra <= 0) ||
+			 explain_listener_at(s->family, s->addr, s->port) > 0))
+		return;
+	clear = acts && (ra > 0 || excl) && explain_have_net_admin();
 	if (!explain && !excl && !clear)
 		return;
+	v6only = eng_v6only(c->sock, k);
 	explain_holders(k->proto, s->family, s->addr, s->port, v6only, &h);
 	if (!h.diag_errno && !h.live && h.timewait && (excl || clear)) {
 		if (excl) {
@@ -265,8 +274,11 @@ static const char *share_note(const struct reuse_call *c, const struct reuse_pla
 			      char *buf, size_t len)
 {
 	const struct reuse_sock *k = c->k;
-	unsigned uid = (unsigned)call_euid((struct reuse_call *)c);
+	unsigned uid;
 
+	if (!plan->joinable && !(plan->exclusive && k->asked_rp && plan->rp == 0))
+		goto keyed;
+	uid = (unsigned)call_euid((struct reuse_call *)c);   /* only these two say it */
 	if (plan->joinable) {
 		snprintf(buf, len, "%s (uid %u) can join: keying the group needs CAP_CHOWN when the socket is made; fix: start the program as that user with CAP_CHOWN (setpriv --inh-caps=+chown --ambient-caps=+chown, or systemd AmbientCapabilities=CAP_CHOWN); a daemon that switches user itself (named -u, memcached -u) can run as root under `reuse run --seccomp` instead, whose supervisor keys the group for it",
 			 plan->exclusive ?
@@ -279,6 +291,7 @@ static const char *share_note(const struct reuse_call *c, const struct reuse_pla
 			 uid);
 		return buf;
 	}
+keyed:
 	if (!plan->key || !k->keyed)
 		return NULL;
 	snprintf(buf, len, plan->exclusive ?
@@ -396,10 +409,18 @@ bind_done(struct reuse_call *c, const struct sockaddr_storage *ss, socklen_t len
 		if (handoff)
 			handoff_serve(c);
 	} else {
-		eng_undo_options(c);
+		eng_undo_options(c, plan);
 	}
-	if (wants(c->k->log, REUSE_LOG_DECISIONS))
-		eng_log(c, "bind", ss, err, NULL, note);
+	if (wants(c->k->log, REUSE_LOG_DECISIONS)) {
+		/* after a plain bind (no lend, remedy or handoff) the kernel holds
+		 * what eng_decide_at_bind left: the plan's value, or what was asked */
+		if (tried && ret == 0 && !handoff && !lmsg[0])
+			eng_log_now(c, "bind", ss, 0, NULL, note,
+				    plan->ra >= 0 ? plan->ra : c->k->asked_ra,
+				    plan->rp >= 0 ? plan->rp : c->k->asked_rp);
+		else
+			eng_log(c, "bind", ss, err, NULL, note);
+	}
 	if (ret < 0)
 		c->k->rule = SOCK_UNDECIDED;
 	/* a success leaves errno as the program had it, whatever ran inside */
@@ -425,8 +446,7 @@ int engine_bind(struct reuse_call *c, uint64_t addr, socklen_t len)
 	if (k->bound && k->rule != SOCK_UNDECIDED && sock_local_addr(c->sock, &mine) &&
 	    sock_port(&mine))
 		return rebind(c, &ss, len);
-	eng_subject(c, &ss, &subj);
-	err = eng_decide_at_bind(c, &subj, &plan);
+	err = eng_decide_at_bind(c, &ss, &subj, &plan);
 	if (err) {
 		if (wants(k->log, REUSE_LOG_DECISIONS))
 			eng_log(c, "bind", &ss, err, NULL, reuse_cfg.fail_closed ?
@@ -446,8 +466,11 @@ int engine_bind(struct reuse_call *c, uint64_t addr, socklen_t len)
 		return REUSE_PASS;
 	}
 	if ((__atomic_load_n(&handoff_nact, __ATOMIC_RELAXED) ||
-	     (plan.rule && plan.rule->handoff)) && !dry(plan.rule))
+	     (plan.rule && plan.rule->handoff)) && !dry(plan.rule)) {
+		if (!subj.family)
+			eng_subject(c, &ss, &subj);
 		return bind_done(c, &ss, len, &subj, &plan, false, 0, 0);
+	}
 	ret = c->host->bind(c, (const struct sockaddr *)&ss, len);
 	if (ret == 0 && !plan.exclusive && !plan.joinable && !plan.key &&
 	    !(plan.rule && plan.rule->handoff) && !wants(k->log, REUSE_LOG_DECISIONS)) {
@@ -456,5 +479,8 @@ int engine_bind(struct reuse_call *c, uint64_t addr, socklen_t len)
 		errno = c->entry_errno;
 		return 0;
 	}
-	return bind_done(c, &ss, len, &subj, &plan, true, ret, errno);
+	err = errno;
+	if (!subj.family)                 /* a kept decision made none */
+		eng_subject(c, &ss, &subj);
+	return bind_done(c, &ss, len, &subj, &plan, true, ret, err);
 }

@@ -14,20 +14,6 @@
 #include "core/sys.h"
 
 /*
- * options_hold - the kernel still holds what k's bind() plan set. A
- * setsockopt() since then that changed what was asked, or anything behind
- * our back, makes it false.
- */
-static inline bool options_hold(int fd, const struct reuse_sock *k)
-{
-	struct reuse_plan plan;
-
-	return eng_plan_kept(k, &plan) &&
-	       (plan.ra < 0 || sys_getflag(fd, SO_REUSEADDR) == plan.ra) &&
-	       (plan.rp < 0 || sys_getflag(fd, SO_REUSEPORT) == plan.rp);
-}
-
-/*
  * listen_done - after the listen(): explain an EADDRINUSE, log at `need`
  * (a failure always at decisions), leave errno as the call did.
  */
@@ -95,8 +81,7 @@ static __attribute__((noinline)) int listen_slow(struct reuse_call *c, int backl
 			return REUSE_PASS;
 		}
 		k->bound = 1;
-		eng_subject(c, &ss, &subj);
-		err = eng_decide_at_bind(c, &subj, &plan);
+		err = eng_decide_at_bind(c, &ss, &subj, &plan);
 		need = REUSE_LOG_DECISIONS;
 		if (err) {
 			if (wants(k->log, need))
@@ -165,25 +150,27 @@ static __attribute__((noinline)) int listen_slow(struct reuse_call *c, int backl
 	return ret;
 }
 
-/*
- * engine_listen - the common case, a socket decided at bind() whose
- * options still hold, under a rule that neither keeps exclusive state nor
- * shares the port, with nothing to log for a success, only listens: the
- * rest (and a failure, which is explained and logged) is listen_slow's.
- */
+/* engine_listen_failed - the plain listen() failed (ret, err): explained
+ * and logged as any failure; errno err. */
+int engine_listen_failed(struct reuse_call *c, int ret, int err)
+{
+	if (c->k->listening || c->k->proto != REUSE_P_TCP) {
+		errno = err;
+		return ret;
+	}
+	return listen_done(c, ret, err, NULL, REUSE_LOG_DECISIONS);
+}
+
+/* engine_listen - engine_listen_plain's case, or listen_slow. */
 int engine_listen(struct reuse_call *c, int backlog)
 {
 	struct reuse_sock *k = c->k;
-	const struct reuse_rule *r;
 
 	if (k->rule == SOCK_UNDECIDED && !k->listening)
 		k->listening = sys_getflag(c->sock, SO_ACCEPTCONN) > 0;
 	if (k->listening || k->proto != REUSE_P_TCP)
 		return REUSE_PASS;
-	r = sock_rule(k);
-	if (k->rule != SOCK_UNDECIDED && !k->exclusive && !wants(k->log, REUSE_LOG_ALL) &&
-	    c->can_call_here &&
-	    (!r || (r->reuseport != REUSE_FORCE && (dry(r) || options_hold(c->sock, k))))) {
+	if (c->can_call_here && engine_listen_plain(k)) {
 		int ret = c->host->listen(c, backlog);
 
 		if (ret == 0) {

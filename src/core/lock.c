@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "core/core.h"
 #include "core/lock.h"
 
 static pthread_mutex_t the_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -27,6 +28,7 @@ static void prepare(void)
 static void parent(void)
 {
 	pthread_mutex_unlock(&the_lock);
+	sock_shared_all();
 }
 
 static void (*host_child)(void);
@@ -44,6 +46,9 @@ static void child(void)
 	if (host_child)
 		host_child();
 	the_lock = fresh;
+	sock_shared_all();
+	log_fork_child();
+	explain_fork_child();
 	handoff_fork_child();
 }
 

@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <sys/un.h>
 #include <time.h>
 
@@ -154,7 +157,41 @@ static void put_json_word(struct line *l, const char *s)
  */
 static void no_controls(struct line *l)
 {
-	for (size_t i = 0; i < l->len; i++) {
+	const uint64_t ones = 0x0101010101010101ull, highs = ones * 0x80;
+	size_t i = 0;
+
+#ifdef __SSE2__
+	/* sixteen bytes at a time: unsigned min(c, 0x1f) == c is c < 0x20 */
+	const __m128i low = _mm_set1_epi8(0x1f), del = _mm_set1_epi8(0x7f);
+
+	for (; i + 16 <= l->len; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(l->buf + i));
+		__m128i bad = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, low), v),
+					   _mm_cmpeq_epi8(v, del));
+
+		if (!_mm_movemask_epi8(bad))
+			continue;
+		for (size_t j = i; j < i + 16; j++)
+			if ((unsigned char)l->buf[j] < 0x20 || (unsigned char)l->buf[j] == 0x7f)
+				l->buf[j] = '?';
+	}
+#endif
+
+	/* eight bytes at a time: a word with no byte below 0x20 and none equal
+	 * to 0x7f (the exact "has a byte less than n" test, n <= 128, on x and
+	 * on x ^ 0x7f...) is skipped whole */
+	for (; i + 8 <= l->len; i += 8) {
+		uint64_t x, y;
+
+		memcpy(&x, l->buf + i, sizeof x);
+		y = x ^ (ones * 0x7f);
+		if (!(((x - ones * 0x20) & ~x & highs) | ((y - ones) & ~y & highs)))
+			continue;
+		for (size_t j = i; j < i + 8; j++)
+			if ((unsigned char)l->buf[j] < 0x20 || (unsigned char)l->buf[j] == 0x7f)
+				l->buf[j] = '?';
+	}
+	for (; i < l->len; i++) {
 		unsigned char c = (unsigned char)l->buf[i];
 		if (c < 0x20 || c == 0x7f)
 			l->buf[i] = '?';
@@ -336,6 +373,30 @@ static void put_pid(struct line *l, long pid)
 }
 
 /*
+ * self_pid - this process's pid for its lines, asked once and again after
+ * fork() (log_fork_child, from the child handler, core/lock.c). A child
+ * made by a raw clone() or vfork() runs no handler: the few lines it
+ * writes before exec name its parent's pid.
+ */
+static _Atomic long my_pid;
+
+static long self_pid(void)
+{
+	long pid = __atomic_load_n(&my_pid, __ATOMIC_RELAXED);
+
+	if (!pid) {
+		pid = (long)getpid();
+		__atomic_store_n(&my_pid, pid, __ATOMIC_RELAXED);
+	}
+	return pid;
+}
+
+void log_fork_child(void)
+{
+	__atomic_store_n(&my_pid, 0, __ATOMIC_RELAXED);
+}
+
+/*
  * log_policy_ready - the policy is loaded: build the pieces every line
  * repeats (above). Called once, by the constructor, before any other
  * thread can log.
@@ -447,7 +508,7 @@ void log_event(const struct reuse_event *ev)
 	unsigned port;
 	size_t hlen;
 	bool dry = reuse_cfg.dry_run || (ev->rule && ev->rule->dry_run);
-	long pid = ev->pid ? ev->pid : (long)getpid();
+	long pid = ev->pid ? ev->pid : self_pid();
 	const char *result = ev->result_text ? ev->result_text :
 			     ev->result ? errno_name(ev->result) : NULL;
 

@@ -24,14 +24,7 @@
 #include "core/core.h"
 #include "core/sys.h"
 
-/* `make smallfd` shrinks the levels (and core.h's watch map) so the test
- * suite reaches the deeper level with the fds a container allows. */
-#ifndef REUSE_FD_CHUNK_BITS
-#define REUSE_FD_CHUNK_BITS 10
-#endif
-#ifndef REUSE_FD_DIR_BITS
-#define REUSE_FD_DIR_BITS 10
-#endif
+/* REUSE_FD_CHUNK_BITS, REUSE_FD_DIR_BITS, REUSE_FD_LIMIT: core.h */
 #ifndef REUSE_FD_LIMIT
 #define REUSE_FD_LIMIT 0x80000000u           /* every int fd */
 #endif
@@ -43,7 +36,8 @@
 #define HIGH_SLOTS (REUSE_FD_LIMIT >> DIR_BITS)
 
 typedef struct reuse_sock *_Atomic chunk_ptr;
-static chunk_ptr table[TOP_SLOTS];
+#define table reuse_fd_table
+chunk_ptr table[TOP_SLOTS];
 static chunk_ptr *_Atomic high[HIGH_SLOTS];   /* [0] unused: that is `table` */
 /* aligned: sock_forget_range reads the map a word at a time */
 uint8_t reuse_watch[SOCK_WATCH_MAX] __attribute__((aligned(8)));
@@ -184,6 +178,7 @@ void sock_created(int fd, int family, int type, int protocol)
 	s->exclusive = s->keyed = s->tw_pass = 0;
 	s->plan = 0;                      /* none: plan_kept() never matches it */
 	s->mptcp = protocol == IPPROTO_MPTCP;
+	s->known = 1;                     /* fresh: neither option set */
 	s->owner = 0;
 	s->rule = SOCK_UNDECIDED;
 	atomic_store_explicit(&s->ino, ino, memory_order_release);
@@ -233,6 +228,7 @@ static __attribute__((noinline)) struct reuse_sock *learn(int fd)
 	s = sock_get(fd);
 	if (!s)
 		return NULL;
+	s->known = 0;                     /* other fds, other processes may hold it */
 	flag = sys_getflag(fd, SO_REUSEADDR);
 	s->asked_ra = flag > 0;
 	flag = sys_getflag(fd, SO_REUSEPORT);
@@ -251,6 +247,14 @@ struct reuse_sock *sock_get_or_add(int fd)
 	if (__builtin_expect(s != NULL, 1))
 		return s;
 	return learn(fd);
+}
+
+/* sock_forget_rec - sock_forget when the caller has fd's slot (k, from
+ * sock_peek_mut): no second lookup. */
+void sock_forget_rec(int fd, struct reuse_sock *k)
+{
+	drop_slot(k);
+	sock_watch_clear(fd, WATCH_SOCK | WATCH_UNBOUND);
 }
 
 /*
@@ -303,6 +307,10 @@ void sock_dup(int oldfd, int newfd)
 	/* every field after the identity (ino, first), which is published
 	 * last; copying them one by one once missed the bind()'s plan */
 	memcpy(&n->dev, &o->dev, sizeof *n - offsetof(struct reuse_sock, dev));
+	/* an option set through either fd before bind() is not in the
+	 * other's record: both read the kernel at bind() */
+	n->known = 0;
+	__atomic_store_n(&o->known, 0, __ATOMIC_RELAXED);
 	atomic_store_explicit(&n->ino, ino, memory_order_release);
 	sock_watch_set(newfd, n->proto == REUSE_P_UDP && !n->bound ?
 		       WATCH_SOCK | WATCH_UNBOUND : WATCH_SOCK);
@@ -378,7 +386,10 @@ static void excl_in_chunk(struct reuse_sock *c, unsigned base, unsigned proto,
 			  uint16_t port, uint64_t self, int *out, uint64_t *seen,
 			  int *n, int max)
 {
-	for (unsigned i = 0; i < CHUNK_SLOTS && *n < max; i++) {
+	unsigned top = atomic_load_explicit(&fd_top, memory_order_acquire);
+	unsigned end = top - base < CHUNK_SLOTS ? top - base : CHUNK_SLOTS;
+
+	for (unsigned i = 0; i < end && *n < max; i++) {
 		uint64_t ino = atomic_load_explicit(&c[i].ino, memory_order_acquire);
 		int fd = (int)(base + i), j;
 
@@ -401,16 +412,21 @@ static void excl_in_chunk(struct reuse_sock *c, unsigned base, unsigned proto,
  */
 int sock_excl_list(unsigned proto, uint16_t port, int self, int *out, int max)
 {
-	struct reuse_sock *me = sock_get(self), *c;
+	/* self: the caller's socket, its identity checked by this call */
+	const struct reuse_sock *me = sock_peek(self);
+	struct reuse_sock *c;
 	uint64_t seen[LEND_MAX], mine = me ? me->ino : 0;
 	int n = 0;
 
+	/* up to the highest fd ever tracked (fd_top), not the whole table */
+	unsigned top = atomic_load_explicit(&fd_top, memory_order_acquire);
+
 	if (max > LEND_MAX)
 		max = LEND_MAX;
-	for (unsigned t = 0; t < TOP_SLOTS && n < max; t++)
+	for (unsigned t = 0; t < TOP_SLOTS && t << CHUNK_BITS < top && n < max; t++)
 		if ((c = atomic_load_explicit(&table[t], memory_order_acquire)))
 			excl_in_chunk(c, t << CHUNK_BITS, proto, port, mine, out, seen, &n, max);
-	for (unsigned h = 1; h < HIGH_SLOTS && n < max; h++) {
+	for (unsigned h = 1; h < HIGH_SLOTS && (unsigned long)h << DIR_BITS < top && n < max; h++) {
 		chunk_ptr *dir = atomic_load_explicit(&high[h], memory_order_acquire);
 		for (unsigned t = 0; dir && t < TOP_SLOTS && n < max; t++)
 			if ((c = atomic_load_explicit(&dir[t], memory_order_acquire)))
@@ -444,10 +460,12 @@ void sock_sync(const struct reuse_sock *k)
 {
 	struct reuse_sock *c;
 
-	for (unsigned t = 0; t < TOP_SLOTS; t++)
+	unsigned top = atomic_load_explicit(&fd_top, memory_order_acquire);
+
+	for (unsigned t = 0; t < TOP_SLOTS && t << CHUNK_BITS < top; t++)
 		if ((c = atomic_load_explicit(&table[t], memory_order_acquire)))
 			sync_chunk(c, k);
-	for (unsigned h = 1; h < HIGH_SLOTS; h++) {
+	for (unsigned h = 1; h < HIGH_SLOTS && (unsigned long)h << DIR_BITS < top; h++) {
 		chunk_ptr *dir = atomic_load_explicit(&high[h], memory_order_acquire);
 		for (unsigned t = 0; dir && t < TOP_SLOTS; t++)
 			if ((c = atomic_load_explicit(&dir[t], memory_order_acquire)))
@@ -479,10 +497,12 @@ const struct reuse_sock *sock_listener(uint16_t port)
 	const struct reuse_sock *l = NULL;
 	struct reuse_sock *c;
 
-	for (unsigned t = 0; t < TOP_SLOTS && !l; t++)
+	unsigned top = atomic_load_explicit(&fd_top, memory_order_acquire);
+
+	for (unsigned t = 0; t < TOP_SLOTS && t << CHUNK_BITS < top && !l; t++)
 		if ((c = atomic_load_explicit(&table[t], memory_order_acquire)))
 			l = listener_in_chunk(c, t << CHUNK_BITS, port);
-	for (unsigned h = 1; h < HIGH_SLOTS && !l; h++) {
+	for (unsigned h = 1; h < HIGH_SLOTS && (unsigned long)h << DIR_BITS < top && !l; h++) {
 		chunk_ptr *dir = atomic_load_explicit(&high[h], memory_order_acquire);
 		for (unsigned t = 0; dir && t < TOP_SLOTS && !l; t++)
 			if ((c = atomic_load_explicit(&dir[t], memory_order_acquire)))
@@ -491,10 +511,33 @@ const struct reuse_sock *sock_listener(uint16_t port)
 	return l;
 }
 
-/* sock_peek - see core.h: the record a slot holds, unchecked. */
-const struct reuse_sock *sock_peek(int fd)
+/*
+ * sock_shared_all - see core.h. Runs in fork()'s parent and child
+ * handlers (core/lock.c): the records of chunks that exist, up to the
+ * highest fd ever tracked. A child made by a raw clone() runs no handler:
+ * an option it sets on an inherited socket before the parent's bind()
+ * goes unseen by the parent's records (as any raw system call would).
+ */
+void sock_shared_all(void)
 {
-	struct reuse_sock *s = slot_peek(fd);
+	unsigned top = atomic_load_explicit(&fd_top, memory_order_acquire);
+
+	for (unsigned fd = 0; fd < top; fd = (fd | (CHUNK_SLOTS - 1)) + 1) {
+		chunk_ptr *ref = chunk_ref(fd, false);
+		struct reuse_sock *c = ref ? atomic_load_explicit(ref, memory_order_acquire) : NULL;
+
+		for (unsigned i = 0; c && i < CHUNK_SLOTS; i++)
+			if (__atomic_load_n(&c[i].known, __ATOMIC_RELAXED))
+				__atomic_store_n(&c[i].known, 0, __ATOMIC_RELAXED);
+		if (!ref && fd >= DIRECT_MAX)
+			fd |= DIRECT_MAX - 1;     /* no directory: skip it whole */
+	}
+}
+
+/* sock_peek_far - sock_peek_mut (core.h) past the direct table. */
+struct reuse_sock *sock_peek_far(int fd)
+{
+	struct reuse_sock *s = slot_get(fd, false);
 
 	return s && atomic_load_explicit(&s->ino, memory_order_acquire) ? s : NULL;
 }

@@ -10,20 +10,16 @@
 
 #include "core/core.h"
 
-/* Copy a word (and ",b") into a fixed field, cut to fit: snprintf's "%s"
- * without its cost, since this runs for every logged decision. */
-static void word(char *dst, size_t size, const char *a, const char *b)
-{
-	size_t n = 0;
-
-	for (; *a && n + 1 < size; a++)
-		dst[n++] = *a;
-	if (b && n + 1 < size)
-		dst[n++] = ',';
-	for (; b && *b && n + 1 < size; b++)
-		dst[n++] = *b;
-	dst[n] = '\0';
-}
+/* The words, constant strings: nothing is copied for a logged decision.
+ * Actions by index as reuse_act_name (keep, force, strip, refuse). */
+static const char *const act_one[4] = { "keep", "force", "strip", "refuse" };
+static const char *const act_two[4][4] = {
+	{ "keep,keep", "keep,force", "keep,strip", "keep,refuse" },
+	{ "force,keep", "force,force", "force,strip", "force,refuse" },
+	{ "strip,keep", "strip,force", "strip,strip", "strip,refuse" },
+	{ "refuse,keep", "refuse,force", "refuse,strip", "refuse,refuse" },
+};
+static const char *const asked_two[2][2] = { { "off,off", "off,on" }, { "on,off", "on,on" } };
 
 /*
  * describe_rule - the option/asked/action words of a log line: the one
@@ -35,24 +31,24 @@ void describe_rule(const struct reuse_rule *r, bool asked_ra, bool asked_rp,
 {
 	const char *ra = asked_ra ? "on" : "off", *rp = asked_rp ? "on" : "off";
 
-	word(w->option, sizeof w->option, "SO_REUSEADDR,SO_REUSEPORT", NULL);
-	word(w->asked, sizeof w->asked, ra, rp);
+	w->option = "SO_REUSEADDR,SO_REUSEPORT";
+	w->asked = asked_two[asked_ra][asked_rp];
 	if (fail_closed || (r && r->deny)) {
-		word(w->action, sizeof w->action, "deny", NULL);
+		w->action = "deny";
 	} else if (!r) {
-		word(w->action, sizeof w->action, "none", NULL);
+		w->action = "none";
 	} else if (r->exclusive) {
-		word(w->action, sizeof w->action, "exclusive", NULL);
+		w->action = "exclusive";
 	} else if (r->reuseaddr != REUSE_KEEP && r->reuseport == REUSE_KEEP) {
-		word(w->option, sizeof w->option, "SO_REUSEADDR", NULL);
-		word(w->asked, sizeof w->asked, ra, NULL);
-		word(w->action, sizeof w->action, reuse_act_name(r->reuseaddr), NULL);
+		w->option = "SO_REUSEADDR";
+		w->asked = ra;
+		w->action = r->reuseaddr < 4 ? act_one[r->reuseaddr] : "?";
 	} else if (r->reuseaddr == REUSE_KEEP && r->reuseport != REUSE_KEEP) {
-		word(w->option, sizeof w->option, "SO_REUSEPORT", NULL);
-		word(w->asked, sizeof w->asked, rp, NULL);
-		word(w->action, sizeof w->action, reuse_act_name(r->reuseport), NULL);
+		w->option = "SO_REUSEPORT";
+		w->asked = rp;
+		w->action = r->reuseport < 4 ? act_one[r->reuseport] : "?";
 	} else {
-		word(w->action, sizeof w->action, reuse_act_name(r->reuseaddr),
-		     reuse_act_name(r->reuseport));
+		w->action = r->reuseaddr < 4 && r->reuseport < 4 ?
+			    act_two[r->reuseaddr][r->reuseport] : "?,?";
 	}
 }

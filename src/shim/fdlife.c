@@ -22,7 +22,7 @@
  */
 static int close_tracked(int fd)
 {
-	const struct reuse_sock *k = sock_peek(fd);
+	struct reuse_sock *k = sock_peek_mut(fd);
 	uint16_t port = 0;
 	int ret, saved;
 
@@ -39,7 +39,10 @@ static int close_tracked(int fd)
 			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 		errno = saved;
 	}
-	sock_forget(fd);
+	if (k)
+		sock_forget_rec(fd, k);
+	else
+		sock_forget(fd);          /* a watch bit left over */
 	ret = real_close(fd);
 	if (ret == 0 && port && reuse_ready()) {
 		saved = errno;

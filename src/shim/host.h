@@ -17,6 +17,9 @@ extern const struct engine_host shim_host HIDDEN;
 void drain_listener_closed(uint16_t port) HIDDEN;
 void drain_before_close(int fd) HIDDEN;
 
+/* host.c: a record SOCK_BOUND_LATE is matched now (engine_connected). */
+void shim_bound_late(struct reuse_call *c) HIDDEN;
+
 /* c for a call on fd: the socket's record (made from the kernel's state
  * when create and missing); false when fd is not a socket the engine
  * tracks (the wrapper then makes the real call). */
@@ -31,6 +34,8 @@ shim_call(struct reuse_call *c, int fd, bool create)
 		return false;
 	}
 	c->host = &shim_host;
+	/* the wrapper's frame: copy_in's bound of the stack known mapped */
+	c->ctx = __builtin_frame_address(0);
 	c->fd = c->sock = fd;
 	c->pidfd = -1;
 	c->can_call_here = true;
@@ -38,6 +43,8 @@ shim_call(struct reuse_call *c, int fd, bool create)
 	c->pid = 0;
 	c->prog = c->exe = NULL;
 	c->entry_errno = saved;
+	if (__builtin_expect(c->k->bound == SOCK_BOUND_LATE, 0))
+		shim_bound_late(c);
 	return true;
 }
 

@@ -134,6 +134,9 @@ int open_sock(int family, unsigned proto, bool ra, bool rp)
 	if (fd < 0)
 		return -1;
 	sock_created(fd, family, type, 0);
+	/* the options are set here behind the record, as the supervisor's
+	 * target would: the engine reads the kernel (`known`, core.h) */
+	sock_get(fd)->known = 0;
 	if (ra)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
 	if (rp)

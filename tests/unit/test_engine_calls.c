@@ -108,13 +108,33 @@ static void listen_cases(void)
 	char body[1024];
 	int fd, on = 1, ret;
 
-	/* strip: options set behind libreuse's back after bind() are undone */
+	/* strip: a listen() after bind() with nothing asked since reads no
+	 * option (the record holds the plan); an option set behind the
+	 * engine's back is then the program's own, as without libreuse */
 	unit_policy("tcp *:* reuseaddr=strip reuseport=strip\n", pol, sizeof pol);
 	fd = open_sock(AF_INET, REUSE_P_TCP, true, true);
 	call_init(&c, &f, fd);
 	do_bind(&c, AF_INET, 0);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+	c.entry_errno = errno = SENTINEL;
+	ret = engine_listen(&c, 8);
+	ok(ret == 0 && errno == SENTINEL && f.listens == 1 && f.ra_at_listen == 1,
+	   "listen: a plan kept since bind() is not re-read from the kernel (%d)",
+	   f.ra_at_listen);
+	close_sock(fd);
+
+	/* strip: once the program asks again through the engine, the plan is
+	 * made afresh and the kernel read: options set behind libreuse's back
+	 * after bind() are undone */
+	fd = open_sock(AF_INET, REUSE_P_TCP, true, true);
+	call_init(&c, &f, fd);
+	do_bind(&c, AF_INET, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+	{
+		int zero = 0;
+		engine_setsockopt(&c, SOL_SOCKET, SO_REUSEPORT, (uintptr_t)&zero, sizeof zero);
+	}
 	logcap_clear();
 	c.entry_errno = errno = SENTINEL;
 	ret = engine_listen(&c, 8);
