@@ -2,9 +2,10 @@
  * seccomp.c - `reuse run --seccomp -- CMD`: run CMD as our child under a
  * seccomp user-notification filter and supervise it (supervise.c decides).
  *
- * The filter stops bind() and listen(), and setsockopt()/getsockopt() of
- * SOL_SOCKET SO_REUSEADDR/SO_REUSEPORT (matched on the arguments in the
- * kernel, so no other option ever leaves the target). socket() is not
+ * The filter stops bind(), listen() and shutdown(), setsockopt()/getsockopt()
+ * of SOL_SOCKET SO_REUSEADDR/SO_REUSEPORT (matched on the arguments in the
+ * kernel, so no other option ever leaves the target), and
+ * landlock_restrict_self(). socket() is not
  * stopped: nothing is decided there, and every client socket would pay a
  * round trip; a socket is learned from the kernel at its first stopped call.
  *
@@ -59,6 +60,9 @@ static scmp_filter_ctx build_filter(void)
 	rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(listen), 0);
 	/* a listener shut down keeps its port (engine_shutdown) */
 	rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(shutdown), 0);
+	/* a Landlock domain: calls are no longer made on its behalf
+	 * (seccomp_target.c); rare, once per sandbox */
+	rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(landlock_restrict_self), 0);
 	for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
 		rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(setsockopt), 2,
 				       SCMP_A1_32(SCMP_CMP_EQ, SOL_SOCKET),

@@ -39,6 +39,12 @@ void eng_first_sight(struct reuse_call *c) HIDDEN;
 void eng_decide_bound(struct reuse_call *c, const char *how) HIDDEN;
 bool eng_v6only(int fd, const struct reuse_sock *k) HIDDEN;
 long eng_since_us(const struct timespec *t0) HIDDEN;
+/* The note of a call that continued in the program (!c->can_call_here). */
+static inline const char *eng_continued_note(const struct reuse_call *c)
+{
+	return c->why_not_here ? c->why_not_here :
+	       "the call continued in the program, result not seen";
+}
 /* One log line about c; result_text overrides the result ("continued"). */
 void eng_log(struct reuse_call *c, const char *call, const struct sockaddr_storage *ss,
 	     int result, const char *result_text, const char *msg) HIDDEN;

@@ -262,8 +262,6 @@ static int rebind(struct reuse_call *c, const struct sockaddr_storage *ss, sockl
 	return ret;
 }
 
-static const char continued_msg[] =
-	"its credentials differ from the supervisor's: the call continued in the target, result not seen";
 
 /* The line's note for a successful bind that shares its port, or drops
  * the SO_REUSEPORT the program asked. */
@@ -443,7 +441,7 @@ int engine_bind(struct reuse_call *c, uint64_t addr, socklen_t len)
 		k->bound = 1;
 		k->exclusive = plan.exclusive;
 		if (wants(k->log, REUSE_LOG_DECISIONS))
-			eng_log(c, "bind", &ss, 0, "continued", continued_msg);
+			eng_log(c, "bind", &ss, 0, "continued", eng_continued_note(c));
 		return REUSE_PASS;
 	}
 	if ((__atomic_load_n(&handoff_nact, __ATOMIC_RELAXED) ||

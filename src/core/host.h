@@ -74,6 +74,7 @@ struct reuse_call {
 	struct reuse_sock *k;        /* the socket's record */
 	bool can_call_here;          /* false: a call made here could be judged
 				      * otherwise than the program's own */
+	const char *why_not_here;    /* then why, for the log (NULL: unsaid) */
 	long euid;                   /* the program's effective uid; -1 until
 				      * call_euid() asks */
 	long pid;                    /* 0: this process; else the program's */

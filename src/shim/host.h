@@ -34,6 +34,7 @@ shim_call(struct reuse_call *c, int fd, bool create)
 	c->fd = c->sock = fd;
 	c->pidfd = -1;
 	c->can_call_here = true;
+	c->why_not_here = NULL;
 	c->euid = -1;
 	c->pid = 0;
 	c->prog = c->exe = NULL;

@@ -287,6 +287,9 @@ dupopt_case() {
 @test "20 library: an option set through a dup() is seen through the original fd, as bare" { dupopt_case lib; }
 @test "20 --seccomp: an option set through a dup() is seen through the original fd, as bare" { dupopt_case seccomp; }
 
-# ---- 11. Landlock (--seccomp: tests/attack/open.bats) ------------------------------
+# ---- 11. Landlock ---------------------------------------------------------------------
+# --seccomp stops landlock_restrict_self(); from then on every call continues
+# in the target, inside its domain (src/cli/seccomp_target.c).
 
 @test "11 library: a bind the program's own Landlock domain forbids is refused as bare" { landlock_case lib; }
+@test "11 --seccomp: a bind the program's own Landlock domain forbids is refused as bare" { landlock_case seccomp; }

@@ -18,9 +18,3 @@ load common
 # case is in tests/attack/closed.bats.
 
 @test "9 (open) --seccomp: sendto() on an unbound UDP socket: uid 65534 cannot take the reply port" { implicit seccomp; }
-
-# ---- 11. Landlock -------------------------------------------------------------------
-
-# (the library: tests/attack/items.bats)
-@test "11 (open) --seccomp: a bind the target's own Landlock domain forbids is refused as bare" { landlock_case seccomp; }
-
