@@ -36,6 +36,7 @@
 #include <linux/capability.h>
 #include <netinet/in.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +195,10 @@ static void prune(void)
 	qsort(l.ino, l.n, sizeof *l.ino, cmp_u64);
 	HASH_ITER(hh, table, t, tmp) {
 		if (l.n && bsearch(&t->ino, l.ino, l.n, sizeof *l.ino, cmp_u64))
+			continue;
+		/* an unbound socket holding options (eng_hold) has no port for
+		 * the kernel to list: kept while the thread that used it lives */
+		if (t->s.held && (kill(t->tid, 0) == 0 || errno == EPERM))
 			continue;
 		HASH_DEL(table, t);
 		free(t);
@@ -487,6 +492,7 @@ static const struct engine_host seccomp_host = {
 	.install = install,
 	.listener = listener,
 	.names = names,
+	.sends_unseen = true,
 };
 
 /*

@@ -74,7 +74,9 @@ struct reuse_sock {
 	uint8_t keyed;               /* given REUSE_KEY_UID */
 	uint8_t tw_pass;             /* bound past TIME_WAIT with SO_REUSEADDR lent */
 	uint8_t plan;                /* the bind()'s plan, for listen(): see plan_keep */
-	uint8_t mptcp;               /* IPPROTO_MPTCP: TCP's port space and rules */
+	uint8_t mptcp : 1;           /* IPPROTO_MPTCP: TCP's port space and rules */
+	uint8_t held : 1;            /* asked_ra/rp not in the kernel yet: see
+				      * engine_opts.c, eng_hold */
 	uint32_t owner;              /* owner uid before keying */
 	int32_t rule;                /* rule index, SOCK_UNMATCHED or SOCK_UNDECIDED */
 };

@@ -143,8 +143,10 @@ int eng_decide_at_bind(struct reuse_call *c, const struct reuse_subject *subj,
 	/* Until a rule is chosen the engine leaves the options alone, so the
 	 * kernel holds exactly what the program asked, through any of the
 	 * socket's fds (a setsockopt() through a dup() updates only that fd's
-	 * record): take it from there. */
-	int ra = sys_getflag(c->sock, SO_REUSEADDR), rp = sys_getflag(c->sock, SO_REUSEPORT);
+	 * record): take it from there; unless the record holds them
+	 * (eng_hold: one record per socket there). */
+	int kra = sys_getflag(c->sock, SO_REUSEADDR), krp = sys_getflag(c->sock, SO_REUSEPORT);
+	int ra = k->held ? k->asked_ra : kra, rp = k->held ? k->asked_rp : krp;
 
 	if (ra >= 0)
 		k->asked_ra = (uint8_t)ra;
@@ -179,11 +181,46 @@ int eng_decide_at_bind(struct reuse_call *c, const struct reuse_subject *subj,
 	if (plan->err)
 		return plan->err;
 	eng_plan_keep(k, plan);
-	if (plan->ra >= 0 && plan->ra != ra)
-		sys_setflag(c->sock, SO_REUSEADDR, plan->ra);
-	if (plan->rp >= 0 && plan->rp != rp)
-		sys_setflag(c->sock, SO_REUSEPORT, plan->rp);
+	/* the plan's value, else what was asked (a held one reaches the
+	 * kernel now, before the bind, or after the kernel's own) */
+	if ((plan->ra >= 0 ? plan->ra : ra) != kra)
+		sys_setflag(c->sock, SO_REUSEADDR, plan->ra >= 0 ? plan->ra : ra);
+	if ((plan->rp >= 0 ? plan->rp : rp) != krp)
+		sys_setflag(c->sock, SO_REUSEPORT, plan->rp >= 0 ? plan->rp : rp);
+	k->held = 0;
 	return 0;
+}
+
+/*
+ * eng_hold - whether c's setsockopt() of SO_REUSEADDR/SO_REUSEPORT is held
+ * in the record instead of reaching the kernel. Only where the host cannot
+ * see sends (host.h), on a UDP socket not bound yet, under a policy with a
+ * rule for UDP: its first send would bind it implicitly, and a UDP
+ * SO_REUSEADDR on the port the kernel picked lets every uid bind it and
+ * take the replies (issue 14 item 9). Held, the options reach the kernel
+ * when the bind is decided (eng_decide_at_bind: bind(), listen(), or the
+ * first call that finds the socket bound); a socket the kernel bound at a
+ * send in between has neither meanwhile, which nobody can join.
+ */
+static bool hold_applies(const struct reuse_call *c)
+{
+	static int udp_rules = -1;    /* the policy never changes: once */
+	struct sockaddr_storage ss;
+
+	if (!c->host->sends_unseen || c->k->proto != REUSE_P_UDP)
+		return false;
+	if (udp_rules < 0) {
+		int n = reuse_cfg.fail_closed;
+		for (size_t i = 0; !n && i < reuse_cfg.policy.nrules; i++)
+			n = (reuse_cfg.policy.rules[i].proto & REUSE_P_UDP) != 0;
+		udp_rules = n;
+	}
+	return udp_rules && !(eng_local_addr(c->sock, &ss) && ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+bool eng_hold(const struct reuse_call *c)
+{
+	return c->k->rule == SOCK_UNDECIDED && hold_applies(c);
 }
 
 /*
@@ -219,7 +256,9 @@ void eng_first_sight(struct reuse_call *c)
 		return;
 	}
 	errno = saved;
-	eng_decide_bound(c, "met already bound (passed, inherited or made before libreuse)");
+	eng_decide_bound(c, k->held ?
+			 "bound by the kernel at a send or connect() while its options were held" :
+			 "met already bound (passed, inherited or made before libreuse)");
 }
 
 /* eng_decide_bound - eng_first_sight, with `how` the socket came bound. */
@@ -260,9 +299,12 @@ void eng_decide_bound(struct reuse_call *c, const char *how)
 void eng_undo_options(struct reuse_call *c)
 {
 	struct reuse_sock *k = c->k;
+	bool hold = hold_applies(c);
 
-	eng_set_flag(c->sock, SO_REUSEADDR, k->asked_ra);
-	eng_set_flag(c->sock, SO_REUSEPORT, k->asked_rp);
+	/* unbound again: a held socket goes back to holding */
+	eng_set_flag(c->sock, SO_REUSEADDR, hold ? 0 : k->asked_ra);
+	eng_set_flag(c->sock, SO_REUSEPORT, hold ? 0 : k->asked_rp);
+	k->held = hold;
 	if (k->keyed && sys_fchown(c->sock, k->owner, (gid_t)-1) == 0)
 		k->keyed = 0;
 }

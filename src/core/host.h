@@ -63,6 +63,10 @@ struct engine_host {
 	const struct reuse_sock *(*listener)(const struct reuse_call *c, uint16_t port);
 	/* Fill c->prog, c->exe (basenames program= matches) when still NULL. */
 	void (*names)(struct reuse_call *c);
+	/* The host does not see the program's sends (the supervisor: every
+	 * send would stop), so an unbound UDP socket's first send binds it
+	 * where the engine cannot decide (engine_opts.c holds its options). */
+	bool sends_unseen;
 };
 
 struct reuse_call {

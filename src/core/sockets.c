@@ -196,6 +196,7 @@ void sock_created(int fd, int family, int type, int protocol)
 	s->exclusive = s->keyed = s->tw_pass = 0;
 	s->plan = 0;                      /* none: plan_kept() never matches it */
 	s->mptcp = protocol == IPPROTO_MPTCP;
+	s->held = 0;
 	s->owner = 0;
 	s->rule = SOCK_UNDECIDED;
 	atomic_store_explicit(&s->ino, ino, memory_order_release);

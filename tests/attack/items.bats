@@ -293,3 +293,11 @@ dupopt_case() {
 
 @test "11 library: a bind the program's own Landlock domain forbids is refused as bare" { landlock_case lib; }
 @test "11 --seccomp: a bind the program's own Landlock domain forbids is refused as bare" { landlock_case seccomp; }
+
+# ---- 9. the implicit bind of sendto() ---------------------------------------------
+# (the library: tests/attack/closed.bats.) --seccomp does not stop sends: an
+# unbound UDP socket's SO_REUSEADDR/SO_REUSEPORT is held in its record until
+# its bind is decided (core/engine.c, eng_hold), so the kernel's implicit bind
+# at the first send leaves neither on the port.
+
+@test "9 --seccomp: sendto() on an unbound UDP socket: uid 65534 cannot take the reply port" { implicit seccomp; }

@@ -12,9 +12,3 @@ load common
 # case is in tests/attack/closed.bats.
 
 @test "8 (open) --seccomp: an exclusive TCP listener closed while a connection drains: uid 65534 cannot bind over it" { drain seccomp; }
-
-# ---- 9. the implicit bind of sendto() --------------------------------------------
-# --seccomp: sendto is not filtered (every send would stop); the library's
-# case is in tests/attack/closed.bats.
-
-@test "9 (open) --seccomp: sendto() on an unbound UDP socket: uid 65534 cannot take the reply port" { implicit seccomp; }
