@@ -47,7 +47,7 @@ static const int forwarded[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGU
  * i386 reaches bind through socketcall(), whose arguments a filter cannot
  * see; reuse(1) says so.
  */
-static scmp_filter_ctx build_filter(void)
+static scmp_filter_ctx build_filter(bool closes)
 {
 	static const int opts[] = { SO_REUSEADDR, SO_REUSEPORT };
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
@@ -63,6 +63,15 @@ static scmp_filter_ctx build_filter(void)
 	/* a Landlock domain: calls are no longer made on its behalf
 	 * (seccomp_target.c); rare, once per sandbox */
 	rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(landlock_restrict_self), 0);
+	/* an exclusive listener's close takes SO_REUSEADDR from its connections,
+	 * which get it back at theirs (core/engine_drain.c): only under a policy
+	 * that makes exclusive TCP listeners, each close pays a round trip */
+	if (closes) {
+		rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(close), 0);
+		rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(close_range), 0);
+		rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(dup2), 0);
+		rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(dup3), 0);
+	}
 	for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
 		rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(setsockopt), 2,
 				       SCMP_A1_32(SCMP_CMP_EQ, SOL_SOCKET),
@@ -226,7 +235,7 @@ int seccomp_run(char **cmdv)
 		return 1;
 	}
 	supervise_init();
-	if (!(ctx = build_filter()) || seccomp_notify_alloc(&req, &resp) < 0) {
+	if (!(ctx = build_filter(supervise_stops_close())) || seccomp_notify_alloc(&req, &resp) < 0) {
 		cli_error("--seccomp: cannot build the filter");
 		return 1;
 	}

@@ -33,6 +33,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/close_range.h>
 #include <linux/capability.h>
 #include <netinet/in.h>
 #include <seccomp.h>
@@ -68,6 +69,7 @@ struct tracked {
 	pid_t tid;                   /* last thread seen using it */
 	struct reuse_sock s;         /* asked, bound, listening, rule, log */
 	uint16_t port;               /* a listener's local port (host order) */
+	bool ra_back;                /* SO_REUSEADDR taken (engine_drain.c) */
 	UT_hash_handle hh;
 };
 static struct tracked *table;
@@ -510,6 +512,120 @@ static int on_shutdown(struct call *c, int how)
 	return 0;
 }
 
+/* ---- close(), close_range(), dup2(), dup3() ---------------------------- */
+
+/*
+ * These are stopped only under a policy with a TCP `exclusive` rule
+ * (supervise_stops_close). A close that can matter is one of a decided
+ * exclusive listener (its connections give up SO_REUSEADDR first) or of a
+ * connection that gave it up (it gets it back): while the table holds
+ * neither, the call continues at once, with no system call made here.
+ */
+static bool any_drain(void)
+{
+	struct tracked *t, *tmp;
+
+	HASH_ITER(hh, table, t, tmp) {
+		if (t->ra_back || engine_drains(&t->s))
+			return true;
+	}
+	return false;
+}
+
+/* The calling process's connections on port give up SO_REUSEADDR. */
+static void drain_connections(struct call *c, int self, uint16_t port)
+{
+	char path[64], link[64];
+	struct dirent *e;
+	struct tracked *t;
+	DIR *d;
+
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)c->t.tid);
+	if (!(d = opendir(path)))
+		return;
+	while ((e = readdir(d))) {
+		ssize_t l = readlinkat(dirfd(d), e->d_name, link, sizeof link - 1);
+		int fd = atoi(e->d_name), dup;
+
+		if (l <= 0 || fd == self || strncmp(link, "socket:", 7) != 0 ||
+		    (dup = take_fd(&c->t, fd, NULL)) < 0)
+			continue;
+		if (engine_drain_take(dup, port) && (t = lookup(dup, c->t.tid, true)))
+			t->ra_back = true;
+		close(dup);
+	}
+	closedir(d);
+}
+
+/* The target's fd is about to be closed. */
+static void closing(struct call *c, int fd)
+{
+	struct tracked *k;
+	uint16_t port;
+	int d = take_fd(&c->t, fd, NULL);
+
+	if (d < 0)
+		return;
+	if ((k = lookup(d, c->t.tid, false))) {
+		if (k->ra_back) {
+			engine_drain_back(d);
+			k->ra_back = false;
+		}
+		if (engine_drains(&k->s) && (port = eng_local_port(d)))
+			drain_connections(c, fd, port);
+	}
+	close(d);
+}
+
+/* close_range(lo, hi, flags): each socket of the range (CLOEXEC closes none). */
+static void closing_range(struct call *c, unsigned lo, unsigned hi, unsigned flags)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+
+	if (flags & CLOSE_RANGE_CLOEXEC || lo > hi)
+		return;
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)c->t.tid);
+	if (!(d = opendir(path)))
+		return;
+	while ((e = readdir(d))) {
+		char *end;
+		unsigned long fd = strtoul(e->d_name, &end, 10);
+
+		if (*end == '\0' && end != e->d_name && fd >= lo && fd <= hi)
+			closing(c, (int)fd);
+	}
+	closedir(d);
+}
+
+static void on_close_call(struct call *c, int nr, const __u64 *a)
+{
+	memset(&c->t, 0, sizeof c->t);
+	c->t.tid = (pid_t)c->req->pid;
+	if (any_drain()) {
+		if (nr == __NR_close)
+			closing(c, (int)a[0]);
+		else if (nr == __NR_close_range)
+			closing_range(c, (unsigned)a[0], (unsigned)a[1], (unsigned)a[2]);
+		else if ((int)a[0] != (int)a[1])    /* dup2, dup3: newfd goes */
+			closing(c, (int)a[1]);
+	}
+	proceed(c);
+}
+
+/* Whether the filter stops close() and kin: a policy with a rule that
+ * makes exclusive TCP listeners. */
+bool supervise_stops_close(void)
+{
+	for (size_t i = 0; i < reuse_cfg.policy.nrules; i++) {
+		const struct reuse_rule *r = &reuse_cfg.policy.rules[i];
+		if (r->exclusive && (r->proto & REUSE_P_TCP) && !r->dry_run)
+			return true;
+	}
+	return false;
+}
+
 /*
  * supervise_one - answer one notification. Every path answers exactly once
  * (or not at all when the call is no longer pending), so the target never
@@ -529,6 +645,10 @@ void supervise_one(int nfd, const struct seccomp_notif *req,
 	if (nr == __NR_landlock_restrict_self) {
 		target_landlock_seen();    /* before the domain exists */
 		proceed(&c);
+		return;
+	}
+	if (nr == __NR_close || nr == __NR_close_range || nr == __NR_dup2 || nr == __NR_dup3) {
+		on_close_call(&c, nr, a);
 		return;
 	}
 	if (!read_target((pid_t)req->pid, &c.t) ||

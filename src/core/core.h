@@ -271,6 +271,11 @@ void engine_shutdown(struct reuse_call *c) HIDDEN;
 void engine_autobind(struct reuse_call *c) HIDDEN;
 /* After the host made the program's connect() (ret, and err if it failed). */
 void engine_connected(struct reuse_call *c, int ret, int err) HIDDEN;
+/* engine_drain.c: an exclusive listener's connections when it closes. */
+bool engine_drains(const struct reuse_sock *k) HIDDEN;
+bool engine_drain_take(int fd, uint16_t port) HIDDEN;
+void engine_drain_back(int fd) HIDDEN;
+uint16_t eng_local_port(int fd) HIDDEN;
 
 /* ---- handoff.c: sharing, handoff between instances, socket activation -- */
 void handoff_init(void) HIDDEN;

@@ -17,36 +17,26 @@
 
 /*
  * close_tracked - forget fd's record and close it. The close of an
- * exclusive TCP listener takes SO_REUSEADDR from the connections it left
- * (drain.c); each of those gets it back as it closes.
+ * exclusive TCP listener first takes SO_REUSEADDR from the connections it
+ * left (core/engine_drain.c, drain.c); each of those gets it back as it
+ * closes.
  */
 static int close_tracked(int fd)
 {
 	const struct reuse_sock *k = sock_peek(fd);
-	uint16_t port = 0;
-	int ret, saved;
+	uint16_t port;
 
 	if ((unsigned)fd < SOCK_WATCH_MAX &&
 	    (__atomic_load_n(&reuse_watch[fd], __ATOMIC_RELAXED) & WATCH_RA_BACK))
 		drain_before_close(fd);
-	if (k && k->exclusive && k->listening && k->proto == REUSE_P_TCP &&
-	    sock_get(fd) == k) {
-		struct sockaddr_storage ss;
-		socklen_t l = sizeof ss;
-
-		saved = errno;
-		if (sys_getsockname(fd, (struct sockaddr *)&ss, &l) == 0)
-			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (engine_drains(k) && sock_get(fd) == k && reuse_ready()) {
+		int saved = errno;
+		if ((port = eng_local_port(fd)))
+			drain_listener_closing(fd, port);
 		errno = saved;
 	}
 	sock_forget(fd);
-	ret = real_close(fd);
-	if (ret == 0 && port && reuse_ready()) {
-		saved = errno;
-		drain_listener_closed(port);
-		errno = saved;
-	}
-	return ret;
+	return real_close(fd);
 }
 
 /* close of a watched fd: ours answer EBADF; a tracked one is forgotten. */

@@ -13,8 +13,8 @@
 
 extern const struct engine_host shim_host HIDDEN;
 
-/* drain.c: an exclusive listener's connections after it closed. */
-void drain_listener_closed(uint16_t port) HIDDEN;
+/* drain.c: an exclusive listener's connections when it closes. */
+void drain_listener_closing(int self, uint16_t port) HIDDEN;
 void drain_before_close(int fd) HIDDEN;
 
 /* c for a call on fd: the socket's record (made from the kernel's state

@@ -301,3 +301,11 @@ dupopt_case() {
 # at the first send leaves neither on the port.
 
 @test "9 --seccomp: sendto() on an unbound UDP socket: uid 65534 cannot take the reply port" { implicit seccomp; }
+
+# ---- 8. a listener closed while a connection drains ---------------------------------
+# (the library: tests/attack/closed.bats.) Under a policy with a TCP exclusive
+# rule the filter stops close(), close_range(), dup2() and dup3(); the
+# supervisor takes SO_REUSEADDR from the listener's connections before it
+# closes (core/engine_drain.c), and gives it back at theirs.
+
+@test "8 --seccomp: an exclusive TCP listener closed while a connection drains: uid 65534 cannot bind over it" { drain seccomp; }
