@@ -204,23 +204,33 @@ int eng_decide_at_bind(struct reuse_call *c, const struct reuse_subject *subj,
  */
 static bool hold_applies(const struct reuse_call *c)
 {
-	static int udp_rules = -1;    /* the policy never changes: once */
 	struct sockaddr_storage ss;
+	bool udp_rules = reuse_cfg.fail_closed;
 
 	if (!c->host->sends_unseen || c->k->proto != REUSE_P_UDP)
 		return false;
-	if (udp_rules < 0) {
-		int n = reuse_cfg.fail_closed;
-		for (size_t i = 0; !n && i < reuse_cfg.policy.nrules; i++)
-			n = (reuse_cfg.policy.rules[i].proto & REUSE_P_UDP) != 0;
-		udp_rules = n;
-	}
+	/* a scan, not cached: rare (an option set on an unbound UDP socket,
+	 * already a round trip to the supervisor) */
+	for (size_t i = 0; !udp_rules && i < reuse_cfg.policy.nrules; i++)
+		udp_rules = (reuse_cfg.policy.rules[i].proto & REUSE_P_UDP) != 0;
 	return udp_rules && !(eng_local_addr(c->sock, &ss) && ((struct sockaddr_in *)&ss)->sin_port);
 }
 
 bool eng_hold(const struct reuse_call *c)
 {
 	return c->k->rule == SOCK_UNDECIDED && hold_applies(c);
+}
+
+/* eng_held_bound - a socket whose options are held may have been bound by
+ * the kernel since (a send, connect()): then it is bound, for first sight. */
+void eng_held_bound(struct reuse_call *c)
+{
+	struct reuse_sock *k = c->k;
+	struct sockaddr_storage ss;
+
+	if (k->held && k->rule == SOCK_UNDECIDED && !k->bound && eng_local_addr(c->sock, &ss) &&
+	    ((struct sockaddr_in *)&ss)->sin_port)
+		k->bound = 1;
 }
 
 /*

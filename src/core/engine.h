@@ -34,6 +34,7 @@ int eng_decide_at_bind(struct reuse_call *c, const struct reuse_subject *subj,
 		       struct reuse_plan *plan) HIDDEN;
 void eng_undo_options(struct reuse_call *c) HIDDEN;
 bool eng_hold(const struct reuse_call *c) HIDDEN;
+void eng_held_bound(struct reuse_call *c) HIDDEN;
 /* Key fd's SO_REUSEPORT group to its owner (k records it); false if not. */
 bool eng_key(int fd, struct reuse_sock *k) HIDDEN;
 void eng_first_sight(struct reuse_call *c) HIDDEN;

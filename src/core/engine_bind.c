@@ -421,6 +421,9 @@ int engine_bind(struct reuse_call *c, uint64_t addr, socklen_t len)
 
 	if (!read_addr(c, addr, len, &ss))
 		return REUSE_PASS;
+	eng_held_bound(c);
+	if (k->held && k->bound)
+		eng_first_sight(c);
 	if (k->bound && k->rule != SOCK_UNDECIDED && eng_local_addr(c->sock, &mine) &&
 	    port_of(&mine))
 		return rebind(c, &ss, len);

@@ -51,6 +51,7 @@ int engine_setsockopt(struct reuse_call *c, int level, int name, uint64_t val,
 	int v = 0, ret, err, saved;
 	char note[160];
 
+	eng_held_bound(c);
 	if (k->rule == SOCK_UNDECIDED && k->bound)
 		eng_first_sight(c);
 	if (k->rule == SOCK_UNDECIDED && len >= (socklen_t)sizeof(int) && eng_hold(c) &&
@@ -123,6 +124,7 @@ int engine_getsockopt(struct reuse_call *c, int level, int name, uint64_t val,
 	int asked, ret, err;
 	socklen_t n;
 
+	eng_held_bound(c);
 	if (k->rule == SOCK_UNDECIDED && k->bound)
 		eng_first_sight(c);
 	if (k->rule < 0 && !(k->rule == SOCK_UNDECIDED && k->held))

@@ -476,6 +476,68 @@ static void connect_cases(void)
 	close_sock(fd);
 }
 
+/*
+ * A host that cannot see sends (the supervisor): an unbound UDP socket's
+ * options are held until its bind is decided, so the kernel's implicit
+ * bind at a first send leaves neither on the port (issue 14 item 9).
+ */
+static void hold_cases(void)
+{
+	struct sockaddr_storage to;
+	struct engine_host unseen;
+	struct reuse_call c;
+	struct fake f;
+	int one = 1, v, fd, q;
+	socklen_t vl = sizeof v;
+
+	unit_policy("udp *:* reuseaddr=keep reuseport=keep\n", pol, sizeof pol);
+	fd = open_sock(AF_INET, REUSE_P_UDP, false, false);
+	call_init(&c, &f, fd);
+	ok(engine_setsockopt(&c, SOL_SOCKET, SO_REUSEADDR, (uintptr_t)&one, sizeof one) == REUSE_PASS,
+	   "hold: a host that sees sends passes the option to the kernel");
+	unseen = *c.host;
+	unseen.sends_unseen = true;
+	c.host = &unseen;
+	ok(engine_setsockopt(&c, SOL_SOCKET, SO_REUSEADDR, (uintptr_t)&one, sizeof one) == 0 &&
+	   errno == SENTINEL && c.k->held && c.k->asked_ra && flag(fd, SO_REUSEADDR) == 0,
+	   "hold: unbound UDP, host blind to sends: SO_REUSEADDR held, not in the kernel");
+	v = -1;
+	ok(engine_getsockopt(&c, SOL_SOCKET, SO_REUSEADDR, (uintptr_t)&v, (uintptr_t)&vl) == 0 &&
+	   v == 1, "hold: getsockopt answers what was asked");
+	ok(do_bind(&c, AF_INET, 0) == 0 && f.ra_at_bind == 1 && flag(fd, SO_REUSEADDR) == 1 &&
+	   !c.k->held,
+	   "hold: bind() under keep: the held option reaches the kernel first");
+	close_sock(fd);
+
+	unit_policy("udp *:* exclusive\n", pol, sizeof pol);
+	fd = open_sock(AF_INET, REUSE_P_UDP, false, false);
+	call_init(&c, &f, fd);
+	c.host = &unseen;
+	engine_setsockopt(&c, SOL_SOCKET, SO_REUSEADDR, (uintptr_t)&one, sizeof one);
+	q = socket(AF_INET, SOCK_DGRAM, 0);
+	loop_addr(AF_INET, 0, &to);
+	bind(q, (struct sockaddr *)&to, sizeof(struct sockaddr_in));
+	vl = sizeof to;
+	getsockname(q, (struct sockaddr *)&to, &vl);
+	ok(sendto(fd, "q", 1, 0, (struct sockaddr *)&to, sizeof(struct sockaddr_in)) == 1 &&
+	   flag(fd, SO_REUSEADDR) == 0, "hold: the kernel's implicit bind at a send: no SO_REUSEADDR");
+	vl = sizeof v;
+	v = -1;
+	ok(engine_getsockopt(&c, SOL_SOCKET, SO_REUSEADDR, (uintptr_t)&v, (uintptr_t)&vl) == 0 &&
+	   c.k->rule == 0 && !c.k->held && flag(fd, SO_REUSEADDR) == 0 && v == 1,
+	   "hold: the next call decides it bound: exclusive keeps SO_REUSEADDR off, the program sees its own");
+	close(q);
+	close_sock(fd);
+
+	unit_policy("tcp *:* exclusive\n", pol, sizeof pol);
+	fd = open_sock(AF_INET, REUSE_P_UDP, false, false);
+	call_init(&c, &f, fd);
+	c.host = &unseen;
+	ok(engine_setsockopt(&c, SOL_SOCKET, SO_REUSEADDR, (uintptr_t)&one, sizeof one) ==
+	   REUSE_PASS && !c.k->held, "hold: no rule for UDP: nothing held");
+	close_sock(fd);
+}
+
 /* EADDRINUSE from a real holder: the kernel's error, the options undone,
  * and the line explains (sock_diag and /proc, in this process). */
 static void in_use_case(void)
@@ -527,5 +589,6 @@ void test_engine_calls(void)
 	rebind_case();
 	in_use_case();
 	connect_cases();
+	hold_cases();
 	defects();
 }
