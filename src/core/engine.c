@@ -370,8 +370,10 @@ void eng_log(struct reuse_call *c, const char *call, const struct sockaddr_stora
 	ev.result = result;
 	ev.result_text = result_text;
 	ev.msg = msg;
-	ev.ra_now = sys_getflag(c->sock, SO_REUSEADDR);
-	ev.rp_now = sys_getflag(c->sock, SO_REUSEPORT);
+	/* held options (eng_hold) are the unbound socket's: the kernel gets
+	 * them with its bind, and until then they bind nothing */
+	ev.ra_now = k->held ? k->asked_ra : sys_getflag(c->sock, SO_REUSEADDR);
+	ev.rp_now = k->held ? k->asked_rp : sys_getflag(c->sock, SO_REUSEPORT);
 	ev.pid = c->pid;
 	ev.prog = c->pid ? c->prog : NULL;
 	log_event(&ev);
