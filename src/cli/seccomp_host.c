@@ -618,7 +618,7 @@ static void on_close_call(struct call *c, int nr, const __u64 *a)
  * makes exclusive TCP listeners. */
 bool supervise_stops_close(void)
 {
-	for (size_t i = 0; i < reuse_cfg.policy.nrules; i++) {
+	for (size_t i = 0; !reuse_cfg.dry_run && i < reuse_cfg.policy.nrules; i++) {
 		const struct reuse_rule *r = &reuse_cfg.policy.rules[i];
 		if (r->exclusive && (r->proto & REUSE_P_TCP) && !r->dry_run)
 			return true;
