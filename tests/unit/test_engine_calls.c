@@ -538,6 +538,46 @@ static void hold_cases(void)
 	close_sock(fd);
 }
 
+/*
+ * engine_drain.c: before an exclusive listener closes, its connections give
+ * up the SO_REUSEADDR they inherited; each gets it back at its close.
+ */
+static void drain_cases(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	struct reuse_sock k = { .exclusive = 1, .listening = 1, .proto = REUSE_P_TCP };
+	int l = socket(AF_INET, SOCK_STREAM, 0), cl = socket(AF_INET, SOCK_STREAM, 0), a, one = 1;
+	uint16_t port;
+
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	loop_addr(AF_INET, 0, &ss);
+	bind(l, (struct sockaddr *)&ss, sizeof(struct sockaddr_in));
+	listen(l, 4);
+	getsockname(l, (struct sockaddr *)&ss, &sl);
+	port = eng_local_port(l);
+	connect(cl, (struct sockaddr *)&ss, sizeof(struct sockaddr_in));
+	a = accept(l, NULL, NULL);
+	ok(engine_drains(&k) && !engine_drains(NULL) &&
+	   !engine_drains(&(struct reuse_sock){ .exclusive = 1, .proto = REUSE_P_TCP }),
+	   "drain: only an exclusive TCP listener's close drains");
+	ok(a >= 0 && flag(a, SO_REUSEADDR) == 1, "drain: the accepted connection inherited SO_REUSEADDR");
+	errno = SENTINEL;
+	ok(!engine_drain_take(l, port) && flag(l, SO_REUSEADDR) == 1 && errno == SENTINEL,
+	   "drain: the listener itself keeps it");
+	ok(!engine_drain_take(cl, port) && flag(cl, SO_REUSEADDR) == 0,
+	   "drain: a socket on another port is left alone");
+	ok(engine_drain_take(a, port) && flag(a, SO_REUSEADDR) == 0 && errno == SENTINEL,
+	   "drain: the connection on the listener's port gives it up");
+	ok(!engine_drain_take(a, port), "drain: taken once");
+	engine_drain_back(a);
+	ok(flag(a, SO_REUSEADDR) == 1 && errno == SENTINEL,
+	   "drain: back at its close, errno kept");
+	close(a);
+	close(cl);
+	close(l);
+}
+
 /* EADDRINUSE from a real holder: the kernel's error, the options undone,
  * and the line explains (sock_diag and /proc, in this process). */
 static void in_use_case(void)
@@ -590,5 +630,6 @@ void test_engine_calls(void)
 	in_use_case();
 	connect_cases();
 	hold_cases();
+	drain_cases();
 	defects();
 }
