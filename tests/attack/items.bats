@@ -4,8 +4,8 @@
 # the library and under `reuse run --seccomp`. Victims are
 # tests/probes/attackitems.c; attackers tests/probes/attackmatrix.c, run
 # without libreuse (every address, option and extra of the matrix against
-# one victim). Item 16 is tested in tests/insight.bats; what is still open,
-# in tests/attack/open.bats (not run by make check).
+# one victim). Item 16 is tested in tests/insight.bats; cases closed after
+# the first round, in tests/attack/closed.bats.
 # shellcheck disable=SC2153,SC2154  # common.bash sets the paths; bats sets $output
 
 load common
@@ -71,7 +71,7 @@ adopt_case() {
 
 # ---- 3. MPTCP ------------------------------------------------------------------
 
-# (the keyed SO_REUSEPORT of an MPTCP listener: tests/attack/open.bats)
+# (the keyed SO_REUSEPORT of an MPTCP listener: tests/attack/closed.bats)
 @test "3: an MPTCP socket is decided as TCP and logged as mptcp: deny applies (library, --seccomp)" {
   [[ $(cat /proc/sys/net/mptcp/enabled 2>/dev/null) == 1 ]] || skip "the kernel has no MPTCP (net.mptcp.enabled)"
   local b port p
@@ -309,3 +309,11 @@ dupopt_case() {
 # closes (core/engine_drain.c), and gives it back at theirs.
 
 @test "8 --seccomp: an exclusive TCP listener closed while a connection drains: uid 65534 cannot bind over it" { drain seccomp; }
+@test "8 library: an exclusive TCP listener closed by dup2() or close_range() while a connection drains: uid 65534 cannot bind over it" {
+  drain lib dup2
+  drain lib close_range
+}
+@test "8 --seccomp: an exclusive TCP listener closed by dup2() or close_range() while a connection drains: uid 65534 cannot bind over it" {
+  drain seccomp dup2
+  drain seccomp close_range
+}
