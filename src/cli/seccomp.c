@@ -5,7 +5,8 @@
  * The filter stops bind(), listen() and shutdown(), setsockopt()/getsockopt()
  * of SOL_SOCKET SO_REUSEADDR/SO_REUSEPORT (matched on the arguments in the
  * kernel, so no other option ever leaves the target), and
- * landlock_restrict_self(). socket() is not
+ * landlock_restrict_self(); under a policy with a TCP exclusive rule, also
+ * close(), close_range(), dup2() and dup3(). socket() is not
  * stopped: nothing is decided there, and every client socket would pay a
  * round trip; a socket is learned from the kernel at its first stopped call.
  *
