@@ -160,6 +160,8 @@ struct seccomp_notif_resp;
 int seccomp_run(char **cmdv);
 /* Read the configuration and policy the library would (REUSE_*). */
 void supervise_init(void);
+/* Whether the policy needs close(), close_range(), dup2(), dup3() stopped. */
+bool supervise_stops_close(void);
 /* Answer one notification read from the listener nfd. */
 void supervise_one(int nfd, const struct seccomp_notif *req,
 		   struct seccomp_notif_resp *resp);

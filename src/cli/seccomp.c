@@ -2,9 +2,11 @@
  * seccomp.c - `reuse run --seccomp -- CMD`: run CMD as our child under a
  * seccomp user-notification filter and supervise it (supervise.c decides).
  *
- * The filter stops bind() and listen(), and setsockopt()/getsockopt() of
- * SOL_SOCKET SO_REUSEADDR/SO_REUSEPORT (matched on the arguments in the
- * kernel, so no other option ever leaves the target). socket() is not
+ * The filter stops bind(), listen() and shutdown(), setsockopt()/getsockopt()
+ * of SOL_SOCKET SO_REUSEADDR/SO_REUSEPORT (matched on the arguments in the
+ * kernel, so no other option ever leaves the target), and
+ * landlock_restrict_self(); under a policy with a TCP exclusive rule, also
+ * close(), close_range(), dup2() and dup3(). socket() is not
  * stopped: nothing is decided there, and every client socket would pay a
  * round trip; a socket is learned from the kernel at its first stopped call.
  *
@@ -46,7 +48,7 @@ static const int forwarded[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGU
  * i386 reaches bind through socketcall(), whose arguments a filter cannot
  * see; reuse(1) says so.
  */
-static scmp_filter_ctx build_filter(void)
+static scmp_filter_ctx build_filter(bool closes)
 {
 	static const int opts[] = { SO_REUSEADDR, SO_REUSEPORT };
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
@@ -59,6 +61,18 @@ static scmp_filter_ctx build_filter(void)
 	rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(listen), 0);
 	/* a listener shut down keeps its port (engine_shutdown) */
 	rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(shutdown), 0);
+	/* a Landlock domain: calls are no longer made on its behalf
+	 * (seccomp_target.c); rare, once per sandbox */
+	rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(landlock_restrict_self), 0);
+	/* an exclusive listener's close takes SO_REUSEADDR from its connections,
+	 * which get it back at theirs (core/engine_drain.c): only under a policy
+	 * that makes exclusive TCP listeners, each close pays a round trip */
+	if (closes) {
+		rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(close), 0);
+		rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(close_range), 0);
+		rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(dup2), 0);
+		rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(dup3), 0);
+	}
 	for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
 		rc |= seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(setsockopt), 2,
 				       SCMP_A1_32(SCMP_CMP_EQ, SOL_SOCKET),
@@ -222,7 +236,7 @@ int seccomp_run(char **cmdv)
 		return 1;
 	}
 	supervise_init();
-	if (!(ctx = build_filter()) || seccomp_notify_alloc(&req, &resp) < 0) {
+	if (!(ctx = build_filter(supervise_stops_close())) || seccomp_notify_alloc(&req, &resp) < 0) {
 		cli_error("--seccomp: cannot build the filter");
 		return 1;
 	}

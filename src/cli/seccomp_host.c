@@ -33,9 +33,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/close_range.h>
 #include <linux/capability.h>
 #include <netinet/in.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,13 +51,11 @@
 #include <uthash.h>
 
 #include "cli.h"
+#include "cli/seccomp_int.h"
 #include "core/core.h"
 #include "core/host.h"
 #include "core/sys.h"
 
-#ifndef PIDFD_THREAD
-#define PIDFD_THREAD O_EXCL
-#endif
 
 /*
  * A socket decided for, keyed by SO_COOKIE (unique for the life of the
@@ -69,24 +69,12 @@ struct tracked {
 	pid_t tid;                   /* last thread seen using it */
 	struct reuse_sock s;         /* asked, bound, listening, rule, log */
 	uint16_t port;               /* a listener's local port (host order) */
+	bool ra_back;                /* SO_REUSEADDR taken (engine_drain.c) */
 	UT_hash_handle hh;
 };
 static struct tracked *table;
 static unsigned ntracked, prune_at = 1024;
 
-/* What makes a bind() made here differ from the target's own: effective
- * capabilities, user namespace, LSM label (see read_target). */
-static uint32_t my_caps[2];
-static ino_t my_userns;
-static char my_label[256];          /* "" when no LSM names tasks */
-
-/* The task that made the call, from /proc. */
-struct target {
-	pid_t tid, tgid;             /* tgid 0 until target_tgid() */
-	long euid;
-	bool same_creds;
-	char prog[64], exe[64];
-};
 
 /* One notification being answered: the engine's view first. */
 struct call {
@@ -103,213 +91,6 @@ static struct call *call_of(const struct reuse_call *rc)
 	return (struct call *)(uintptr_t)rc;
 }
 
-/* ---- reading the target ---------------------------------------------- */
-
-/* The value of a "Key:\t..." line of a /proc status text, cut at newline. */
-static bool status_field(const char *text, const char *key, char *out,
-			 size_t len)
-{
-	size_t kl = strlen(key);
-	const char *p = text;
-
-	for (; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-		if (strncmp(p, key, kl) == 0 && p[kl] == ':') {
-			const char *v = p + kl + 1, *e = strchrnul(v, '\n');
-			while (*v == '\t' || *v == ' ')
-				v++;
-			snprintf(out, len, "%.*s", (int)(e - v), v);
-			return true;
-		}
-	}
-	return false;
-}
-
-static ssize_t read_small(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n >= 0)
-		buf[n] = '\0';
-	return n;
-}
-
-/* Basename of path, cut to fit (as comm is). */
-static void basename_into(const char *path, char *out, size_t len)
-{
-	const char *b = strrchr(path, '/');
-	size_t n;
-
-	b = b ? b + 1 : path;
-	n = strnlen(b, len - 1);
-	memcpy(out, b, n);
-	out[n] = '\0';
-}
-
-/* The LSM label of a task ("" if none), as /proc/PID/attr/current says. */
-static void read_label(const char *pid, char *out, size_t len)
-{
-	char path[64];
-
-	snprintf(path, sizeof path, "/proc/%.16s/attr/current", pid);
-	if (read_small(path, out, len) <= 0)
-		out[0] = '\0';
-}
-
-static bool read_caps(pid_t pid, uint32_t eff[2])
-{
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, pid };
-	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
-
-	if (syscall(SYS_capget, &h, d) < 0)
-		return false;
-	eff[0] = d[0].effective;
-	eff[1] = d[1].effective;
-	return true;
-}
-
-/*
- * read_target - who made the call: its effective uid (for uid=; the owner
- * /proc shows for a dumpable task) and whether a call made here would be
- * judged as the kernel would judge its own: the same effective
- * capabilities (CAP_NET_BIND_SERVICE, CAP_NET_ADMIN), the same user
- * namespace, and the same LSM label when an LSM labels tasks. false when
- * the task is gone. A few cheap calls: this runs for every notification.
- */
-static bool read_target(pid_t tid, struct target *t)
-{
-	char path[64], label[256];
-	struct stat st, ns;
-	uint32_t caps[2];
-
-	memset(t, 0, sizeof *t);
-	t->tid = tid;
-	snprintf(path, sizeof path, "/proc/%d", (int)tid);
-	if (stat(path, &st) < 0)
-		return false;
-	t->euid = (long)st.st_uid;
-	snprintf(path, sizeof path, "/proc/%d/ns/user", (int)tid);
-	t->same_creds = read_caps(tid, caps) && caps[0] == my_caps[0] &&
-			caps[1] == my_caps[1] && stat(path, &ns) == 0 &&
-			ns.st_ino == my_userns;
-	if (t->same_creds && my_label[0]) {
-		snprintf(path, sizeof path, "%d", (int)tid);
-		read_label(path, label, sizeof label);
-		t->same_creds = strcmp(label, my_label) == 0;
-	}
-	return true;
-}
-
-/* The thread group (the pid the log shows, as getpid() in the shim). */
-static pid_t target_tgid(struct target *t)
-{
-	char path[64], buf[4096], v[32];
-
-	if (t->tgid)
-		return t->tgid;
-	t->tgid = t->tid;
-	snprintf(path, sizeof path, "/proc/%d/status", (int)t->tid);
-	if (read_small(path, buf, sizeof buf) > 0 && status_field(buf, "Tgid", v, sizeof v))
-		t->tgid = (pid_t)atoi(v);
-	return t->tgid;
-}
-
-/*
- * target_names - the basenames program= matches and the log shows, as the
- * shim sees them: argv[0] and the executable. Read only for a policy with
- * program= rules or a line to log (two /proc reads a call otherwise).
- */
-static void target_names(struct target *t)
-{
-	char path[64], buf[4096], exe[PATH_MAX];
-	ssize_t n;
-
-	if (t->prog[0])
-		return;
-	target_tgid(t);
-	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)t->tgid);
-	if (read_small(path, buf, sizeof buf) > 0 && buf[0])
-		basename_into(buf, t->prog, sizeof t->prog);
-	snprintf(path, sizeof path, "/proc/%d/exe", (int)t->tgid);
-	n = readlink(path, exe, sizeof exe - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		basename_into(exe, t->exe, sizeof t->exe);
-	}
-	if (!t->prog[0])
-		snprintf(t->prog, sizeof t->prog, "%s", t->exe[0] ? t->exe : "?");
-}
-
-/*
- * Copy len bytes at addr in the task's memory with process_vm_readv/writev,
- * which honour page protections and fail as the kernel's own copy would
- * (/proc/PID/mem would not: it writes read-only pages). Both need the
- * ptrace access a parent has over its own dumpable child.
- */
-static bool mem_read(pid_t tid, uint64_t addr, void *dst, size_t len)
-{
-	struct iovec l = { dst, len }, r = { (void *)(uintptr_t)addr, len };
-
-	return addr && process_vm_readv(tid, &l, 1, &r, 1, 0) == (ssize_t)len;
-}
-
-static bool mem_write(pid_t tid, uint64_t addr, const void *src, size_t len)
-{
-	struct iovec l = { (void *)src, len }, r = { (void *)(uintptr_t)addr, len };
-
-	return addr && process_vm_writev(tid, &l, 1, &r, 1, 0) == (ssize_t)len;
-}
-
-/*
- * Our duplicate of the task's fd: from the thread's own fd table
- * (PIDFD_THREAD, Linux 6.9), else the process's. -1 when it is not an fd
- * or we may not. Pidfds are kept per thread id (a small direct-mapped
- * cache): one of a task that is gone answers ESRCH, and is replaced, so a
- * reused id never reaches the wrong task.
- */
-#define PIDFD_SLOTS 64
-static struct {
-	pid_t tid;
-	int fd;
-} pidfds[PIDFD_SLOTS];
-
-static int open_pidfd(struct target *t)
-{
-	int pfd = (int)syscall(SYS_pidfd_open, t->tid, PIDFD_THREAD);
-
-	if (pfd < 0)
-		pfd = (int)syscall(SYS_pidfd_open, target_tgid(t), 0);
-	return pfd;
-}
-
-static int take_fd(struct target *t, int fd, int *pidfd)
-{
-	unsigned i = (unsigned)t->tid % PIDFD_SLOTS;
-	int d;
-
-	for (int tries = 0; tries < 2; tries++) {
-		if (pidfds[i].tid != t->tid) {    /* tid 0: an empty slot */
-			if (pidfds[i].tid)
-				close(pidfds[i].fd);
-			pidfds[i].tid = 0;
-			if ((pidfds[i].fd = open_pidfd(t)) < 0)
-				return -1;
-			pidfds[i].tid = t->tid;
-		}
-		d = (int)syscall(SYS_pidfd_getfd, pidfds[i].fd, fd, 0);
-		if (pidfd)
-			*pidfd = pidfds[i].fd;
-		if (d >= 0 || errno != ESRCH)
-			return d;
-		close(pidfds[i].fd);      /* that task is gone: open afresh */
-		pidfds[i].tid = 0;
-	}
-	return -1;
-}
 
 /* ---- the socket table ------------------------------------------------ */
 
@@ -416,6 +197,10 @@ static void prune(void)
 	qsort(l.ino, l.n, sizeof *l.ino, cmp_u64);
 	HASH_ITER(hh, table, t, tmp) {
 		if (l.n && bsearch(&t->ino, l.ino, l.n, sizeof *l.ino, cmp_u64))
+			continue;
+		/* an unbound socket holding options (eng_hold) has no port for
+		 * the kernel to list: kept while the thread that used it lives */
+		if (t->s.held && (kill(t->tid, 0) == 0 || errno == EPERM))
 			continue;
 		HASH_DEL(table, t);
 		free(t);
@@ -709,6 +494,7 @@ static const struct engine_host seccomp_host = {
 	.install = install,
 	.listener = listener,
 	.names = names,
+	.sends_unseen = true,
 };
 
 /*
@@ -724,6 +510,120 @@ static int on_shutdown(struct call *c, int how)
 		return -1;
 	engine_shutdown(&c->rc);
 	return 0;
+}
+
+/* ---- close(), close_range(), dup2(), dup3() ---------------------------- */
+
+/*
+ * These are stopped only under a policy with a TCP `exclusive` rule
+ * (supervise_stops_close). A close that can matter is one of a decided
+ * exclusive listener (its connections give up SO_REUSEADDR first) or of a
+ * connection that gave it up (it gets it back): while the table holds
+ * neither, the call continues at once, with no system call made here.
+ */
+static bool any_drain(void)
+{
+	struct tracked *t, *tmp;
+
+	HASH_ITER(hh, table, t, tmp) {
+		if (t->ra_back || engine_drains(&t->s))
+			return true;
+	}
+	return false;
+}
+
+/* The calling process's connections on port give up SO_REUSEADDR. */
+static void drain_connections(struct call *c, int self, uint16_t port)
+{
+	char path[64], link[64];
+	struct dirent *e;
+	struct tracked *t;
+	DIR *d;
+
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)c->t.tid);
+	if (!(d = opendir(path)))
+		return;
+	while ((e = readdir(d))) {
+		ssize_t l = readlinkat(dirfd(d), e->d_name, link, sizeof link - 1);
+		int fd = atoi(e->d_name), dup;
+
+		if (l <= 0 || fd == self || strncmp(link, "socket:", 7) != 0 ||
+		    (dup = take_fd(&c->t, fd, NULL)) < 0)
+			continue;
+		if (engine_drain_take(dup, port) && (t = lookup(dup, c->t.tid, true)))
+			t->ra_back = true;
+		close(dup);
+	}
+	closedir(d);
+}
+
+/* The target's fd is about to be closed. */
+static void closing(struct call *c, int fd)
+{
+	struct tracked *k;
+	uint16_t port;
+	int d = take_fd(&c->t, fd, NULL);
+
+	if (d < 0)
+		return;
+	if ((k = lookup(d, c->t.tid, false))) {
+		if (k->ra_back) {
+			engine_drain_back(d);
+			k->ra_back = false;
+		}
+		if (engine_drains(&k->s) && (port = eng_local_port(d)))
+			drain_connections(c, fd, port);
+	}
+	close(d);
+}
+
+/* close_range(lo, hi, flags): each socket of the range (CLOEXEC closes none). */
+static void closing_range(struct call *c, unsigned lo, unsigned hi, unsigned flags)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+
+	if (flags & CLOSE_RANGE_CLOEXEC || lo > hi)
+		return;
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)c->t.tid);
+	if (!(d = opendir(path)))
+		return;
+	while ((e = readdir(d))) {
+		char *end;
+		unsigned long fd = strtoul(e->d_name, &end, 10);
+
+		if (*end == '\0' && end != e->d_name && fd >= lo && fd <= hi)
+			closing(c, (int)fd);
+	}
+	closedir(d);
+}
+
+static void on_close_call(struct call *c, int nr, const __u64 *a)
+{
+	memset(&c->t, 0, sizeof c->t);
+	c->t.tid = (pid_t)c->req->pid;
+	if (any_drain()) {
+		if (nr == __NR_close)
+			closing(c, (int)a[0]);
+		else if (nr == __NR_close_range)
+			closing_range(c, (unsigned)a[0], (unsigned)a[1], (unsigned)a[2]);
+		else if ((int)a[0] != (int)a[1])    /* dup2, dup3: newfd goes */
+			closing(c, (int)a[1]);
+	}
+	proceed(c);
+}
+
+/* Whether the filter stops close() and kin: a policy with a rule that
+ * makes exclusive TCP listeners. */
+bool supervise_stops_close(void)
+{
+	for (size_t i = 0; !reuse_cfg.dry_run && i < reuse_cfg.policy.nrules; i++) {
+		const struct reuse_rule *r = &reuse_cfg.policy.rules[i];
+		if (r->exclusive && (r->proto & REUSE_P_TCP) && !r->dry_run)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -742,6 +642,15 @@ void supervise_one(int nfd, const struct seccomp_notif *req,
 	rc->host = &seccomp_host;
 	rc->fd = (int)a[0];
 	rc->sock = rc->pidfd = -1;
+	if (nr == __NR_landlock_restrict_self) {
+		target_landlock_seen();    /* before the domain exists */
+		proceed(&c);
+		return;
+	}
+	if (nr == __NR_close || nr == __NR_close_range || nr == __NR_dup2 || nr == __NR_dup3) {
+		on_close_call(&c, nr, a);
+		return;
+	}
 	if (!read_target((pid_t)req->pid, &c.t) ||
 	    (rc->sock = take_fd(&c.t, rc->fd, &rc->pidfd)) < 0 ||
 	    !(c.k = lookup(rc->sock, c.t.tid, true))) {
@@ -750,6 +659,7 @@ void supervise_one(int nfd, const struct seccomp_notif *req,
 	}
 	rc->k = &c.k->s;
 	rc->can_call_here = c.t.same_creds;
+	rc->why_not_here = c.t.why_not_here;
 	rc->euid = c.t.euid;
 	rc->pid = c.t.tid;             /* the thread group, once names() asks */
 	if (nr == __NR_bind)
@@ -784,14 +694,9 @@ out:
  */
 void supervise_init(void)
 {
-	struct stat ns;
-
 	snprintf(reuse_cfg.prog, sizeof reuse_cfg.prog, "reuse");
 	snprintf(reuse_cfg.exe, sizeof reuse_cfg.exe, "reuse");
-	read_caps(getpid(), my_caps);
-	if (stat("/proc/self/ns/user", &ns) == 0)
-		my_userns = ns.st_ino;
-	read_label("self", my_label, sizeof my_label);
+	target_init();
 	config_init();
 	config_load_policy(config_policy_path());
 	handoff_init();

@@ -76,7 +76,9 @@ struct reuse_sock {
 	uint8_t keyed;               /* given REUSE_KEY_UID */
 	uint8_t tw_pass;             /* bound past TIME_WAIT with SO_REUSEADDR lent */
 	uint8_t plan;                /* the bind()'s plan, for listen(): see plan_keep */
-	uint8_t mptcp;               /* IPPROTO_MPTCP: TCP's port space and rules */
+	uint8_t mptcp : 1;           /* IPPROTO_MPTCP: TCP's port space and rules */
+	uint8_t held : 1;            /* asked_ra/rp not in the kernel yet: see
+				      * engine.c, eng_hold (supervisor only) */
 	/* asked_ra/asked_rp are what the kernel holds: the library made the
 	 * socket and saw every setsockopt() of it before its rule was chosen
 	 * (no dup, no fork since: sock_dup, sock_shared_all). 0: bind() reads
@@ -364,6 +366,11 @@ void engine_shutdown(struct reuse_call *c) HIDDEN;
 void engine_autobind(struct reuse_call *c) HIDDEN;
 /* After the host made the program's connect() (ret, and err if it failed). */
 void engine_connected(struct reuse_call *c, int ret, int err) HIDDEN;
+/* engine_drain.c: an exclusive listener's connections when it closes. */
+bool engine_drains(const struct reuse_sock *k) HIDDEN;
+bool engine_drain_take(int fd, uint16_t port) HIDDEN;
+void engine_drain_back(int fd) HIDDEN;
+uint16_t eng_local_port(int fd) HIDDEN;
 
 /* ---- handoff.c: sharing, handoff between instances, socket activation -- */
 void handoff_init(void) HIDDEN;

@@ -221,7 +221,7 @@ int eng_decide_at_bind(struct reuse_call *c, const struct sockaddr_storage *ss,
 {
 	struct reuse_sock *k = c->k;
 	const struct reuse_rule *r = NULL;
-	int ra = k->asked_ra, rp = k->asked_rp;
+	int ra = k->asked_ra, rp = k->asked_rp, kra = ra, krp = rp;
 	union memo_words key;
 	bool mine = !c->pid && !reuse_cfg.match_names && !reuse_cfg.match_uids;
 
@@ -229,10 +229,12 @@ int eng_decide_at_bind(struct reuse_call *c, const struct sockaddr_storage *ss,
 	 * kernel holds exactly what the program asked, through any of the
 	 * socket's fds (a setsockopt() through a dup() updates only that fd's
 	 * record): take it from there, unless the record saw every change
-	 * (`known`, core.h). */
+	 * (`known`, core.h) or holds them (eng_hold, the supervisor's). */
 	if (!k->known) {
-		ra = sys_getflag(c->sock, SO_REUSEADDR);
-		rp = sys_getflag(c->sock, SO_REUSEPORT);
+		kra = sys_getflag(c->sock, SO_REUSEADDR);
+		krp = sys_getflag(c->sock, SO_REUSEPORT);
+		ra = k->held ? k->asked_ra : kra;
+		rp = k->held ? k->asked_rp : krp;
 		if (ra >= 0)
 			k->asked_ra = (uint8_t)ra;
 		if (rp >= 0)
@@ -275,11 +277,56 @@ int eng_decide_at_bind(struct reuse_call *c, const struct sockaddr_storage *ss,
 	if (plan->err)
 		return plan->err;
 	eng_plan_keep(k, plan);
-	if (plan->ra >= 0 && plan->ra != ra)
-		sys_setflag(c->sock, SO_REUSEADDR, plan->ra);
-	if (plan->rp >= 0 && plan->rp != rp)
-		sys_setflag(c->sock, SO_REUSEPORT, plan->rp);
+	/* the plan's value, else what was asked (a held one reaches the
+	 * kernel now, before the bind, or after the kernel's own) */
+	if ((plan->ra >= 0 ? plan->ra : ra) != kra)
+		sys_setflag(c->sock, SO_REUSEADDR, plan->ra >= 0 ? plan->ra : ra);
+	if ((plan->rp >= 0 ? plan->rp : rp) != krp)
+		sys_setflag(c->sock, SO_REUSEPORT, plan->rp >= 0 ? plan->rp : rp);
+	k->held = 0;
 	return 0;
+}
+
+/*
+ * eng_hold - whether c's setsockopt() of SO_REUSEADDR/SO_REUSEPORT is held
+ * in the record instead of reaching the kernel. Only where the host cannot
+ * see sends (host.h), on a UDP socket not bound yet, under a policy with a
+ * rule for UDP: its first send would bind it implicitly, and a UDP
+ * SO_REUSEADDR on the port the kernel picked lets every uid bind it and
+ * take the replies (issue 14 item 9). Held, the options reach the kernel
+ * when the bind is decided (eng_decide_at_bind: bind(), listen(), or the
+ * first call that finds the socket bound); a socket the kernel bound at a
+ * send in between has neither meanwhile, which nobody can join.
+ */
+static bool hold_applies(const struct reuse_call *c)
+{
+	struct sockaddr_storage ss;
+	bool udp_rules = reuse_cfg.fail_closed;
+
+	if (!c->host->sends_unseen || c->k->proto != REUSE_P_UDP)
+		return false;
+	/* a scan, not cached: rare (an option set on an unbound UDP socket,
+	 * already a round trip to the supervisor) */
+	for (size_t i = 0; !udp_rules && i < reuse_cfg.policy.nrules; i++)
+		udp_rules = (reuse_cfg.policy.rules[i].proto & REUSE_P_UDP) != 0;
+	return udp_rules && !(sock_local_addr(c->sock, &ss) && sock_port(&ss));
+}
+
+bool eng_hold(const struct reuse_call *c)
+{
+	return c->k->rule == SOCK_UNDECIDED && hold_applies(c);
+}
+
+/* eng_held_bound - a socket whose options are held may have been bound by
+ * the kernel since (a send, connect()): then it is bound, for first sight. */
+void eng_held_bound(struct reuse_call *c)
+{
+	struct reuse_sock *k = c->k;
+	struct sockaddr_storage ss;
+
+	if (k->held && k->rule == SOCK_UNDECIDED && !k->bound && sock_local_addr(c->sock, &ss) &&
+	    sock_port(&ss))
+		k->bound = 1;
 }
 
 /*
@@ -315,7 +362,9 @@ void eng_first_sight(struct reuse_call *c)
 		return;
 	}
 	errno = saved;
-	eng_decide_bound(c, "met already bound (passed, inherited or made before libreuse)");
+	eng_decide_bound(c, k->held ?
+			 "bound by the kernel at a send or connect() while its options were held" :
+			 "met already bound (passed, inherited or made before libreuse)");
 }
 
 /* eng_decide_bound - eng_first_sight, with `how` the socket came bound. */
@@ -362,14 +411,22 @@ void eng_undo_options(struct reuse_call *c, const struct reuse_plan *plan)
 {
 	struct reuse_sock *k = c->k;
 
-	if (plan->ra >= 0 && plan->ra != k->asked_ra)
-		sys_setflag(c->sock, SO_REUSEADDR, k->asked_ra);
-	else if (plan->ra < 0 && !k->known)
-		eng_set_flag(c->sock, SO_REUSEADDR, k->asked_ra);
-	if (plan->rp >= 0 && plan->rp != k->asked_rp)
-		sys_setflag(c->sock, SO_REUSEPORT, k->asked_rp);
-	else if (plan->rp < 0 && !k->known)
-		eng_set_flag(c->sock, SO_REUSEPORT, k->asked_rp);
+	if (hold_applies(c)) {
+		/* unbound again: a held socket goes back to holding */
+		eng_set_flag(c->sock, SO_REUSEADDR, 0);
+		eng_set_flag(c->sock, SO_REUSEPORT, 0);
+		k->held = 1;
+	} else {
+		if (plan->ra >= 0 && plan->ra != k->asked_ra)
+			sys_setflag(c->sock, SO_REUSEADDR, k->asked_ra);
+		else if (plan->ra < 0 && !k->known)
+			eng_set_flag(c->sock, SO_REUSEADDR, k->asked_ra);
+		if (plan->rp >= 0 && plan->rp != k->asked_rp)
+			sys_setflag(c->sock, SO_REUSEPORT, k->asked_rp);
+		else if (plan->rp < 0 && !k->known)
+			eng_set_flag(c->sock, SO_REUSEPORT, k->asked_rp);
+		k->held = 0;
+	}
 	if (k->keyed && sys_fchown(c->sock, k->owner, (gid_t)-1) == 0)
 		k->keyed = 0;
 }
@@ -432,8 +489,10 @@ void eng_log_now(struct reuse_call *c, const char *call, const struct sockaddr_s
 	ev.result = result;
 	ev.result_text = result_text;
 	ev.msg = msg;
-	ev.ra_now = ra_now == -2 ? sys_getflag(c->sock, SO_REUSEADDR) : ra_now;
-	ev.rp_now = rp_now == -2 ? sys_getflag(c->sock, SO_REUSEPORT) : rp_now;
+	/* held options (eng_hold) are the unbound socket's: the kernel gets
+	 * them with its bind, and until then they bind nothing */
+	ev.ra_now = k->held ? k->asked_ra : ra_now == -2 ? sys_getflag(c->sock, SO_REUSEADDR) : ra_now;
+	ev.rp_now = k->held ? k->asked_rp : rp_now == -2 ? sys_getflag(c->sock, SO_REUSEPORT) : rp_now;
 	ev.pid = c->pid;
 	ev.prog = c->pid ? c->prog : NULL;
 	log_event(&ev);

@@ -32,12 +32,20 @@ bool eng_plan_kept(const struct reuse_sock *k, struct reuse_plan *plan) HIDDEN;
 int eng_decide_at_bind(struct reuse_call *c, const struct sockaddr_storage *ss,
 		       struct reuse_subject *subj, struct reuse_plan *plan) HIDDEN;
 void eng_undo_options(struct reuse_call *c, const struct reuse_plan *plan) HIDDEN;
+bool eng_hold(const struct reuse_call *c) HIDDEN;
+void eng_held_bound(struct reuse_call *c) HIDDEN;
 /* Key fd's SO_REUSEPORT group to its owner (k records it); false if not. */
 bool eng_key(int fd, struct reuse_sock *k) HIDDEN;
 void eng_first_sight(struct reuse_call *c) HIDDEN;
 void eng_decide_bound(struct reuse_call *c, const char *how) HIDDEN;
 bool eng_v6only(int fd, const struct reuse_sock *k) HIDDEN;
 long eng_since_us(const struct timespec *t0) HIDDEN;
+/* The note of a call that continued in the program (!c->can_call_here). */
+static inline const char *eng_continued_note(const struct reuse_call *c)
+{
+	return c->why_not_here ? c->why_not_here :
+	       "the call continued in the program, result not seen";
+}
 /* One log line about c; result_text overrides the result ("continued"). */
 void eng_log(struct reuse_call *c, const char *call, const struct sockaddr_storage *ss,
 	     int result, const char *result_text, const char *msg) HIDDEN;

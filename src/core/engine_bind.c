@@ -265,8 +265,6 @@ static int rebind(struct reuse_call *c, const struct sockaddr_storage *ss, sockl
 	return ret;
 }
 
-static const char continued_msg[] =
-	"its credentials differ from the supervisor's: the call continued in the target, result not seen";
 
 /* The line's note for a successful bind that shares its port, or drops
  * the SO_REUSEPORT the program asked. */
@@ -443,6 +441,9 @@ int engine_bind(struct reuse_call *c, uint64_t addr, socklen_t len)
 
 	if (!read_addr(c, addr, len, &ss))
 		return REUSE_PASS;
+	eng_held_bound(c);
+	if (k->held && k->bound)
+		eng_first_sight(c);
 	if (k->bound && k->rule != SOCK_UNDECIDED && sock_local_addr(c->sock, &mine) &&
 	    sock_port(&mine))
 		return rebind(c, &ss, len);
@@ -462,7 +463,7 @@ int engine_bind(struct reuse_call *c, uint64_t addr, socklen_t len)
 		k->bound = 1;
 		k->exclusive = plan.exclusive;
 		if (wants(k->log, REUSE_LOG_DECISIONS))
-			eng_log(c, "bind", &ss, 0, "continued", continued_msg);
+			eng_log(c, "bind", &ss, 0, "continued", eng_continued_note(c));
 		return REUSE_PASS;
 	}
 	if ((__atomic_load_n(&handoff_nact, __ATOMIC_RELAXED) ||

@@ -46,8 +46,6 @@ static int listen_done(struct reuse_call *c, int ret, int saved, const char *not
 	return ret;
 }
 
-static const char continued_msg[] =
-	"its credentials differ from the supervisor's: the call continued in the target, result not seen";
 
 /* listen_slow - engine_listen for everything but the common case. */
 static __attribute__((noinline)) int listen_slow(struct reuse_call *c, int backlog)
@@ -66,6 +64,12 @@ static __attribute__((noinline)) int listen_slow(struct reuse_call *c, int backl
 
 	if (k->rule == SOCK_UNDECIDED) {
 		if (!sock_local_addr(c->sock, &ss) || !((struct sockaddr_in *)&ss)->sin_port) {
+			/* a bind made here would not be the program's (another
+			 * host's judgement): the kernel binds, the next call decides */
+			if (!c->can_call_here) {
+				errno = c->entry_errno;
+				return REUSE_PASS;
+			}
 			/* the kernel would bind the wildcard, port 0: do it first,
 			 * so the rule is chosen and applied before listening */
 			memset(&ss, 0, sizeof ss);
@@ -104,7 +108,7 @@ static __attribute__((noinline)) int listen_slow(struct reuse_call *c, int backl
 	if (!c->can_call_here) {
 		k->listening = 1;
 		if (wants(k->log, need))
-			eng_log(c, "listen", NULL, 0, "continued", continued_msg);
+			eng_log(c, "listen", NULL, 0, "continued", eng_continued_note(c));
 		return REUSE_PASS;
 	}
 	/*

@@ -11,6 +11,31 @@
 #include "core/sys.h"
 
 /*
+ * hold - an option of an unbound UDP socket kept in the record until its
+ * bind is decided (eng_hold says when and why). On the first, the record
+ * takes both options from the kernel, which then holds neither.
+ */
+static int hold(struct reuse_call *c, bool is_rp, bool on)
+{
+	struct reuse_sock *k = c->k;
+
+	if (!k->held) {
+		k->asked_ra = sys_getflag(c->sock, SO_REUSEADDR) > 0;
+		k->asked_rp = sys_getflag(c->sock, SO_REUSEPORT) > 0;
+		eng_set_flag(c->sock, SO_REUSEADDR, 0);
+		eng_set_flag(c->sock, SO_REUSEPORT, 0);
+		k->held = 1;
+	}
+	*(is_rp ? &k->asked_rp : &k->asked_ra) = on;
+	if (reuse_cfg.level == REUSE_LOG_ALL)
+		eng_log(c, "setsockopt", NULL, 0, NULL, is_rp ?
+			"SO_REUSEPORT held until the socket's bind is decided (a first send would bind it unseen)" :
+			"SO_REUSEADDR held until the socket's bind is decided (a first send would bind it unseen)");
+	errno = c->entry_errno;
+	return 0;
+}
+
+/*
  * engine_setsockopt - before the rule is chosen the value goes to the
  * kernel untouched (the bind reads it from there); after, the rule decides
  * (decide.c): refused, held (success without reaching the kernel), or made
@@ -26,8 +51,12 @@ int engine_setsockopt(struct reuse_call *c, int level, int name, uint64_t val,
 	int v = 0, ret, err, saved;
 	char note[160];
 
+	eng_held_bound(c);
 	if (k->rule == SOCK_UNDECIDED && k->bound)
 		eng_first_sight(c);
+	if (k->rule == SOCK_UNDECIDED && len >= (socklen_t)sizeof(int) && eng_hold(c) &&
+	    c->host->copy_in(c, &v, val, sizeof v))
+		return hold(c, is_rp, v != 0);
 	if (k->rule == SOCK_UNDECIDED || len < (socklen_t)sizeof(int) ||
 	    !c->host->copy_in(c, &v, val, sizeof v))
 		return REUSE_PASS;
@@ -100,9 +129,10 @@ int engine_getsockopt(struct reuse_call *c, int level, int name, uint64_t val,
 	int asked, ret, err;
 	socklen_t n;
 
+	eng_held_bound(c);
 	if (k->rule == SOCK_UNDECIDED && k->bound)
 		eng_first_sight(c);
-	if (k->rule < 0)
+	if (k->rule < 0 && !(k->rule == SOCK_UNDECIDED && k->held))
 		return REUSE_PASS;
 	ret = c->host->getsockopt(c, level, name, val, lenp);
 	err = errno;

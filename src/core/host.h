@@ -63,6 +63,10 @@ struct engine_host {
 	const struct reuse_sock *(*listener)(const struct reuse_call *c, uint16_t port);
 	/* Fill c->prog, c->exe (basenames program= matches) when still NULL. */
 	void (*names)(struct reuse_call *c);
+	/* The host does not see the program's sends (the supervisor: every
+	 * send would stop), so an unbound UDP socket's first send binds it
+	 * where the engine cannot decide (engine_opts.c holds its options). */
+	bool sends_unseen;
 };
 
 struct reuse_call {
@@ -74,6 +78,7 @@ struct reuse_call {
 	struct reuse_sock *k;        /* the socket's record */
 	bool can_call_here;          /* false: a call made here could be judged
 				      * otherwise than the program's own */
+	const char *why_not_here;    /* then why, for the log (NULL: unsaid) */
 	long euid;                   /* the program's effective uid; -1 until
 				      * call_euid() asks */
 	long pid;                    /* 0: this process; else the program's */

@@ -179,6 +179,7 @@ void sock_created(int fd, int family, int type, int protocol)
 	s->plan = 0;                      /* none: plan_kept() never matches it */
 	s->mptcp = protocol == IPPROTO_MPTCP;
 	s->known = 1;                     /* fresh: neither option set */
+	s->held = 0;
 	s->owner = 0;
 	s->rule = SOCK_UNDECIDED;
 	atomic_store_explicit(&s->ino, ino, memory_order_release);

@@ -1,13 +1,9 @@
 /*
- * drain.c - an exclusive TCP listener closed while connections it accepted
- * still live. Those connections inherited the listener's SO_REUSEADDR
- * (engine_listen.c gives it to an exclusive listener, so that the TIME_WAIT
- * entries its connections leave let the next exclusive run bind). With no
- * listener on the port, that option on the remaining connections lets
- * anyone with SO_REUSEADDR bind beside them and listen: without libreuse
- * they would hold the port. So the option is taken from them when the
- * listener closes, and each gets it back just before its own close(), the
- * moment its TIME_WAIT entry is made.
+ * drain.c - the library's walk for core/engine_drain.c: before an
+ * exclusive TCP listener closes, each of this process's connections on its
+ * port gives up the SO_REUSEADDR it inherited (engine_drain_take) and is
+ * marked WATCH_RA_BACK, so that its own close() gives it back
+ * (engine_drain_back).
  *
  * A walk of /proc/self/fd with getdents64 on a stack buffer (no
  * allocation), only when an exclusive listener closes.
@@ -26,26 +22,8 @@ struct dent64 {
 	char d_name[];
 };
 
-/* A TCP connection of this process on local port `port` (host order). */
-static bool connection_on(int fd, uint16_t port)
-{
-	struct sockaddr_storage ss;
-	socklen_t l = sizeof ss;
-	int type = 0, proto = 0;
-	socklen_t tl = sizeof type, pl = sizeof proto;
-
-	if (sys_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM ||
-	    sys_getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &pl) < 0 ||
-	    (proto != IPPROTO_TCP && proto != IPPROTO_MPTCP) ||
-	    sys_getsockname(fd, (struct sockaddr *)&ss, &l) < 0 ||
-	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
-		return false;
-	return ntohs(((struct sockaddr_in *)&ss)->sin_port) == port &&
-	       sys_getflag(fd, SO_ACCEPTCONN) == 0;
-}
-
-/* drain_listener_closed - the exclusive listener on port is gone. */
-void drain_listener_closed(uint16_t port)
+/* drain_listener_closing - the exclusive listener `self` on port closes. */
+void drain_listener_closing(int self, uint16_t port)
 {
 	union { struct dent64 align; char b[2048]; } buf;
 	int dfd = (int)sys_raw(SYS_openat, AT_FDCWD, (long)"/proc/self/fd",
@@ -62,24 +40,19 @@ void drain_listener_closed(uint16_t port)
 			off += d->d_reclen;
 			for (const char *p = d->d_name; *p >= '0' && *p <= '9'; p++)
 				fd = fd * 10 + (*p - '0');
-			if (d->d_name[0] < '0' || d->d_name[0] > '9' || fd == dfd ||
+			if (d->d_name[0] < '0' || d->d_name[0] > '9' || fd == dfd || fd == self ||
 			    (unsigned)fd >= SOCK_WATCH_MAX || fd_is_ours(fd) ||
-			    !connection_on(fd, port) || sys_getflag(fd, SO_REUSEADDR) != 1)
+			    !engine_drain_take(fd, port))
 				continue;
-			sys_setflag(fd, SO_REUSEADDR, 0);
 			sock_watch_set(fd, WATCH_RA_BACK);
 		}
 	}
 	sys_close(dfd);
 }
 
-/* drain_before_close - fd's connection gets its SO_REUSEADDR back now, so
- * its TIME_WAIT entry carries it. */
+/* drain_before_close - fd's connection gets its SO_REUSEADDR back now. */
 void drain_before_close(int fd)
 {
-	int saved = errno;
-
 	sock_watch_clear(fd, WATCH_RA_BACK);
-	sys_setflag(fd, SO_REUSEADDR, 1);
-	errno = saved;
+	engine_drain_back(fd);
 }

@@ -16,40 +16,38 @@
 #include "shim/host.h"
 
 /*
- * close_tracked - forget fd's record and close it. The close of an
- * exclusive TCP listener takes SO_REUSEADDR from the connections it left
- * (drain.c); each of those gets it back as it closes.
+ * before_close - fd is about to be closed (close, dup2/dup3 onto it,
+ * close_range): a connection that gave up SO_REUSEADDR gets it back; an
+ * exclusive TCP listener first takes it from the connections it left
+ * (core/engine_drain.c, drain.c), each of which gets it back as it closes.
  */
-static int close_tracked(int fd)
+static void before_close(int fd)
 {
-	struct reuse_sock *k = sock_peek_mut(fd);
-	uint16_t port = 0;
-	int ret, saved;
+	const struct reuse_sock *k = sock_peek(fd);
+	uint16_t port;
 
 	if ((unsigned)fd < SOCK_WATCH_MAX &&
 	    (__atomic_load_n(&reuse_watch[fd], __ATOMIC_RELAXED) & WATCH_RA_BACK))
 		drain_before_close(fd);
-	if (k && k->exclusive && k->listening && k->proto == REUSE_P_TCP &&
-	    sock_get(fd) == k) {
-		struct sockaddr_storage ss;
-		socklen_t l = sizeof ss;
-
-		saved = errno;
-		if (sys_getsockname(fd, (struct sockaddr *)&ss, &l) == 0)
-			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (engine_drains(k) && sock_get(fd) == k && reuse_ready()) {
+		int saved = errno;
+		if ((port = eng_local_port(fd)))
+			drain_listener_closing(fd, port);
 		errno = saved;
 	}
-	if (k)
+}
+
+/* close_tracked - forget fd's record and close it. */
+static int close_tracked(int fd)
+{
+	struct reuse_sock *k;
+
+	before_close(fd);
+	if ((k = sock_peek_mut(fd)))
 		sock_forget_rec(fd, k);
 	else
 		sock_forget(fd);          /* a watch bit left over */
-	ret = real_close(fd);
-	if (ret == 0 && port && reuse_ready()) {
-		saved = errno;
-		drain_listener_closed(port);
-		errno = saved;
-	}
-	return ret;
+	return real_close(fd);
 }
 
 /* close of a watched fd: ours answer EBADF; a tracked one is forgotten. */
@@ -109,13 +107,16 @@ REUSE_EXPORT int dup(int fd)
 	return after_dup(fd, f ? f(fd) : (int)syscall(SYS_dup, fd));
 }
 
-/* dup2/dup3 onto one of our numbers: ours steps aside first. */
+/* dup2/dup3 onto one of our numbers: ours steps aside first; onto a
+ * tracked socket, it is closed as close() would. */
 REUSE_EXPORT int dup2(int oldfd, int newfd)
 {
 	int (*f)(int, int) = REAL(dup2);
 
 	if (oldfd != newfd && fd_is_ours(newfd))
 		fd_evacuate(newfd);
+	else if (oldfd != newfd && newfd >= 0 && sock_watched(newfd))
+		before_close(newfd);
 	return after_dup(oldfd, f ? f(oldfd, newfd)
 				  : (int)syscall(SYS_dup3, oldfd, newfd, 0));
 }
@@ -126,6 +127,8 @@ REUSE_EXPORT int dup3(int oldfd, int newfd, int flags)
 
 	if (oldfd != newfd && fd_is_ours(newfd))
 		fd_evacuate(newfd);
+	else if (oldfd != newfd && newfd >= 0 && sock_watched(newfd))
+		before_close(newfd);
 	return after_dup(oldfd, f ? f(oldfd, newfd, flags)
 				  : sys_dup3(oldfd, newfd, flags));
 }
@@ -191,6 +194,10 @@ REUSE_EXPORT int close_range(unsigned first, unsigned last, int flags)
 		return range_call(first, last, flags);
 	n = fd_ours_in(first, last, mine, 8);
 	qsort(mine, (size_t)n, sizeof *mine, cmp_int);
+	/* the watch map marks every fd close() would look at */
+	for (unsigned fd = first; fd <= last && fd < SOCK_WATCH_MAX; fd++)
+		if (__atomic_load_n(&reuse_watch[fd], __ATOMIC_RELAXED) & (WATCH_SOCK | WATCH_RA_BACK))
+			before_close((int)fd);
 	sock_forget_range(first, last);
 	for (int i = 0; i <= n; i++) {
 		unsigned hi = i < n ? (unsigned)mine[i] - 1 : last;

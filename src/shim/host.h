@@ -13,8 +13,8 @@
 
 extern const struct engine_host shim_host HIDDEN;
 
-/* drain.c: an exclusive listener's connections after it closed. */
-void drain_listener_closed(uint16_t port) HIDDEN;
+/* drain.c: an exclusive listener's connections when it closes. */
+void drain_listener_closing(int self, uint16_t port) HIDDEN;
 void drain_before_close(int fd) HIDDEN;
 
 /* host.c: a record SOCK_BOUND_LATE is matched now (engine_connected). */
@@ -39,6 +39,7 @@ shim_call(struct reuse_call *c, int fd, bool create)
 	c->fd = c->sock = fd;
 	c->pidfd = -1;
 	c->can_call_here = true;
+	c->why_not_here = NULL;
 	c->euid = -1;
 	c->pid = 0;
 	c->prog = c->exe = NULL;

@@ -90,6 +90,9 @@ s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(1); print
 @test "8 library: after a drained listener, its connections' TIME_WAIT still lets the next exclusive run bind (uid 65534)" {
   drain_then_restart lib
 }
+@test "8 --seccomp: after a drained listener, its connections' TIME_WAIT still lets the next exclusive run bind (uid 65534)" {
+  drain_then_restart seccomp
+}
 
 # ---- 9. the implicit bind of sendto() --------------------------------------------
 

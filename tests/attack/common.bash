@@ -73,7 +73,7 @@ wait_for() {
   return 1
 }
 
-# ---- what the item files (items, closed, open) share -----------------------
+# ---- what the item files (items, closed) share ----------------------------
 
 ITEMS="$PROBES/attackitems"
 
@@ -119,14 +119,15 @@ hold_case() {
   expect_attack "$b" "$n" "${args[0]}"
 }
 
-# ---- cases run on both backends, one still open on --seccomp (open.bats) ----
+# ---- cases run on both backends ---------------------------------------------
 
-# item 8: an exclusive listener closed while a connection it accepted lives
+# item 8: an exclusive listener closed (HOW: close, dup2 onto it,
+# close_range) while a connection it accepted lives
 drain() {
-  local p
+  local p how=${2:-close}
   p=$(pol 'tcp *:* exclusive')
-  hold_case bare "$p" nobody tcp v4lo drain PORT ra 20
-  hold_case "$1" "$p" nobody tcp v4lo drain PORT none 20
+  hold_case bare "$p" nobody tcp v4lo drain PORT ra 20 "$how"
+  hold_case "$1" "$p" nobody tcp v4lo drain PORT none 20 "$how"
 }
 
 # item 9: the implicit bind of a first sendto() on an unbound UDP socket

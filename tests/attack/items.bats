@@ -4,8 +4,8 @@
 # the library and under `reuse run --seccomp`. Victims are
 # tests/probes/attackitems.c; attackers tests/probes/attackmatrix.c, run
 # without libreuse (every address, option and extra of the matrix against
-# one victim). Item 16 is tested in tests/insight.bats; what is still open,
-# in tests/attack/open.bats (not run by make check).
+# one victim). Item 16 is tested in tests/insight.bats; cases closed after
+# the first round, in tests/attack/closed.bats.
 # shellcheck disable=SC2153,SC2154  # common.bash sets the paths; bats sets $output
 
 load common
@@ -71,7 +71,7 @@ adopt_case() {
 
 # ---- 3. MPTCP ------------------------------------------------------------------
 
-# (the keyed SO_REUSEPORT of an MPTCP listener: tests/attack/open.bats)
+# (the keyed SO_REUSEPORT of an MPTCP listener: tests/attack/closed.bats)
 @test "3: an MPTCP socket is decided as TCP and logged as mptcp: deny applies (library, --seccomp)" {
   [[ $(cat /proc/sys/net/mptcp/enabled 2>/dev/null) == 1 ]] || skip "the kernel has no MPTCP (net.mptcp.enabled)"
   local b port p
@@ -287,6 +287,33 @@ dupopt_case() {
 @test "20 library: an option set through a dup() is seen through the original fd, as bare" { dupopt_case lib; }
 @test "20 --seccomp: an option set through a dup() is seen through the original fd, as bare" { dupopt_case seccomp; }
 
-# ---- 11. Landlock (--seccomp: tests/attack/open.bats) ------------------------------
+# ---- 11. Landlock ---------------------------------------------------------------------
+# --seccomp stops landlock_restrict_self(); from then on every call continues
+# in the target, inside its domain (src/cli/seccomp_target.c).
 
 @test "11 library: a bind the program's own Landlock domain forbids is refused as bare" { landlock_case lib; }
+@test "11 --seccomp: a bind the program's own Landlock domain forbids is refused as bare" { landlock_case seccomp; }
+
+# ---- 9. the implicit bind of sendto() ---------------------------------------------
+# (the library: tests/attack/closed.bats.) --seccomp does not stop sends: an
+# unbound UDP socket's SO_REUSEADDR/SO_REUSEPORT is held in its record until
+# its bind is decided (core/engine.c, eng_hold), so the kernel's implicit bind
+# at the first send leaves neither on the port.
+
+@test "9 --seccomp: sendto() on an unbound UDP socket: uid 65534 cannot take the reply port" { implicit seccomp; }
+
+# ---- 8. a listener closed while a connection drains ---------------------------------
+# (the library: tests/attack/closed.bats.) Under a policy with a TCP exclusive
+# rule the filter stops close(), close_range(), dup2() and dup3(); the
+# supervisor takes SO_REUSEADDR from the listener's connections before it
+# closes (core/engine_drain.c), and gives it back at theirs.
+
+@test "8 --seccomp: an exclusive TCP listener closed while a connection drains: uid 65534 cannot bind over it" { drain seccomp; }
+@test "8 library: an exclusive TCP listener closed by dup2() or close_range() while a connection drains: uid 65534 cannot bind over it" {
+  drain lib dup2
+  drain lib close_range
+}
+@test "8 --seccomp: an exclusive TCP listener closed by dup2() or close_range() while a connection drains: uid 65534 cannot bind over it" {
+  drain seccomp dup2
+  drain seccomp close_range
+}

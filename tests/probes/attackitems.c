@@ -1,5 +1,5 @@
 /*
- * attackitems - the victims of tests/attack/items.bats and open.bats (issue
+ * attackitems - the victims of tests/attack/items.bats and closed.bats (issue
  * 14), one mode each; every mode prints key=value lines, "ready" when the
  * attacker may try, and holds its sockets SECS seconds where it says so.
  * kernel_ra/kernel_rp are read with a raw system call the library cannot see
@@ -19,7 +19,9 @@
  *   timerbind N USEC restart|norestart PORT   N binds under an interval timer
  *   forget PORT N SECS                 bind in a thread that exits, N other binds, then RA=1
  *   shut PORT OPTS SECS                TCP listener, shutdown(SHUT_RDWR), hold
- *   drain PORT OPTS SECS               TCP listener closed while an accepted connection lives
+ *   drain PORT OPTS SECS [HOW]         TCP listener closed while an accepted connection lives;
+ *                                      HOW close (default), dup2 (a UDP socket onto it) or
+ *                                      close_range
  *   sendto PORT SECS                   UDP client with RA: sendto() binds it implicitly
  *   accepted PORT                      getsockopt(SO_REUSEADDR) of an accepted socket
  *   dupopt PORT                        option set through a dup, read through the original
@@ -458,7 +460,15 @@ static int drain(char **a)
 	c = socket(AF_INET, SOCK_STREAM, 0);
 	printf("connect=%s\n", en(connect(c, (struct sockaddr *)&ss, len)));
 	s = accept(l, NULL, NULL);
-	close(l);
+	if (a[3] && !strcmp(a[3], "dup2")) {
+		int z = socket(AF_INET, SOCK_DGRAM, 0);
+		dup2(z, l);
+		close(z);
+	} else if (a[3] && !strcmp(a[3], "close_range")) {
+		close_range((unsigned)l, (unsigned)l, 0);
+	} else {
+		close(l);
+	}
 	ready(-1);      /* no getsockopt: --seccomp would meet s there */
 	sleep((unsigned)atoi(a[2]));
 	close(s);

@@ -494,6 +494,108 @@ static void connect_cases(void)
 	close_sock(fd);
 }
 
+/*
+ * A host that cannot see sends (the supervisor): an unbound UDP socket's
+ * options are held until its bind is decided, so the kernel's implicit
+ * bind at a first send leaves neither on the port (issue 14 item 9).
+ */
+static void hold_cases(void)
+{
+	struct sockaddr_storage to;
+	struct engine_host unseen;
+	struct reuse_call c;
+	struct fake f;
+	int one = 1, v, fd, q;
+	socklen_t vl = sizeof v;
+
+	unit_policy("udp *:* reuseaddr=keep reuseport=keep\n", pol, sizeof pol);
+	fd = open_sock(AF_INET, REUSE_P_UDP, false, false);
+	call_init(&c, &f, fd);
+	ok(engine_setsockopt(&c, SOL_SOCKET, SO_REUSEADDR, (uintptr_t)&one, sizeof one) == REUSE_PASS,
+	   "hold: a host that sees sends passes the option to the kernel");
+	unseen = *c.host;
+	unseen.sends_unseen = true;
+	c.host = &unseen;
+	ok(engine_setsockopt(&c, SOL_SOCKET, SO_REUSEADDR, (uintptr_t)&one, sizeof one) == 0 &&
+	   errno == SENTINEL && c.k->held && c.k->asked_ra && flag(fd, SO_REUSEADDR) == 0,
+	   "hold: unbound UDP, host blind to sends: SO_REUSEADDR held, not in the kernel");
+	v = -1;
+	ok(engine_getsockopt(&c, SOL_SOCKET, SO_REUSEADDR, (uintptr_t)&v, (uintptr_t)&vl) == 0 &&
+	   v == 1, "hold: getsockopt answers what was asked");
+	ok(do_bind(&c, AF_INET, 0) == 0 && f.ra_at_bind == 1 && flag(fd, SO_REUSEADDR) == 1 &&
+	   !c.k->held,
+	   "hold: bind() under keep: the held option reaches the kernel first");
+	close_sock(fd);
+
+	unit_policy("udp *:* exclusive\n", pol, sizeof pol);
+	fd = open_sock(AF_INET, REUSE_P_UDP, false, false);
+	call_init(&c, &f, fd);
+	c.host = &unseen;
+	engine_setsockopt(&c, SOL_SOCKET, SO_REUSEADDR, (uintptr_t)&one, sizeof one);
+	q = socket(AF_INET, SOCK_DGRAM, 0);
+	loop_addr(AF_INET, 0, &to);
+	bind(q, (struct sockaddr *)&to, sizeof(struct sockaddr_in));
+	vl = sizeof to;
+	getsockname(q, (struct sockaddr *)&to, &vl);
+	ok(sendto(fd, "q", 1, 0, (struct sockaddr *)&to, sizeof(struct sockaddr_in)) == 1 &&
+	   flag(fd, SO_REUSEADDR) == 0, "hold: the kernel's implicit bind at a send: no SO_REUSEADDR");
+	vl = sizeof v;
+	v = -1;
+	ok(engine_getsockopt(&c, SOL_SOCKET, SO_REUSEADDR, (uintptr_t)&v, (uintptr_t)&vl) == 0 &&
+	   c.k->rule == 0 && !c.k->held && flag(fd, SO_REUSEADDR) == 0 && v == 1,
+	   "hold: the next call decides it bound: exclusive keeps SO_REUSEADDR off, the program sees its own");
+	close(q);
+	close_sock(fd);
+
+	unit_policy("tcp *:* exclusive\n", pol, sizeof pol);
+	fd = open_sock(AF_INET, REUSE_P_UDP, false, false);
+	call_init(&c, &f, fd);
+	c.host = &unseen;
+	ok(engine_setsockopt(&c, SOL_SOCKET, SO_REUSEADDR, (uintptr_t)&one, sizeof one) ==
+	   REUSE_PASS && !c.k->held, "hold: no rule for UDP: nothing held");
+	close_sock(fd);
+}
+
+/*
+ * engine_drain.c: before an exclusive listener closes, its connections give
+ * up the SO_REUSEADDR they inherited; each gets it back at its close.
+ */
+static void drain_cases(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	struct reuse_sock k = { .exclusive = 1, .listening = 1, .proto = REUSE_P_TCP };
+	int l = socket(AF_INET, SOCK_STREAM, 0), cl = socket(AF_INET, SOCK_STREAM, 0), a, one = 1;
+	uint16_t port;
+
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	loop_addr(AF_INET, 0, &ss);
+	bind(l, (struct sockaddr *)&ss, sizeof(struct sockaddr_in));
+	listen(l, 4);
+	getsockname(l, (struct sockaddr *)&ss, &sl);
+	port = eng_local_port(l);
+	connect(cl, (struct sockaddr *)&ss, sizeof(struct sockaddr_in));
+	a = accept(l, NULL, NULL);
+	ok(engine_drains(&k) && !engine_drains(NULL) &&
+	   !engine_drains(&(struct reuse_sock){ .exclusive = 1, .proto = REUSE_P_TCP }),
+	   "drain: only an exclusive TCP listener's close drains");
+	ok(a >= 0 && flag(a, SO_REUSEADDR) == 1, "drain: the accepted connection inherited SO_REUSEADDR");
+	errno = SENTINEL;
+	ok(!engine_drain_take(l, port) && flag(l, SO_REUSEADDR) == 1 && errno == SENTINEL,
+	   "drain: the listener itself keeps it");
+	ok(!engine_drain_take(cl, port) && flag(cl, SO_REUSEADDR) == 0,
+	   "drain: a socket on another port is left alone");
+	ok(engine_drain_take(a, port) && flag(a, SO_REUSEADDR) == 0 && errno == SENTINEL,
+	   "drain: the connection on the listener's port gives it up");
+	ok(!engine_drain_take(a, port), "drain: taken once");
+	engine_drain_back(a);
+	ok(flag(a, SO_REUSEADDR) == 1 && errno == SENTINEL,
+	   "drain: back at its close, errno kept");
+	close(a);
+	close(cl);
+	close(l);
+}
+
 /* EADDRINUSE from a real holder: the kernel's error, the options undone,
  * and the line explains (sock_diag and /proc, in this process). */
 static void in_use_case(void)
@@ -545,5 +647,7 @@ void test_engine_calls(void)
 	rebind_case();
 	in_use_case();
 	connect_cases();
+	hold_cases();
+	drain_cases();
 	defects();
 }
