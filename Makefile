@@ -104,7 +104,7 @@ check-quick: setup
 	scripts/run-tests --quick
 
 # CPython's own socket suites, bare and under each shipped policy through the
-# library and --seccomp (about 25 minutes); tests/cpython.bats runs a subset.
+# library and --seccomp (about 10 minutes); tests/cpython.bats runs a subset.
 check-cpython: setup
 	$(MAKE) --no-print-directory all
 	tests/tools/cpython-suites

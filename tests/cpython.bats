@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # CPython's own socket suites, case for case as bare (tests/tools/cpython-suites;
 # `make check-cpython` runs 23 suites under every shipped policy through both
-# hosts, about 12 minutes). Here, within the suite's budget: test_socket,
+# hosts, about 10 minutes). Here, within the suite's budget: test_socket,
 # test_socketserver, test_selectors and test_asyncio (3,210 cases), bare and
 # under no-hijack (every UDP socket and TCP listener exclusive: the policy
 # that changes the most state) through the library and through --seccomp,
