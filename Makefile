@@ -4,6 +4,8 @@
 #   make check      set up, build (also the sanitized builds and fuzzers), run the
 #                   whole test suite (what .ci/run calls)
 #   make check-quick  the unit tests and one story per feature, for iteration
+#   make check-cpython  CPython's socket suites under every policy and both
+#                   hosts, case for case against bare (tests/tools/cpython-suites)
 #   make clean      remove every build directory
 # Each object's header dependencies are tracked (-MMD -MP: build/obj/**/*.d).
 CC      ?= cc
@@ -100,6 +102,12 @@ check: setup
 check-quick: setup
 	$(MAKE) --no-print-directory all asan tsan smallfd fuzz-build
 	scripts/run-tests --quick
+
+# CPython's own socket suites, bare and under each shipped policy through the
+# library and --seccomp (about 10 minutes); tests/cpython.bats runs a subset.
+check-cpython: setup
+	$(MAKE) --no-print-directory all
+	tests/tools/cpython-suites
 
 clean:
 	rm -rf $(B) build-asan build-tsan build-smallfd build-fuzz
@@ -231,7 +239,7 @@ fuzz-smoke: $(FUZZERS)
 	scripts/fuzz $(FUZZ_SMOKE_SECONDS)
 
 FORCE:
-.PHONY: all programs setup demo check check-quick clean install uninstall deb FORCE \
+.PHONY: all programs setup demo check check-quick check-cpython clean install uninstall deb FORCE \
 	bench bench-smoke bench-seccomp asan tsan smallfd fuzz fuzz-build fuzz-smoke
 
 # The header dependencies -MMD wrote (none before the first build).

@@ -636,7 +636,7 @@ void supervise_one(int nfd, const struct seccomp_notif *req,
 {
 	struct call c = { .nfd = nfd, .req = req, .resp = resp };
 	struct reuse_call *rc = &c.rc;
-	int nr = req->data.nr, ret = REUSE_PASS;
+	int nr = req->data.nr, ret = REUSE_PASS, err;
 	const __u64 *a = req->data.args;
 
 	rc->host = &seccomp_host;
@@ -677,10 +677,16 @@ void supervise_one(int nfd, const struct seccomp_notif *req,
 		if (local_addr(rc->sock, &ss))
 			c.k->port = ntohs(port_of(&ss));
 	}
+	err = ret < 0 ? errno : 0;
+	/* Our duplicate goes before the answer: the target runs on at once,
+	 * and a socket it then closes must be gone (a closed listener still
+	 * held here accepted the next connection, tests/seccomp.bats). */
+	close(rc->sock);
+	rc->sock = -1;
 	if (ret == REUSE_PASS)
 		proceed(&c);
 	else
-		answer(&c, ret < 0 ? errno : 0);
+		answer(&c, err);
 out:
 	if (rc->sock >= 0)
 		close(rc->sock);
