@@ -14,19 +14,23 @@ CPPFLAGS_ALL := -Iinclude -Isrc -D_GNU_SOURCE $(CPPFLAGS)
 CFLAGS_ALL   := -std=gnu11 -fPIC -fvisibility=hidden -fno-strict-aliasing $(WARN) $(CFLAGS)
 LDFLAGS_LIB  := -shared -Wl,-z,relro,-z,now -Wl,-z,noexecstack -Wl,--no-undefined
 LIBS_LIB     := -ldl -lpthread
-# reuse run --seccomp (src/cli/seccomp.c, supervise.c) needs libseccomp.
-LIBS_CLI     := -lseccomp
+# reuse run --seccomp (src/cli/seccomp.c, supervise.c) needs libseccomp;
+# reuse guard (src/guard/) libbpf. Only the CLI links them, never the library.
+LIBS_CLI     := -lseccomp -lbpf
+BPF_CLANG    ?= clang
+BPFTOOL      ?= bpftool
 
 B := build
 CORE_SRC  := $(wildcard src/core/*.c)
 SHIM_SRC  := $(wildcard src/shim/*.c)
 CLI_SRC   := $(wildcard src/cli/*.c)
+GUARD_SRC := $(filter-out %.bpf.c,$(wildcard src/guard/*.c))
 UNIT_SRC  := $(wildcard tests/unit/*.c)
 PROBE_SRC := $(wildcard tests/probes/*.c)
 
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o) $(B)/obj/src/core/default_policy.o
 SHIM_OBJ := $(SHIM_SRC:%.c=$(B)/obj/%.o)
-CLI_OBJ  := $(CLI_SRC:%.c=$(B)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(B)/obj/%.o) $(GUARD_SRC:%.c=$(B)/obj/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/obj/%.o)
 PROBES   := $(PROBE_SRC:tests/probes/%.c=$(B)/probes/%)
 BENCH_BIN := $(B)/bench/probe $(B)/bench/recsize $(B)/bench/shapes
@@ -50,6 +54,19 @@ $(B)/libreuse.so: $(SHIM_OBJ) $(CORE_OBJ)
 # The CLI and the unit tests take only the core objects they need.
 $(B)/libcore.a: $(CORE_OBJ)
 	rm -f $@ && ar rcs $@ $^
+
+# reuse guard's programs: built for the BPF target, embedded in `reuse` as a
+# libbpf skeleton (the object's bytes and the code that opens them).
+$(B)/guard/guard.bpf.o: src/guard/guard.bpf.c src/guard/guard_abi.h Makefile
+	@mkdir -p $(dir $@)
+	$(BPF_CLANG) -O2 -g -target bpf -Wall -Werror -I/usr/include/$(MULTIARCH) -Isrc \
+		-c -o $@ $<
+
+$(B)/guard/guard.skel.h: $(B)/guard/guard.bpf.o
+	$(BPFTOOL) gen skeleton $< name guard_bpf >$@.tmp && mv $@.tmp $@
+
+$(B)/obj/src/guard/%.o: CPPFLAGS_ALL += -I$(B)/guard
+$(B)/obj/src/guard/load.o: $(B)/guard/guard.skel.h
 
 $(B)/reuse: $(CLI_OBJ) $(B)/libcore.a
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $^ $(LIBS_CLI) $(LIBS_LIB)
