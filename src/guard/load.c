@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -97,10 +100,27 @@ void guard_pin_dir(bool host, unsigned long long ino, char *out, size_t len)
 		snprintf(out, len, "%s/cg-%llu", GUARD_PIN_ROOT, ino);
 }
 
+/* Pins live on the BPF file system; mount it where it belongs when the
+ * machine has not (systemd does at boot; a bare container may not). */
+static int bpffs_ready(void)
+{
+	struct statfs sf;
+
+	if (statfs("/sys/fs/bpf", &sf) == 0 && sf.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") == 0)
+		return 0;
+	cli_error("guard: no BPF file system at /sys/fs/bpf to pin in, and mounting one "
+		  "failed: %s (mount -t bpf bpf /sys/fs/bpf)", strerror(errno));
+	return -1;
+}
+
 int guard_pin(struct guard_run *g, const char *dir)
 {
 	char path[512];
 
+	if (bpffs_ready() < 0)
+		return -1;
 	if ((mkdir(GUARD_PIN_ROOT, 0700) < 0 && errno != EEXIST) || mkdir(dir, 0700) < 0) {
 		cli_error("guard: cannot make %s: %s%s", errno == EEXIST ? dir : GUARD_PIN_ROOT,
 			  strerror(errno), errno == EEXIST ?
