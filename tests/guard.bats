@@ -136,12 +136,18 @@ bg() {
   assert_success
   assert_line "$p:3:28: warning: reserve is enforced only by reuse guard; the library and --seccomp apply the rule's other directives"
   refute_output --partial "handoff is not"
+  # the library and --seccomp accept it, and say once that they do not enforce it
+  run env LD_PRELOAD="$LIB" REUSE_POLICY="$p" "$PROBES/bindprobe" -u 127.0.0.1 "$(free_port)"
+  assert_line --regexp "^libreuse\[[0-9]+\]: [-0-9T:.]+Z bindprobe init rule=- result=ok -- policy $p:3: reserve is enforced only by reuse guard; here the rule's other directives apply$"
+  run env REUSE_POLICY="$p" "$REUSE" run --seccomp -- "$PROBES/bindprobe" -u 127.0.0.1 "$(free_port)"
+  assert_line --regexp "reuse init rule=- result=ok -- policy $p:3: reserve is enforced only by reuse guard"
 
   run "$REUSE" guard --cgroup "$CG" --policy "$p" --log "$GLOG"
   assert_equal "$status" 2
-  assert_output --partial "2 rules cannot be honoured in the kernel (above); --force starts without them"
+  assert_output --partial "2 rules cannot be honoured in the kernel (above); --force starts anyway, without what they say is not enforced"
   start_guard --cgroup "$CG" --policy "$p" --force
-  assert_line --regexp "guard ready: policy $p, 3 rules \(2 entries\), cgroup $CG" < <(cat "$GLOG")
+  run cat "$GLOG"
+  assert_line --regexp "guard ready: policy $p, 3 rules \(2 entries\), cgroup $CG$"
 }
 
 # bats test_tags=quick

@@ -164,8 +164,8 @@ static int policy(const struct guard_opts *o, struct reuse_policy *p,
 		return EXIT_USAGE;
 	if (w > 0 && !o->force) {
 		cli_error("guard: %d rule%s cannot be honoured in the kernel (above); "
-			  "--force starts without %s", w, w == 1 ? "" : "s",
-			  w == 1 ? "it" : "them");
+			  "--force starts anyway, without what %s not enforced", w,
+			  w == 1 ? "" : "s", w == 1 ? "it says is" : "they say is");
 		return EXIT_USAGE;
 	}
 	return 0;
