@@ -163,6 +163,8 @@ deb:
 #   make bench          full run, writes bench/RESULTS.md (a few minutes)
 #   make bench-smoke    tiny run into build/bench/RESULTS-smoke.md (harness check)
 #   make bench-seccomp  reuse run --seccomp: overhead per intercepted call (bench/seccomp.md)
+#   make bench-guard    reuse guard: time per bind beside bare, LD_PRELOAD and --seccomp
+#                       (build/bench/guard.md; bench/run puts it in RESULTS.md)
 $(B)/bench/probe: bench/probe.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O1 -g $(DEPFLAGS) -o $@ $<
@@ -185,8 +187,9 @@ $(B)/bench/notifyfloor: bench/notifyfloor.c
 	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 $(DEPFLAGS) -o $@ $< -lseccomp
 
 bench: setup
-	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory all $(B)/bench/bindbench
 	bench/restart
+	bench/guard.sh
 	bench/run
 
 bench-smoke: all
@@ -194,6 +197,9 @@ bench-smoke: all
 
 bench-seccomp: $(B)/reuse $(B)/libreuse.so $(B)/bench/bindbench $(B)/bench/notifyfloor
 	bench/seccomp.sh
+
+bench-guard: $(B)/reuse $(B)/libreuse.so $(B)/bench/bindbench
+	bench/guard.sh
 
 # ---- robustness: sanitizer builds, fuzzing ------------------------------------
 #   make asan     build-asan/: libreuse.so, reuse, unit with ASan+UBSan
@@ -249,7 +255,7 @@ fuzz-smoke: $(FUZZERS)
 
 FORCE:
 .PHONY: all programs setup demo check check-quick clean install uninstall deb FORCE \
-	bench bench-smoke bench-seccomp asan tsan smallfd fuzz fuzz-build fuzz-smoke
+	bench bench-smoke bench-seccomp bench-guard asan tsan smallfd fuzz fuzz-build fuzz-smoke
 
 # The header dependencies -MMD wrote (none before the first build).
 -include $(wildcard $(B)/obj/*/*/*.d $(B)/probes/*.d $(B)/bench/*.d build-fuzz/*.d)

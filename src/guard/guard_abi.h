@@ -14,6 +14,8 @@
 /* Glob positions a program= pattern compiles to (after "**" -> "*"). */
 #define GUARD_GLOB_MAX 31
 #define GUARD_COMM_LEN 16
+/* Bound sockets whose options a rule holds, remembered at once. */
+#define GUARD_HELD 65536
 
 /* guard_rule.flags */
 #define GR_DENY      0x01
