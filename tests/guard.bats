@@ -324,7 +324,9 @@ bg() {
   local port p f h out
   command -v dnsmasq >/dev/null || skip "dnsmasq not installed"
   port=$(free_port)
-  p=$(pol "udp 127.0.0.1:$port program=dnsmasq reserve" "tcp 127.0.0.1:$port program=dnsmasq reserve")
+  # program= is the name a process gives itself: uid=0 makes it hold
+  p=$(pol "udp 127.0.0.1:$port program=dnsmasq uid=0 reserve" "tcp 127.0.0.1:$port program=dnsmasq uid=0 reserve")
+  cp "$ROOT/tests/daemons/attacker.py" "$W/dnsmasq"      # an attacker named dnsmasq
   # control: with nothing guarding, an attacker takes the port first
   run "${NOBODY[@]}" "$ROOT/tests/daemons/attacker.py" udp 127.0.0.1 "$port" ra
   assert_line --index 0 "bind=ok"
@@ -349,16 +351,19 @@ bg() {
       [[ $out == bind=EADDRINUSE ]] || fail "after dnsmasq: tcp $h $f: $out"
     done
   done
-  # root is refused too: the reservation names a program, not a uid
+  # root is refused too (not dnsmasq), and so is uid 65534 calling itself dnsmasq
   out=$("$ROOT/tests/daemons/attacker.py" udp 127.0.0.1 "$port" rarp)
   [[ $out == bind=EADDRINUSE ]] || fail "root attacker: $out"
+  out=$("${NOBODY[@]}" "$W/dnsmasq" udp 127.0.0.1 "$port" rarp)
+  [[ $out == bind=EADDRINUSE ]] || fail "nobody named dnsmasq: $out"
   run dig @127.0.0.1 -p "$port" libreuse.test A +short +time=2 +tries=2
   assert_output "192.0.2.7"
   stop_guard
   HOSTWIDE=
   run cat "$GLOG"
-  assert_line --regexp "attacker.py bind udp 127.0.0.1:$port rule=$p:1 option=SO_REUSEADDR,SO_REUSEPORT asked=on,on action=reserve result=EADDRINUSE .*backend=guard -- the address is reserved for program=dnsmasq by $p:1; refused uid 65534$"
+  assert_line --regexp "attacker.py bind udp 127.0.0.1:$port rule=$p:1 option=SO_REUSEADDR,SO_REUSEPORT asked=on,on action=reserve result=EADDRINUSE .*backend=guard -- the address is reserved for program=dnsmasq uid=0 by $p:1; refused uid 65534$"
   assert_line --regexp "attacker.py bind tcp 0.0.0.0:$port rule=$p:2 .*action=reserve result=EADDRINUSE"
+  assert_line --regexp "dnsmasq bind udp 127.0.0.1:$port rule=$p:1 .*action=reserve result=EADDRINUSE .*refused uid 65534$"
   assert_line --regexp "dnsmasq bind udp 127.0.0.1:$port rule=$p:1 option=SO_REUSEADDR,SO_REUSEPORT asked=.* action=reserve result=ok .*backend=guard$"
   # detached: the host is as it was
   run "$REUSE" guard --list

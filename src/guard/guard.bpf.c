@@ -84,10 +84,11 @@ struct held {
 	__u16 port;              /* the socket's, to tell it from a later one */
 };
 
-/* Keyed by the socket's cookie (never reused): an LRU hash, preallocated,
- * so a bind pays no allocation (socket-local storage cost 0.7 us a bind
- * here, bench/guard.sh); an entry of a closed socket ages out, and past
- * GUARD_HELD sockets the oldest lose their hold (docs/design-guard.md). */
+/* Keyed by the socket's kernel address (the sockopt hooks get no cookie),
+ * checked against its bound port: an LRU hash, preallocated, so a bind
+ * pays no allocation (socket-local storage cost 0.7 us more a bind here,
+ * bench/guard.sh). An entry of a closed socket ages out; past GUARD_HELD
+ * held sockets the oldest lose their hold (docs/design-guard.md). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, GUARD_HELD);

@@ -14,7 +14,7 @@
 /* Glob positions a program= pattern compiles to (after "**" -> "*"). */
 #define GUARD_GLOB_MAX 31
 #define GUARD_COMM_LEN 16
-/* Bound sockets whose options a rule holds, remembered at once. */
+/* Bound sockets whose options a rule holds, remembered at once (LRU). */
 #define GUARD_HELD 65536
 
 /* guard_rule.flags */
