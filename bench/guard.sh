@@ -32,6 +32,8 @@ printf 'udp 127.0.0.1:1 deny\n' >"$tmp/unmatched"
 # 100 rules: the bind is decided by the last one (the whole scan)
 for i in $(seq 1 99); do printf 'udp 127.0.0.1:%d deny\n' "$i"; done >"$tmp/many"
 printf 'tcp 127.0.0.1:* reuseaddr=force log=off\n' >>"$tmp/many"
+# exclusive: post_bind remembers each socket as its port's owner, close forgets it
+printf 'tcp 127.0.0.1:* exclusive log=off\n' >"$tmp/exclusive"
 # the same, logged: every bind is a ring buffer event and a line
 printf 'tcp 127.0.0.1:* reuseaddr=force\n' >"$tmp/logged"
 
@@ -82,6 +84,9 @@ row() {  # row LABEL CMD...
   guard_off
   guard_on "$tmp/many"
   row "guard, 100 rules, the last matches" incg "$cg"
+  guard_off
+  guard_on "$tmp/exclusive"
+  row "guard, exclusive rule (post_bind, sock_release too)" incg "$cg"
   guard_off
   guard_on "$tmp/logged"
   row "guard, rule matched and logged (text line)" incg "$cg"

@@ -320,6 +320,35 @@ bg() {
   assert_line --regexp "bindprobe bind udp 127.0.0.1:$port rule=$p:1 option=SO_REUSEADDR,SO_REUSEPORT asked=on,off action=exclusive result=ok now=reuseaddr:off,reuseport:off backend=guard$"
 }
 
+@test "exclusive (post_bind): a same-uid process cannot join a TCP daemon's SO_REUSEPORT group; it can once the daemon is gone" {
+  local port p
+  port=$(free_port)
+  p=$(pol "tcp 127.0.0.1:$port exclusive")
+  mkdir "$CG"
+  # control: the daemon keeps SO_REUSEPORT (as the library keeps it, unkeyed): root joins
+  bg "$W/d.out" "${INCG[@]}" "$PROBES/bindprobe" -p -l -h 5 127.0.0.1 "$port"
+  wait_listen "$port"
+  run "${INCG[@]}" "$PROBES/bindprobe" -p -l 127.0.0.1 "$port"
+  assert_output --regexp "^bind=ok listen=ok "
+  kill "$LAST"; wait "$LAST" || true
+
+  start_guard --cgroup "$CG" --policy "$p"
+  bg "$W/d.out" "${INCG[@]}" "$PROBES/bindprobe" -p -l -h 5 127.0.0.1 "$port"
+  wait_listen "$port"
+  local daemon=$LAST
+  run "${INCG[@]}" "$PROBES/bindprobe" -p -l 127.0.0.1 "$port"
+  assert_output --regexp "^bind=EADDRINUSE "
+  run "${INCG[@]}" "$PROBES/bindprobe" -p -l 0.0.0.0 "$port"
+  assert_output --regexp "^bind=EADDRINUSE "
+  kill "$daemon"; wait "$daemon" || true
+  run "${INCG[@]}" "$PROBES/bindprobe" -p -l 127.0.0.1 "$port"
+  assert_output --regexp "^bind=ok listen=ok "      # the owner closed: forgotten
+  stop_guard
+  run cat "$GLOG"
+  assert_line --regexp "bindprobe bind tcp 127.0.0.1:$port rule=$p:1 option=SO_REUSEADDR,SO_REUSEPORT asked=off,on action=exclusive result=EADDRINUSE now=reuseaddr:off,reuseport:on backend=guard -- pid [0-9]+ holds the address exclusively \(its rule $p:1\)$"
+  assert_line --regexp "bindprobe bind tcp 0.0.0.0:$port rule=$p:1 .*action=exclusive result=EADDRINUSE .* -- pid [0-9]+ holds the address exclusively"
+}
+
 @test "reserve (--host): dnsmasq's port is refused to another uid with any options, before and after dnsmasq starts; dig is answered" {
   local port p f h out
   command -v dnsmasq >/dev/null || skip "dnsmasq not installed"

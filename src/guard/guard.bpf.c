@@ -96,6 +96,46 @@ struct {
 	__type(value, struct held);
 } held SEC(".maps");
 
+/*
+ * Exclusive sockets, by protocol and port: who bound them (post_bind4/6),
+ * so that another process's overlapping bind is refused in the bind hook
+ * even where the kernel would let it join (a TCP program's own
+ * SO_REUSEPORT, kept as the library keeps it). sock_release forgets them.
+ */
+struct owner_key {
+	__u16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct owner_slot {
+	__u64 sk;                /* the socket (0: a free slot) */
+	__u32 tgid;
+	__u32 entry;
+	__u32 addr[4];
+	__u8 family, wild, v6any, pad;
+};
+
+struct owners_val {
+	struct owner_slot slot[GUARD_OWNER_SLOTS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct owner_key);
+	__type(value, struct owners_val);
+} owners SEC(".maps");
+
+/* An exclusive socket's own note of its owners entry: sock_release may
+ * not read the socket's port. Only exclusive sockets carry one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct owner_key);
+} owned SEC(".maps");
+
 /* One bind() being decided, walked over every entry by bpf_loop. */
 struct scan {
 	__u32 addr[4];
@@ -167,6 +207,37 @@ static __always_inline int overlaps(const struct guard_rule *r, const struct sca
 	if (!(r->net[0] | r->net[1] | r->net[2] | r->net[3]) && r->family == s->family)
 		return 1;        /* the rule holds its family's unspecified address */
 	return host_match(r, s);
+}
+
+/* Do two bound addresses meet (same family and one wildcard or equal, or
+ * "::" against IPv4)? */
+static __always_inline int slot_overlaps(const struct owner_slot *o, const struct scan *s)
+{
+	if (!o->sk)
+		return 0;
+	if (o->family != s->family)
+		return (o->v6any && s->family == 4) || (s->v6any && o->family == 4);
+	if (o->wild || s->wild)
+		return 1;
+	return o->addr[0] == s->addr[0] && o->addr[1] == s->addr[1] &&
+	       o->addr[2] == s->addr[2] && o->addr[3] == s->addr[3];
+}
+
+/* The slot of another process's exclusive socket this bind overlaps, or -1. */
+static __always_inline int held_by_other(const struct scan *s, __u32 tgid,
+					 const struct owners_val **vp)
+{
+	struct owner_key k = { .port = s->port, .proto = s->proto };
+	const struct owners_val *v = bpf_map_lookup_elem(&owners, &k);
+
+	if (!v)
+		return -1;
+	*vp = v;
+#pragma unroll
+	for (int i = 0; i < GUARD_OWNER_SLOTS; i++)
+		if (v->slot[i].tgid != tgid && slot_overlaps(&v->slot[i], s))
+			return i;
+	return -1;
 }
 
 static long scan_one(__u32 i, struct scan *s)
@@ -257,7 +328,9 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, int v6)
 	const struct guard_rule *r;
 	struct scan s = {};
 	struct guard_event *e;
-	int err = 0, want_ra = -1, want_rp = -1, asked_ra, asked_rp, dry;
+	const struct owners_val *ov = 0;
+	int err = 0, want_ra = -1, want_rp = -1, asked_ra, asked_rp, dry, slot;
+	__u32 tgid, owner_pid = 0;
 	__u8 action = GA_RULE;
 
 	if (!cfg || !cfg->nrules)
@@ -296,9 +369,14 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, int v6)
 	n = cfg->nrules < GUARD_MAX_RULES ? cfg->nrules : GUARD_MAX_RULES;
 	bpf_loop(n, scan_one, &s, 0);
 
+	tgid = bpf_get_current_pid_tgid() >> 32;
 	if (s.reserved_by != NONE && !s.owner) {
 		entry = s.reserved_by;
 		action = GA_RESERVED;
+	} else if (cfg->exclusive && s.port && (slot = held_by_other(&s, tgid, &ov)) >= 0 && ov) {
+		entry = ov->slot[slot & (GUARD_OWNER_SLOTS - 1)].entry;
+		owner_pid = ov->slot[slot & (GUARD_OWNER_SLOTS - 1)].tgid;
+		action = GA_EXCLUSIVE;
 	} else if (s.first != NONE) {
 		entry = s.first;
 	} else {
@@ -310,7 +388,7 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, int v6)
 	dry = r->flags & GR_DRY;
 	asked_ra = opt_get(ctx, SO_REUSEADDR);
 	asked_rp = opt_get(ctx, SO_REUSEPORT);
-	if (action == GA_RESERVED) {
+	if (action != GA_RULE) {
 		err = EADDRINUSE;
 	} else if (r->flags & GR_DENY) {
 		err = EACCES;
@@ -349,6 +427,7 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, int v6)
 		e->proto = s.proto;
 		e->entry = entry;
 		e->action = action;
+		e->value = owner_pid;
 		e->result = err;
 		e->asked_ra = (__s8)asked_ra;
 		e->asked_rp = (__s8)asked_rp;
@@ -373,6 +452,120 @@ SEC("cgroup/bind6")
 int guard_bind6(struct bpf_sock_addr *ctx)
 {
 	return on_bind(ctx, 1);
+}
+
+/* A bound socket's address as the scan holds one (v4-mapped as IPv4);
+ * v6 a constant: post_bind4 may not read the IPv6 fields, nor 6 the 4. */
+static __always_inline void sock_addr_of(struct bpf_sock *sk, struct owner_slot *o, int v6)
+{
+	if (v6) {
+		__u32 a0 = *(volatile __u32 *)&sk->src_ip6[0];
+		__u32 a1 = *(volatile __u32 *)&sk->src_ip6[1];
+		__u32 a2 = *(volatile __u32 *)&sk->src_ip6[2];
+		__u32 a3 = *(volatile __u32 *)&sk->src_ip6[3];
+
+		if (!a0 && !a1 && a2 == bpf_htonl(0xffff)) {
+			o->family = 4;
+			o->addr[0] = a3;
+			o->wild = !a3;
+		} else {
+			o->family = 6;
+			o->addr[0] = a0;
+			o->addr[1] = a1;
+			o->addr[2] = a2;
+			o->addr[3] = a3;
+			o->wild = !(a0 | a1 | a2 | a3);
+			o->v6any = o->wild;
+		}
+	} else {
+		o->family = 4;
+		o->addr[0] = sk->src_ip4;
+		o->wild = !o->addr[0];
+	}
+}
+
+static __always_inline __u8 sock_proto(struct bpf_sock *sk)
+{
+	if (sk->type == SOCK_STREAM && (sk->protocol == IPPROTO_TCP ||
+					sk->protocol == IPPROTO_MPTCP_))
+		return P_TCP;
+	if (sk->type == SOCK_DGRAM && sk->protocol == IPPROTO_UDP)
+		return P_UDP;
+	return 0;
+}
+
+/* After a bind: an exclusive rule's socket is remembered as its port's owner. */
+static __always_inline int on_post_bind(struct bpf_sock *sk, int v6)
+{
+	__u64 key = (__u64)sk;
+	const struct held *h = bpf_map_lookup_elem(&held, &key);
+	const struct guard_rule *r;
+	struct owner_slot o = {};
+	struct owner_key k = {}, *note;
+	struct owners_val *v, fresh = {};
+
+	if (!h || h->port != (__u16)sk->src_port)
+		return 1;
+	r = bpf_map_lookup_elem(&rules, &h->entry);
+	if (!r || !(r->flags & GR_EXCLUSIVE) || (r->flags & GR_DRY))
+		return 1;
+	k.port = (__u16)sk->src_port;
+	k.proto = sock_proto(sk);
+	o.sk = key;
+	o.tgid = bpf_get_current_pid_tgid() >> 32;
+	o.entry = h->entry;
+	sock_addr_of(sk, &o, v6);
+	note = bpf_sk_storage_get(&owned, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!note)
+		return 1;
+	*note = k;
+	v = bpf_map_lookup_elem(&owners, &k);
+	if (!v) {
+		fresh.slot[0] = o;
+		bpf_map_update_elem(&owners, &k, &fresh, BPF_NOEXIST);
+		return 1;
+	}
+#pragma unroll
+	for (int i = 0; i < GUARD_OWNER_SLOTS; i++) {
+		if (!v->slot[i].sk) {
+			v->slot[i] = o;
+			break;
+		}
+	}
+	return 1;                /* more exclusive sockets on one port: the kernel's
+				    own refusal (no options) still stands */
+}
+
+SEC("cgroup/post_bind4")
+int guard_post_bind4(struct bpf_sock *sk)
+{
+	return on_post_bind(sk, 0);
+}
+
+SEC("cgroup/post_bind6")
+int guard_post_bind6(struct bpf_sock *sk)
+{
+	return on_post_bind(sk, 1);
+}
+
+/* A socket closes: it owns its port no more. */
+SEC("cgroup/sock_release")
+int guard_release(struct bpf_sock *sk)
+{
+	struct owner_key *k = bpf_sk_storage_get(&owned, sk, 0, 0);
+	struct owners_val *v;
+	__u64 key = (__u64)sk;
+
+	if (!k)
+		return 1;
+	v = bpf_map_lookup_elem(&owners, k);
+	if (!v)
+		return 1;
+#pragma unroll
+	for (int i = 0; i < GUARD_OWNER_SLOTS; i++)
+		if (v->slot[i].sk == key)
+			v->slot[i].sk = 0;
+	return 1;
 }
 
 /* The socket's side of a sockopt event: its bound address. */

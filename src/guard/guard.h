@@ -48,7 +48,8 @@ struct guard_bpf;
 struct bpf_link;
 struct ring_buffer;
 
-#define GUARD_PROGS 4                /* bind4, bind6, setsockopt, getsockopt */
+#define GUARD_PROGS 7                /* bind4, bind6, setsockopt, getsockopt,
+					post_bind4, post_bind6, sock_release */
 #define GUARD_PIN_ROOT "/sys/fs/bpf/libreuse"
 
 struct guard_run {

@@ -52,6 +52,8 @@ struct guard_glob {
 struct guard_config {
 	__u32 nrules;            /* entries in use */
 	__u32 events;            /* 0: decide only (a pinned guard nobody reads) */
+	__u32 exclusive;         /* some entry is exclusive: binds look up owners */
+	__u32 pad;
 };
 
 /* guard_event.call */
@@ -61,7 +63,12 @@ enum { GE_BIND = 0, GE_SETSOCKOPT, GE_GETSOCKOPT };
 enum {
 	GA_RULE = 0,             /* the first matching rule (its directives) */
 	GA_RESERVED,             /* another rule's reservation refused the bind */
+	GA_EXCLUSIVE,            /* another process's exclusive socket refused it
+				    (guard_event.value: that process's pid) */
 };
+
+/* Exclusive sockets bound on one port (post_bind), per protocol. */
+#define GUARD_OWNER_SLOTS 4
 
 struct guard_event {
 	__u32 pid;

@@ -26,7 +26,8 @@
 #include "guard.skel.h"
 
 static const char *const link_names[GUARD_PROGS] = {
-	"bind4", "bind6", "setsockopt", "getsockopt",
+	"bind4", "bind6", "setsockopt", "getsockopt", "post_bind4", "post_bind6",
+	"sock_release",
 };
 
 /* libbpf's warnings (the verifier's log among them) as our messages;
@@ -44,6 +45,10 @@ int guard_load(struct guard_run *g, const struct guard_image *img, bool events)
 	struct guard_config cfg = { .nrules = (uint32_t)img->n, .events = events };
 	uint32_t zero = 0;
 	int err;
+
+	for (size_t i = 0; i < img->n; i++)
+		if ((img->rules[i].flags & (GR_EXCLUSIVE | GR_DRY)) == GR_EXCLUSIVE)
+			cfg.exclusive = 1;
 
 	memset(g, 0, sizeof *g);
 	libbpf_set_print(libbpf_print);
@@ -77,9 +82,18 @@ int guard_attach(struct guard_run *g, int cgfd)
 	struct bpf_program *progs[GUARD_PROGS] = {
 		g->skel->progs.guard_bind4, g->skel->progs.guard_bind6,
 		g->skel->progs.guard_setsockopt, g->skel->progs.guard_getsockopt,
+		g->skel->progs.guard_post_bind4, g->skel->progs.guard_post_bind6,
+		g->skel->progs.guard_release,
 	};
 
-	for (int i = 0; i < GUARD_PROGS; i++) {
+	uint32_t zero = 0;
+	struct guard_config cfg = { 0 };
+	/* post_bind and sock_release serve exclusive rules alone: without
+	 * one they are not attached, and cost no bind or close anything */
+	int n = bpf_map__lookup_elem(g->skel->maps.config, &zero, sizeof zero, &cfg,
+				     sizeof cfg, 0) == 0 && cfg.exclusive ? GUARD_PROGS : 4;
+
+	for (int i = 0; i < n; i++) {
 		g->links[i] = bpf_program__attach_cgroup(progs[i], cgfd);
 		if (!g->links[i]) {
 			int err = errno;
@@ -127,7 +141,7 @@ int guard_pin(struct guard_run *g, const char *dir)
 			  " (a guard is pinned there: reuse guard --remove first)" : "");
 		return -1;
 	}
-	for (int i = 0; i < GUARD_PROGS; i++) {
+	for (int i = 0; i < GUARD_PROGS && g->links[i]; i++) {
 		snprintf(path, sizeof path, "%s/%s", dir, link_names[i]);
 		if (bpf_link__pin(g->links[i], path))
 			goto fail;

@@ -87,6 +87,11 @@ static int on_event(void *arg, void *data, size_t size)
 		if (e->action == GA_RESERVED) {
 			reserved_msg(r, e, msg, sizeof msg);
 			ev.msg = msg;
+		} else if (e->action == GA_EXCLUSIVE) {
+			snprintf(w.action, sizeof w.action, "exclusive");
+			snprintf(msg, sizeof msg, "pid %u holds the address exclusively "
+				 "(its rule %s:%u)", e->value, log_rule_source(), r->line);
+			ev.msg = msg;
 		}
 		ev.ra_now = e->now_ra;
 		ev.rp_now = e->now_rp;
