@@ -236,11 +236,12 @@ bg() {
   [[ $(grep -c ' bind ' "$GLOG") -eq 1 ]]      # the process outside: no line
 }
 
-@test "force and strip at bind (bpf_setsockopt), held after bind; getsockopt answers what was asked" {
-  local p1 p2 p
+@test "force and strip at bind (bpf_setsockopt), held after bind; getsockopt answers what was asked; log=off" {
+  local p1 p2 p3 p
   p1=$(free_port)
   p2=$(free_port)
-  p=$(pol "tcp 127.0.0.1:$p1 reuseaddr=force" "tcp 127.0.0.1:$p2 reuseaddr=strip")
+  p3=$(free_port)
+  p=$(pol "tcp 127.0.0.1:$p1 reuseaddr=force" "tcp 127.0.0.1:$p2 reuseaddr=strip" "tcp 127.0.0.1:$p3 reuseaddr=force log=off")
   mkdir "$CG"
   # control: without the guard the kernel holds what the program set
   run "${INCG[@]}" "$PROBES/bindprobe" 127.0.0.1 "$p1"
@@ -251,7 +252,10 @@ bg() {
   assert_output --regexp "^bind=ok seen_ra=0 "
   run "${INCG[@]}" "$PROBES/bindprobe" -r -R 127.0.0.1 "$p2"
   assert_output --regexp "^bind=ok set_after=ok seen_ra=1 "
+  run "${INCG[@]}" "$PROBES/bindprobe" 127.0.0.1 "$p3"
+  assert_output --regexp "^bind=ok "
   stop_guard
+  [[ $(grep -c ":$p3 " "$GLOG") -eq 0 ]]            # log=off: no line
   run cat "$GLOG"
   assert_line --regexp "bindprobe bind tcp 127.0.0.1:$p1 rule=$p:1 option=SO_REUSEADDR asked=off action=force result=ok now=reuseaddr:on,reuseport:off backend=guard$"
   assert_line --regexp "bindprobe bind tcp 127.0.0.1:$p2 rule=$p:2 option=SO_REUSEADDR asked=on action=strip result=ok now=reuseaddr:off,reuseport:off backend=guard$"
