@@ -241,6 +241,10 @@ static void check_rule(struct parser *ps, const struct reuse_rule *r,
 				conflict(ps, &sn->tok[K_DENY], &sn->tok[with_deny[i]],
 					 " (deny refuses the bind)");
 	}
+	/* a reservation is for someone: with neither it would refuse nobody */
+	if (sn->tok[K_RESERVE].n && !sn->tok[K_PROGRAM].n && !sn->tok[K_UID].n)
+		perr(ps, sn->tok[K_RESERVE].col, "'reserve' needs program= or uid= "
+		     "(the processes the address is for)");
 	if (sn->tok[K_EXCLUSIVE].n) {
 		if (sn->tok[K_REUSEADDR].n && r->reuseaddr == REUSE_FORCE)
 			conflict(ps, &sn->tok[K_EXCLUSIVE], &sn->tok[K_REUSEADDR],

@@ -171,8 +171,10 @@ static const struct err_case err_cases[] = {
 	  "1:34: error: 'deny' cannot be combined with 'reuseaddr=keep'"),
 	E("tcp *:80 deny handoff\n", 1, "1:15: error: 'handoff' cannot be combined with 'deny'"),
 	E("tcp *:80 deny exclusive\n", 1, "1:15: error: 'exclusive' cannot be combined with 'deny'"),
-	E("tcp *:80 deny reserve\n", 1, "1:15: error: 'reserve' cannot be combined with 'deny'"),
+	E("tcp *:80 uid=0 deny reserve\n", 1, "1:21: error: 'reserve' cannot be combined with 'deny'"),
 	E("tcp *:80 reserve=yes\n", 1, "1:10: error: 'reserve' takes no value"),
+	E("tcp *:80 reserve log=off\n", 1,
+	  "1:10: error: 'reserve' needs program= or uid= (the processes the address is for)"),
 	E("tcp *:80 reuseport=force exclusive\n", 1,
 	  "1:26: error: 'exclusive' cannot be combined with 'reuseport=force' (exclusive keeps SO_REUSEPORT off)"),
 	E2("tcp *:80 exclusive reuseaddr=force reuseport=force\n", 2,
@@ -382,8 +384,8 @@ static const struct rule_case rule_cases[] = {
 	  AF_INET6, "2001:db8::", 32, "443", "*x", -1, K, K, LD, 0, 0, 1, 0 },
 	{ R("udp 127.0.0.1:53 program=dnsmasq uid=0 reserve"), REUSE_P_UDP, AF_INET, "127.0.0.1",
 	  32, "53", "dnsmasq", 0, K, K, LD, 0, 0, 0, 1 },
-	{ R("any *:53 reserve exclusive log=off"), REUSE_P_ANY, 0, NULL, 0, "53", NULL, -1, K, K,
-	  LO, 1, 0, 0, 1 },
+	{ R("any *:53 reserve exclusive log=off uid=53"), REUSE_P_ANY, 0, NULL, 0, "53", NULL, 53,
+	  K, K, LO, 1, 0, 0, 1 },
 };
 
 /* ports_str - a rule's ranges as "lo-hi,port,..." ("*" for none). */
