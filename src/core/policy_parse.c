@@ -242,7 +242,7 @@ static void check_rule(struct parser *ps, const struct reuse_rule *r,
 					 " (deny refuses the bind)");
 	}
 	/* a reservation is for someone: with neither it would refuse nobody */
-	if (sn->tok[K_RESERVE].n && !sn->tok[K_PROGRAM].n && !sn->tok[K_UID].n)
+	if (clean && sn->tok[K_RESERVE].n && !sn->tok[K_PROGRAM].n && !sn->tok[K_UID].n)
 		perr(ps, sn->tok[K_RESERVE].col, "'reserve' needs program= or uid= "
 		     "(the processes the address is for)");
 	if (sn->tok[K_EXCLUSIVE].n) {
