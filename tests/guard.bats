@@ -109,6 +109,13 @@ bg() {
   assert_output --partial "uid 65534"
 }
 
+@test "guard: without a cgroup v2 hierarchy it refuses, saying why (exit 2)" {
+  # a mount namespace of its own, where the cgroup v2 mount is gone
+  run unshare -m sh -c 'umount "$1" && exec "$0" guard --host --policy /dev/null' "$REUSE" "$CGROOT"
+  assert_equal "$status" 2
+  assert_output --partial "no cgroup v2 hierarchy is mounted"
+}
+
 @test "guard: usage errors and a target that is no cgroup v2 directory" {
   run "$REUSE" guard --policy /dev/null
   assert_equal "$status" 2
