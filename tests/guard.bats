@@ -490,3 +490,58 @@ bg() {
     fail "seed $seed: library and guard disagree: $(cat "$W/diff")"
   fi
 }
+
+# The directive matrix against the library: every directive x what the
+# program asked (nothing, SO_REUSEADDR, SO_REUSEPORT, both) x TCP/UDP, each
+# case on its own port of one policy; bindprobe under the library, then in
+# the guarded cgroup. The bind's result, what getsockopt shows the program
+# and the log's option/asked/action/result words must be the same.
+@test "directive matrix: the guard decides every directive as the library does (result, getsockopt, log words)" {
+  local dirs=("reuseaddr=force" "reuseaddr=strip" "reuseaddr=refuse" "reuseaddr=keep"
+              "reuseport=force" "reuseport=strip" "reuseport=refuse" "deny" "exclusive")
+  local asks=("" "-r" "-p" "-r -p") lines=() cases=() port d a proto i=0 p
+  port=$(free_port)
+  ((port > 29800)) && port=29000
+  for proto in tcp udp; do
+    for d in "${dirs[@]}"; do
+      for a in "${asks[@]}"; do
+        lines+=("$proto 127.0.0.1:$((port + i)) $d")
+        cases+=("$proto|$((port + i))|$a")
+        i=$((i + 1))
+      done
+    done
+  done
+  p=$(pol "${lines[@]}")
+  mkdir "$CG"
+  # one run of every case: "PORT result seen_ra seen_rp"
+  each() {
+    local c proto prt a out u
+    for c in "${cases[@]}"; do
+      IFS='|' read -r proto prt a <<<"$c"
+      u=
+      [[ $proto == udp ]] && u=-u
+      # shellcheck disable=SC2086  # $u and $a are lists of flags
+      out=$("$@" "$PROBES/bindprobe" $u $a 127.0.0.1 "$prt") || true
+      [[ $out =~ ^bind=([A-Z a-z]+)\ .*seen_ra=(-?[0-9])\ seen_rp=(-?[0-9]) ]] || { echo "$prt ?? $out"; continue; }
+      echo "$prt ${BASH_REMATCH[1]} ${BASH_REMATCH[2]} ${BASH_REMATCH[3]}"
+    done
+  }
+  each env LD_PRELOAD="$LIB" REUSE_POLICY="$p" REUSE_LOG="$W/lib.log" >"$W/lib.out"
+  start_guard --cgroup "$CG" --policy "$p"
+  each "${INCG[@]}" >"$W/guard.out"
+  stop_guard
+  [[ $(wc -l <"$W/lib.out") -eq ${#cases[@]} ]]
+  # the log words, per port
+  words() { sed -nE 's/.* bind (fd=[0-9]+ )?(tcp|udp) 127\.0\.0\.1:([0-9]+) rule=[^ ]+ (option=[^ ]+ asked=[^ ]+ action=[^ ]+ result=[^ ]+).*/\3 \4/p' "$1" | sort -n; }
+  words "$W/lib.log" >"$W/lib.words"
+  words "$GLOG" >"$W/guard.words"
+  [[ $(wc -l <"$W/lib.words") -eq ${#cases[@]} ]] || fail "library log: $(head -3 "$W/lib.log")"
+  # the cases differ among themselves: refusals of both kinds, views of both values
+  grep -q ' EPERM ' "$W/lib.out" && grep -q ' EACCES ' "$W/lib.out" && grep -q ' ok 1 1$' "$W/lib.out"
+  grep -q 'action=strip' "$W/lib.words" && grep -q 'action=exclusive' "$W/lib.words"
+  diff "$W/lib.out" "$W/guard.out" >"$W/d1" || true
+  diff "$W/lib.words" "$W/guard.words" >"$W/d2" || true
+  if [[ -s $W/d1 || -s $W/d2 ]]; then
+    fail "library vs guard (< library, > guard; ports from $port in policy order): $(cat "$W/d1" "$W/d2")"
+  fi
+}
