@@ -71,7 +71,8 @@ $(B)/obj/src/guard/load.o: $(B)/guard/guard.skel.h
 $(B)/reuse: $(CLI_OBJ) $(B)/libcore.a
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $^ $(LIBS_CLI) $(LIBS_LIB)
 
-$(B)/unit: $(UNIT_OBJ) $(B)/libcore.a
+# the guard's policy compiler is pure (no libbpf): the unit tests take it
+$(B)/unit: $(UNIT_OBJ) $(B)/obj/src/guard/compile.o $(B)/libcore.a
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $^ $(LIBS_LIB)
 
 $(B)/probes/%: tests/probes/%.c

@@ -151,30 +151,12 @@ struct scan {
 	__u32 reserved_by;       /* an overlapping reservation not naming it */
 };
 
-/*
- * program=: a shift-and automaton (compile.c builds m[] and star). A name
- * of 15 bytes may be a longer one the kernel cut: it matches when a name
- * starting with it could.
- */
+/* program=: the automaton of entry i (guard_abi.h, guard_glob_match). */
 static __always_inline int glob_ok(const struct guard_rule *r, const char *comm, __u32 i)
 {
 	const struct guard_glob *g = bpf_map_lookup_elem(&globs, &i);
-	__u32 s = 1, star = r->star, acc = 1u << (r->glob_n & 31);
 
-	if (!g)
-		return 0;
-	s |= (s & star) << 1;
-#pragma unroll
-	for (int k = 0; k < GUARD_COMM_LEN - 1; k++) {
-		unsigned char c = comm[k];
-		if (!c)
-			return (s & acc) != 0;
-		s = ((s & g->m[c]) << 1) | (s & star);
-		s |= (s & star) << 1;
-		if (!s)
-			return 0;
-	}
-	return 1;
+	return g && guard_glob_match(g->m, r->star, r->glob_n, comm);
 }
 
 /* program= and uid=: the rule names this process. */

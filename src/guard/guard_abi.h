@@ -89,4 +89,36 @@ struct guard_event {
 	__u8 pad[3];
 };
 
+/*
+ * program=: does the task's name (comm, NUL-ended, at most 15 bytes) match
+ * the shift-and automaton compile.c built (m[byte]: the positions the byte
+ * may fill; star: the positions that repeat; accepted at glob_n)? A name of
+ * 15 bytes may be a longer one the kernel cut: it matches when a name
+ * starting with it could. The programs and the unit tests run this same
+ * code (tests/unit/test_guard.c holds it against fnmatch(3)).
+ */
+#if defined(__bpf__)
+#define GUARD_UNROLL _Pragma("unroll")
+#else
+#define GUARD_UNROLL
+#endif
+static inline __attribute__((always_inline)) int
+guard_glob_match(const __u32 *m, __u32 star, __u32 glob_n, const char *comm)
+{
+	__u32 s = 1, acc = 1u << (glob_n & 31);
+
+	s |= (s & star) << 1;
+	GUARD_UNROLL
+	for (int k = 0; k < GUARD_COMM_LEN - 1; k++) {
+		unsigned char c = (unsigned char)comm[k];
+		if (!c)
+			return (s & acc) != 0;
+		s = ((s & m[c]) << 1) | (s & star);
+		s |= (s & star) << 1;
+		if (!s)
+			return 0;
+	}
+	return 1;
+}
+
 #endif
