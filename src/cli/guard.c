@@ -179,6 +179,8 @@ static void log_setup(const struct guard_opts *o, struct reuse_policy *p)
 	snprintf(reuse_cfg.prog, sizeof reuse_cfg.prog, "reuse");
 	snprintf(reuse_cfg.exe, sizeof reuse_cfg.exe, "reuse");
 	config_init();
+	/* REUSE_DRY_RUN is the library's: the guard's dry runs are its rules' */
+	reuse_cfg.dry_run = false;
 	log_set_backend("guard");
 	reuse_cfg.policy = *p;
 	log_policy_ready();
