@@ -410,6 +410,27 @@ bg() {
   refute_output --partial "/host "
 }
 
+@test "under both the library and the guard: the same decisions, each logged by its own backend" {
+  local p1 p2 p
+  p1=$(free_port)
+  p2=$(free_port)
+  p=$(pol "tcp 127.0.0.1:$p1 reuseaddr=force" "tcp 127.0.0.1:$p2 deny")
+  mkdir "$CG"
+  start_guard --cgroup "$CG" --policy "$p"
+  run "${INCG[@]}" env LD_PRELOAD="$LIB" REUSE_POLICY="$p" REUSE_LOG="$W/lib.log" "$PROBES/bindprobe" 127.0.0.1 "$p1"
+  assert_output --regexp "^bind=ok seen_ra=0 "
+  run "${INCG[@]}" env LD_PRELOAD="$LIB" REUSE_POLICY="$p" REUSE_LOG="$W/lib.log" "$PROBES/bindprobe" 127.0.0.1 "$p2"
+  assert_output --regexp "^bind=EACCES "
+  stop_guard
+  run cat "$W/lib.log"
+  assert_line --regexp "bindprobe bind fd=[0-9]+ tcp 127.0.0.1:$p1 rule=$p:1 option=SO_REUSEADDR asked=off action=force result=ok now=reuseaddr:on,reuseport:off$"
+  assert_line --regexp "bindprobe bind fd=[0-9]+ tcp 127.0.0.1:$p2 rule=$p:2 .*action=deny result=EACCES"
+  # the library refused the denied bind itself: the guard never saw it
+  run cat "$GLOG"
+  assert_line --regexp "bindprobe bind tcp 127.0.0.1:$p1 rule=$p:1 option=SO_REUSEADDR asked=on action=force result=ok now=reuseaddr:on,reuseport:off backend=guard$"
+  refute_output --partial ":$p2 "
+}
+
 @test "--pin attaches and exits; --list shows it; --remove detaches it" {
   local port p
   port=$(free_port)
