@@ -197,34 +197,33 @@ static int run(const struct guard_opts *o, const char *root)
 
 	if (!img)
 		return 1;
+	memset(&p, 0, sizeof p);
 	if ((status = policy(o, &p, img)) ||
-	    (status = open_target(o, root, &fd, name, sizeof name, pin, sizeof pin))) {
-		free(img);
-		return status;
-	}
+	    (status = open_target(o, root, &fd, name, sizeof name, pin, sizeof pin)))
+		goto out;
 	log_setup(o, &p);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	if (guard_load(&g, img, !o->pin) < 0) {
-		close(fd);
-		return EXIT_USAGE;
-	}
-	if (guard_attach(&g, fd) < 0 || (o->pin && guard_pin(&g, pin) < 0)) {
-		guard_close(&g);
-		close(fd);
-		return EXIT_USAGE;
-	}
-	close(fd);
+	status = EXIT_USAGE;
+	if (guard_load(&g, img, !o->pin) < 0)
+		goto out_fd;
+	if (guard_attach(&g, fd) < 0 || (o->pin && guard_pin(&g, pin) < 0))
+		goto out_guard;
 	log_text("guard ready: policy %s, %zu rule%s (%zu entries), cgroup %s%s%s",
 		 log_rule_source(), p.nrules, p.nrules == 1 ? "" : "s", img->n, name,
 		 o->pin ? ", pinned at " : "", o->pin ? pin : "");
+	status = 0;
 	if (!o->pin) {
 		guard_stream(&g, &p, img, &stop);
 		log_text("guard stopped: detached from cgroup %s", name);
 	}
+out_guard:
 	guard_close(&g);
+out_fd:
+	close(fd);
+out:
 	free(img);
-	return 0;
+	return status;
 }
 
 int cmd_guard(int argc, char **argv)
