@@ -16,19 +16,23 @@ CPPFLAGS_ALL := -Iinclude -Isrc -D_GNU_SOURCE $(CPPFLAGS)
 CFLAGS_ALL   := -std=gnu11 -fPIC -fvisibility=hidden -fno-strict-aliasing $(WARN) $(CFLAGS)
 LDFLAGS_LIB  := -shared -Wl,-z,relro,-z,now -Wl,-z,noexecstack -Wl,--no-undefined
 LIBS_LIB     := -ldl -lpthread
-# reuse run --seccomp (src/cli/seccomp.c, supervise.c) needs libseccomp.
-LIBS_CLI     := -lseccomp
+# reuse run --seccomp (src/cli/seccomp.c, supervise.c) needs libseccomp;
+# reuse guard (src/guard/) libbpf. Only the CLI links them, never the library.
+LIBS_CLI     := -lseccomp -lbpf
+BPF_CLANG    ?= clang
+BPFTOOL      ?= bpftool
 
 B := build
 CORE_SRC  := $(wildcard src/core/*.c)
 SHIM_SRC  := $(wildcard src/shim/*.c)
 CLI_SRC   := $(wildcard src/cli/*.c)
+GUARD_SRC := $(filter-out %.bpf.c,$(wildcard src/guard/*.c))
 UNIT_SRC  := $(wildcard tests/unit/*.c)
 PROBE_SRC := $(wildcard tests/probes/*.c)
 
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o) $(B)/obj/src/core/default_policy.o
 SHIM_OBJ := $(SHIM_SRC:%.c=$(B)/obj/%.o)
-CLI_OBJ  := $(CLI_SRC:%.c=$(B)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(B)/obj/%.o) $(GUARD_SRC:%.c=$(B)/obj/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/obj/%.o)
 PROBES   := $(PROBE_SRC:tests/probes/%.c=$(B)/probes/%)
 BENCH_BIN := $(B)/bench/probe $(B)/bench/recsize $(B)/bench/shapes
@@ -53,10 +57,24 @@ $(B)/libreuse.so: $(SHIM_OBJ) $(CORE_OBJ)
 $(B)/libcore.a: $(CORE_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
+# reuse guard's programs: built for the BPF target, embedded in `reuse` as a
+# libbpf skeleton (the object's bytes and the code that opens them).
+$(B)/guard/guard.bpf.o: src/guard/guard.bpf.c src/guard/guard_abi.h Makefile
+	@mkdir -p $(dir $@)
+	$(BPF_CLANG) -O2 -g -target bpf -Wall -Werror -I/usr/include/$(MULTIARCH) -Isrc \
+		-c -o $@ $<
+
+$(B)/guard/guard.skel.h: $(B)/guard/guard.bpf.o
+	$(BPFTOOL) gen skeleton $< name guard_bpf >$@.tmp && mv $@.tmp $@
+
+$(B)/obj/src/guard/%.o: CPPFLAGS_ALL += -I$(B)/guard
+$(B)/obj/src/guard/load.o: $(B)/guard/guard.skel.h
+
 $(B)/reuse: $(CLI_OBJ) $(B)/libcore.a
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $^ $(LIBS_CLI) $(LIBS_LIB)
 
-$(B)/unit: $(UNIT_OBJ) $(B)/libcore.a
+# the guard's policy compiler is pure (no libbpf): the unit tests take it
+$(B)/unit: $(UNIT_OBJ) $(B)/obj/src/guard/compile.o $(B)/libcore.a
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $^ $(LIBS_LIB)
 
 $(B)/probes/%: tests/probes/%.c
@@ -154,6 +172,8 @@ deb:
 #   make bench          full run, writes bench/RESULTS.md (a few minutes)
 #   make bench-smoke    tiny run into build/bench/RESULTS-smoke.md (harness check)
 #   make bench-seccomp  reuse run --seccomp: overhead per intercepted call (bench/seccomp.md)
+#   make bench-guard    reuse guard: time per bind beside bare, LD_PRELOAD and --seccomp
+#                       (build/bench/guard.md; bench/run puts it in RESULTS.md)
 $(B)/bench/probe: bench/probe.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O1 -g $(DEPFLAGS) -o $@ $<
@@ -176,8 +196,9 @@ $(B)/bench/notifyfloor: bench/notifyfloor.c
 	$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 $(DEPFLAGS) -o $@ $< -lseccomp
 
 bench: setup
-	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory all $(B)/bench/bindbench
 	bench/restart
+	bench/guard.sh
 	bench/run
 
 bench-smoke: all
@@ -185,6 +206,9 @@ bench-smoke: all
 
 bench-seccomp: $(B)/reuse $(B)/libreuse.so $(B)/bench/bindbench $(B)/bench/notifyfloor
 	bench/seccomp.sh
+
+bench-guard: $(B)/reuse $(B)/libreuse.so $(B)/bench/bindbench
+	bench/guard.sh
 
 # ---- robustness: sanitizer builds, fuzzing ------------------------------------
 #   make asan     build-asan/: libreuse.so, reuse, unit with ASan+UBSan
@@ -240,7 +264,7 @@ fuzz-smoke: $(FUZZERS)
 
 FORCE:
 .PHONY: all programs setup demo check check-quick check-cpython clean install uninstall deb FORCE \
-	bench bench-smoke bench-seccomp asan tsan smallfd fuzz fuzz-build fuzz-smoke
+	bench bench-smoke bench-seccomp bench-guard asan tsan smallfd fuzz fuzz-build fuzz-smoke
 
 # The header dependencies -MMD wrote (none before the first build).
 -include $(wildcard $(B)/obj/*/*/*.d $(B)/probes/*.d $(B)/bench/*.d build-fuzz/*.d)

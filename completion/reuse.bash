@@ -10,7 +10,7 @@ _reuse() {
   cmd=${COMP_WORDS[1]}
 
   if [ "$COMP_CWORD" -eq 1 ]; then
-    mapfile -t COMPREPLY < <(compgen -W 'run check policy who audit systemd-dropin help --help --version' -- "$cur")
+    mapfile -t COMPREPLY < <(compgen -W 'run check policy who audit systemd-dropin guard help --help --version' -- "$cur")
     return
   fi
   # each command's options, and those of them that take an argument
@@ -18,11 +18,14 @@ _reuse() {
     run)
       opts='--policy --log --json --log-level --dry-run --seccomp --supervise --takeover-timeout --stop-signal --pid-file --help'
       argopts='--policy --log --log-level --takeover-timeout --stop-signal --pid-file' ;;
-    check) opts='--help' argopts='' ;;
+    check) opts='--guard --help' argopts='' ;;
     policy) opts='--default --help' argopts='' ;;
     who) opts='--tcp --udp --json --help' argopts='' ;;
     audit) opts='--json --help' argopts='' ;;
     systemd-dropin) opts='--policy --help' argopts='--policy' ;;
+    guard)
+      opts='--policy --log --json --cgroup --host --pin --force --list --remove --all --help'
+      argopts='--policy --log --cgroup' ;;
     help) opts='--help' argopts='' ;;
     *) return ;;
   esac
@@ -30,6 +33,7 @@ _reuse() {
   if [[ " $argopts " == *" $prev "* ]]; then
     case $prev in
       --policy|--pid-file) mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
+      --cgroup) mapfile -t COMPREPLY < <(compgen -d -- "$cur") ;;
       --log) mapfile -t COMPREPLY < <(compgen -W 'stderr syslog off' -f -- "$cur") ;;
       --log-level) mapfile -t COMPREPLY < <(compgen -W 'off decisions all' -- "$cur") ;;
       --stop-signal) mapfile -t COMPREPLY < <(compgen -W 'TERM INT QUIT HUP USR1 USR2' -- "$cur") ;;
@@ -54,7 +58,7 @@ _reuse() {
   case $cmd in
     run) mapfile -t COMPREPLY < <(compgen -c -- "$cur") ;;
     check) mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
-    help) mapfile -t COMPREPLY < <(compgen -W 'run check policy who audit systemd-dropin help' -- "$cur") ;;
+    help) mapfile -t COMPREPLY < <(compgen -W 'run check policy who audit systemd-dropin guard help' -- "$cur") ;;
   esac
 }
 complete -F _reuse reuse

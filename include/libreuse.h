@@ -65,6 +65,8 @@ struct reuse_rule {
 	bool handoff;
 	bool deny;
 	bool dry_run;                /* decide and log, change nothing */
+	bool reserve;                /* the address is the matched processes' alone;
+					enforced only by `reuse guard` (design-guard.md) */
 };
 
 struct reuse_index;                  /* host and port index, policy_index.c */

@@ -55,7 +55,7 @@ build_c() {
   assert_line --index 0 --partial 'Usage: reuse run'
   run "$REUSE" check --help
   assert_success
-  assert_line --index 0 'Usage: reuse check [FILE...]'
+  assert_line --index 0 'Usage: reuse check [--guard] [FILE...]'
 }
 
 @test "an unknown command, an unknown option, no command: usage on stderr, exit 2" {

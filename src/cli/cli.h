@@ -13,6 +13,7 @@
  *   supervise.c   reuse run --seccomp: deciding for the child's calls
  *   takeover.c    reuse run --supervise: SIGHUP = zero-downtime restart
  *   who.c, audit.c reuse who, reuse audit
+ *   guard.c       reuse guard (its rooms: src/guard/guard.h)
  *
  * The CLI links the core's policy parser (build/libcore.a), never the shim.
  */
@@ -96,6 +97,7 @@ int cmd_who(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_systemd_dropin(int argc, char **argv);
 int cmd_help(int argc, char **argv);
+int cmd_guard(int argc, char **argv);
 
 /* ---- run.c ---------------------------------------------------------- */
 /* The library `reuse run` would preload, into out: 0, or -1 after a message. */

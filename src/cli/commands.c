@@ -69,6 +69,40 @@ static const struct cli_opt dropin_opts[] = {
 	END_OPT,
 };
 
+static const struct cli_opt guard_opts[] = {
+	{ "policy", 'p' | CLI_LONG_ONLY, "FILE",
+	  "enforce FILE (default: the policy in force, as `reuse\n"
+	  "policy` shows it)" },
+	{ "log", 'l' | CLI_LONG_ONLY, "DEST",
+	  "stderr (default), syslog, off, or a file to append to" },
+	{ "json", 'j' | CLI_LONG_ONLY, NULL, "log one JSON object per line" },
+	{ "cgroup", 'c' | CLI_LONG_ONLY, "PATH",
+	  "govern the processes of this cgroup v2 directory" },
+	{ "host", 'H' | CLI_LONG_ONLY, NULL,
+	  "govern every process: the root of the cgroup v2 mount" },
+	{ "pin", 'P' | CLI_LONG_ONLY, NULL,
+	  "pin the programs under /sys/fs/bpf/libreuse and exit\n"
+	  "(they stay attached, nothing is logged)" },
+	{ "force", 'f' | CLI_LONG_ONLY, NULL,
+	  "start even if some rules cannot be honoured in the\n"
+	  "kernel (reuse check --guard lists them)" },
+	{ "list", 'L' | CLI_LONG_ONLY, NULL, "list the pinned guards" },
+	{ "remove", 'R' | CLI_LONG_ONLY, NULL,
+	  "detach the guard pinned for --cgroup PATH, --host,\n"
+	  "or every one (--all)" },
+	{ "all", 'a' | CLI_LONG_ONLY, NULL, "with --remove: every pinned guard" },
+	HELP_OPT,
+	END_OPT,
+};
+
+static const struct cli_opt check_opts[] = {
+	{ "guard", 'g' | CLI_LONG_ONLY, NULL,
+	  "also warn of each rule `reuse guard` cannot honour in\n"
+	  "the kernel (FILE:LINE:COL: warning: ...)" },
+	HELP_OPT,
+	END_OPT,
+};
+
 static const struct cli_opt help_only[] = {
 	HELP_OPT,
 	END_OPT,
@@ -83,12 +117,13 @@ const struct cli_cmd cli_cmds[] = {
 	  "--supervise and --seccomp); 127 if CMD is not found, 126 if it cannot be\n"
 	  "run, 1 if the policy does not parse or the library is missing, 2 on bad usage.\n",
 	  true },
-	{ "check", cmd_check, "[FILE...]",
+	{ "check", cmd_check, "[--guard] [FILE...]",
 	  "check policy files (none: the one in force)",
 	  "Check policy files; every problem is printed as FILE:LINE:COLUMN: error: ...\n"
+	  "and every rule a backend accepts but does not enforce as ... warning: ...\n"
 	  "Without FILE, check the policy the library would load now.\n",
-	  help_only,
-	  "Exit status: 0 if every file parses, 1 otherwise.\n", false },
+	  check_opts,
+	  "Exit status: 0 if every file parses (warnings included), 1 otherwise.\n", false },
 	{ "policy", cmd_policy, "[--default]",
 	  "show the policy in force, or the embedded one",
 	  "Print which policy the library would load now (# source: PATH|default)\n"
@@ -115,6 +150,19 @@ const struct cli_cmd cli_cmds[] = {
 	  "Print a systemd drop-in that runs UNIT's ExecStart under libreuse\n"
 	  "(install it as /etc/systemd/system/UNIT.d/libreuse.conf).\n",
 	  dropin_opts, NULL, false },
+	{ "guard", cmd_guard, "[OPTION...] (--cgroup PATH | --host)",
+	  "enforce the policy in the kernel for a cgroup (root)",
+	  "Compile the policy into cgroup BPF programs and attach them to a cgroup\n"
+	  "v2 (--host: its root, every process): each bind(), and setsockopt() and\n"
+	  "getsockopt() of SO_REUSEADDR/SO_REUSEPORT, is decided in the kernel,\n"
+	  "whatever the binary (static, Go, io_uring). Runs in the foreground: after\n"
+	  "attaching it logs a line with `guard ready`, then every decision, until\n"
+	  "SIGTERM or SIGINT detaches it. Also: reuse guard --list;\n"
+	  "reuse guard --remove (--cgroup PATH | --host | --all).\n",
+	  guard_opts,
+	  "Exit status: 0 after a clean detach (or pin, list, remove); 1 if the policy\n"
+	  "does not parse; 2 on bad usage, or when it cannot run: no root/CAP_BPF, no\n"
+	  "cgroup v2, or a rule it cannot honour (without --force).\n", false },
 	{ "help", cmd_help, "[COMMAND]",
 	  "show this help, or a command's",
 	  "Print the usage of reuse, or of one command (as COMMAND --help does).\n",

@@ -107,11 +107,20 @@ void config_load_policy(const char *path)
 		reuse_policy_parse("default", reuse_default_policy,
 				   strlen(reuse_default_policy), &reuse_cfg.policy, &diag);
 	reuse_cfg.match_names = reuse_cfg.match_uids = reuse_cfg.rule_logs_all = false;
+	const struct reuse_rule *reserve = NULL;
 	for (size_t i = 0; i < reuse_cfg.policy.nrules; i++) {
 		reuse_cfg.match_names |= reuse_cfg.policy.rules[i].program != NULL;
 		reuse_cfg.match_uids |= reuse_cfg.policy.rules[i].uid >= 0;
 		reuse_cfg.rule_logs_all |= reuse_cfg.policy.rules[i].log >= REUSE_LOG_ALL;
+		if (!reserve && reuse_cfg.policy.rules[i].reserve)
+			reserve = &reuse_cfg.policy.rules[i];
 	}
+	/* a reservation needs the kernel (reuse guard): say so once, so that
+	 * nobody takes this process's silence for protection */
+	if (reserve && reuse_cfg.level != REUSE_LOG_OFF)
+		log_text("policy %s:%u: reserve is enforced only by reuse guard; here the "
+			 "rule's other directives apply", path && *path ? path : "default",
+			 reserve->line);
 	if (!diag.errors)
 		return;
 	closed = reuse_cfg.policy.on_error_closed;

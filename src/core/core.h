@@ -254,6 +254,8 @@ void log_text(const char *fmt, ...) HIDDEN               /* keeps errno */
 	__attribute__((format(printf, 1, 2)));
 /* The policy source a rule came from, for FILE:LINE. */
 const char *log_rule_source(void) HIDDEN;
+/* Name the backend in every line (`backend=guard`); init only. */
+void log_set_backend(const char *name) HIDDEN;
 /* The policy is loaded: build what every line repeats (init only). */
 void log_policy_ready(void) HIDDEN;
 /* fork(): the child's lines name its own pid (log.c). */

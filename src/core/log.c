@@ -425,6 +425,15 @@ void log_policy_ready(void)
 	pre.ready = true;
 }
 
+/* The backend every line names, e.g. "guard"; NULL (the library and the
+ * supervisor): no key, so their lines stay as they were. */
+static const char *log_backend;
+
+void log_set_backend(const char *name)
+{
+	log_backend = name;
+}
+
 const char *log_rule_source(void)
 {
 	const char *s = reuse_cfg.policy.source;
@@ -571,6 +580,10 @@ void log_event(const struct reuse_event *ev)
 		PUT_LIT(&l, "\",\"reuseport\":\"");
 		put_onoff(&l, ev->rp_now);
 		PUT_LIT(&l, "\"");
+		if (log_backend) {
+			PUT_LIT(&l, ",\"backend\":");
+			put_json_word(&l, log_backend);
+		}
 		if (ev->msg) {
 			PUT_LIT(&l, ",\"msg\":");
 			put_json_str(&l, ev->msg, 8);
@@ -633,6 +646,10 @@ void log_event(const struct reuse_event *ev)
 			put_onoff(&l, ev->ra_now);
 			PUT_LIT(&l, ",reuseport:");
 			put_onoff(&l, ev->rp_now);
+		}
+		if (log_backend) {
+			PUT_LIT(&l, " backend=");
+			puts_(&l, log_backend);
 		}
 		if (ev->msg) {
 			PUT_LIT(&l, " -- ");

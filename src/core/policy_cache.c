@@ -56,7 +56,7 @@ static uint32_t layout_sig(void)
 	return (uint32_t)(sizeof(struct reuse_rule) * 131 + sizeof(struct reuse_policy) * 7 +
 			  sizeof(struct port_index) * 17 + sizeof(struct group) * 19 +
 			  sizeof(struct host_index) * 23 + sizeof(struct reuse_index) * 29 +
-			  sizeof(struct family_index)) ^ 0x10000u;
+			  sizeof(struct family_index)) ^ 0x10001u;
 }
 
 /* Our GNU build id, from our own program headers; false without one. */

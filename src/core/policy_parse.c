@@ -42,12 +42,12 @@ void push_rule(struct parser *ps, struct reuse_rule *r, size_t col)
 
 enum key {
 	K_REUSEADDR, K_REUSEPORT, K_EXCLUSIVE, K_HANDOFF, K_DENY, K_LOG,
-	K_PROGRAM, K_UID, K_DRYRUN, K_COUNT
+	K_PROGRAM, K_UID, K_DRYRUN, K_RESERVE, K_COUNT
 };
 
 static const char *const key_names[K_COUNT] = {
 	"reuseaddr", "reuseport", "exclusive", "handoff", "deny", "log",
-	"program", "uid", "dry-run",
+	"program", "uid", "dry-run", "reserve",
 };
 
 static bool key_is_match(enum key k)
@@ -57,7 +57,8 @@ static bool key_is_match(enum key k)
 
 static bool key_takes_value(enum key k)
 {
-	return k != K_EXCLUSIVE && k != K_HANDOFF && k != K_DENY && k != K_DRYRUN;
+	return k != K_EXCLUSIVE && k != K_HANDOFF && k != K_DENY && k != K_DRYRUN &&
+	       k != K_RESERVE;
 }
 
 /* What a rule line said, for duplicate and contradiction checks. */
@@ -145,7 +146,7 @@ static void unknown_key(struct parser *ps, const struct tok *t, const struct tok
 	const char *sug = suggest(key->p, key->n, key_names, K_COUNT);
 	if (!sug) {
 		perr(ps, t->col, "unknown directive '" TOKF "' (expected reuseaddr=, "
-		     "reuseport=, exclusive, handoff, deny, log=, dry-run, program= or uid=)",
+		     "reuseport=, exclusive, handoff, deny, reserve, log=, dry-run, program= or uid=)",
 		     TOKA(key->p, key->n));
 		return;
 	}
@@ -187,6 +188,8 @@ static void parse_item(struct parser *ps, const struct tok *t,
 			r->handoff = true;
 		else if (k == K_DRYRUN)
 			r->dry_run = true;
+		else if (k == K_RESERVE)
+			r->reserve = true;
 		else
 			r->deny = true;
 		return;
@@ -227,7 +230,7 @@ static void check_rule(struct parser *ps, const struct reuse_rule *r,
 		       const struct seen *sn, size_t rule_col, bool clean)
 {
 	static const enum key with_deny[] = {
-		K_REUSEADDR, K_REUSEPORT, K_EXCLUSIVE, K_HANDOFF,
+		K_REUSEADDR, K_REUSEPORT, K_EXCLUSIVE, K_HANDOFF, K_RESERVE,
 	};
 	if (!sn->any_directive && clean)
 		perr(ps, rule_col, "rule has no directive (e.g. reuseaddr=force, "
@@ -238,6 +241,10 @@ static void check_rule(struct parser *ps, const struct reuse_rule *r,
 				conflict(ps, &sn->tok[K_DENY], &sn->tok[with_deny[i]],
 					 " (deny refuses the bind)");
 	}
+	/* a reservation is for someone: with neither it would refuse nobody */
+	if (clean && sn->tok[K_RESERVE].n && !sn->tok[K_PROGRAM].n && !sn->tok[K_UID].n)
+		perr(ps, sn->tok[K_RESERVE].col, "'reserve' needs program= or uid= "
+		     "(the processes the address is for)");
 	if (sn->tok[K_EXCLUSIVE].n) {
 		if (sn->tok[K_REUSEADDR].n && r->reuseaddr == REUSE_FORCE)
 			conflict(ps, &sn->tok[K_EXCLUSIVE], &sn->tok[K_REUSEADDR],

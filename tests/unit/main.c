@@ -27,6 +27,7 @@ static const struct {
 	{ "explain", test_explain },
 	{ "explain_text", test_explain_text },
 	{ "fdtable", test_fdtable },
+	{ "guard", test_guard },
 };
 
 int main(int argc, char **argv)

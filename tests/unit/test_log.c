@@ -185,6 +185,18 @@ static void text_lines(void)
 		 want);
 	same(logcap_body(0, body, sizeof body), gold, "text: IPv6, dry run, failure, message");
 
+	/* a backend (reuse guard): named after now=, before the message */
+	event(&ev, (struct sockaddr *)&in);
+	ev.fd = -1;
+	ev.msg = "m";
+	log_set_backend("guard");
+	logcap_clear();
+	log_event(&ev);
+	log_set_backend(NULL);
+	snprintf(gold, sizeof gold, "unitprog bind tcp 127.0.0.1:8080 rule=%s option=SO_REUSEADDR asked=on action=force result=ok now=reuseaddr:on,reuseport:off backend=guard -- m",
+		 want);
+	same(logcap_body(0, body, sizeof body), gold, "text: backend=guard, golden");
+
 	/* another process's line (the supervisor): its pid and name */
 	event(&ev, NULL);
 	ev.pid = 4242;
@@ -309,6 +321,18 @@ static void json_lines(void)
 	snprintf(gold, sizeof gold, "{\"ts\":\"TS\",\"pid\":%ld,\"prog\":\"unitprog\",\"call\":\"bind\",\"fd\":5,\"proto\":\"udp\",\"family\":\"ipv6\",\"addr\":\"::1\",\"port\":53,\"rule\":\"%s\",\"option\":\"SO_REUSEADDR\",\"asked\":\"on\",\"action\":\"force\",\"dry_run\":true,\"result\":\"EACCES\",\"errno\":13,\"reuseaddr\":\"-\",\"reuseport\":\"off\"}\n",
 		 (long)getpid(), src);
 	same(no_ts(logcap_line(0), buf, sizeof buf), gold, "json: IPv6, dry run, failure, golden");
+
+	/* a backend (reuse guard) is named before the message */
+	event(&ev, (struct sockaddr *)&in);
+	ev.fd = -1;
+	ev.msg = "m";
+	log_set_backend("guard");
+	logcap_clear();
+	log_event(&ev);
+	log_set_backend(NULL);
+	snprintf(gold, sizeof gold, "{\"ts\":\"TS\",\"pid\":%ld,\"prog\":\"unitprog\",\"call\":\"bind\",\"fd\":-1,\"proto\":\"tcp\",\"family\":\"ipv4\",\"addr\":\"127.0.0.1\",\"port\":8080,\"rule\":\"%s\",\"option\":\"SO_REUSEADDR\",\"asked\":\"on\",\"action\":\"force\",\"result\":\"ok\",\"errno\":0,\"reuseaddr\":\"on\",\"reuseport\":\"off\",\"backend\":\"guard\",\"msg\":\"m\"}\n",
+		 (long)getpid(), src);
+	same(no_ts(logcap_line(0), buf, sizeof buf), gold, "json: backend, golden");
 
 	/* log_text carries every key too */
 	logcap_clear();

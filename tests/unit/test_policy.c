@@ -171,6 +171,10 @@ static const struct err_case err_cases[] = {
 	  "1:34: error: 'deny' cannot be combined with 'reuseaddr=keep'"),
 	E("tcp *:80 deny handoff\n", 1, "1:15: error: 'handoff' cannot be combined with 'deny'"),
 	E("tcp *:80 deny exclusive\n", 1, "1:15: error: 'exclusive' cannot be combined with 'deny'"),
+	E("tcp *:80 uid=0 deny reserve\n", 1, "1:21: error: 'reserve' cannot be combined with 'deny'"),
+	E("tcp *:80 reserve=yes\n", 1, "1:10: error: 'reserve' takes no value"),
+	E("tcp *:80 reserve log=off\n", 1,
+	  "1:10: error: 'reserve' needs program= or uid= (the processes the address is for)"),
 	E("tcp *:80 reuseport=force exclusive\n", 1,
 	  "1:26: error: 'exclusive' cannot be combined with 'reuseport=force' (exclusive keeps SO_REUSEPORT off)"),
 	E2("tcp *:80 exclusive reuseaddr=force reuseport=force\n", 2,
@@ -333,7 +337,7 @@ struct rule_case {
 	const char *program;
 	long uid;
 	unsigned ra, rp, log;
-	bool excl, handoff, deny;
+	bool excl, handoff, deny, reserve;
 };
 
 #define R(s) s, sizeof(s) - 1
@@ -341,43 +345,47 @@ enum { K = REUSE_KEEP, F = REUSE_FORCE, S = REUSE_STRIP, X = REUSE_REFUSE };
 enum { LO = REUSE_LOG_OFF, LD = REUSE_LOG_DECISIONS, LA = REUSE_LOG_ALL };
 
 static const struct rule_case rule_cases[] = {
-	{ R("tcp *:* reuseaddr=force"), REUSE_P_TCP, 0, NULL, 0, "*", NULL, -1, F, K, LD, 0, 0, 0 },
+	{ R("tcp *:* reuseaddr=force"), REUSE_P_TCP, 0, NULL, 0, "*", NULL, -1, F, K, LD, 0, 0, 0, 0 },
 	{ R("udp 0.0.0.0:53 exclusive program=dnsmasq"), REUSE_P_UDP, AF_INET, "0.0.0.0", 32,
-	  "53", "dnsmasq", -1, K, K, LD, 1, 0, 0 },
+	  "53", "dnsmasq", -1, K, K, LD, 1, 0, 0, 0 },
 	{ R("any 10.0.0.0/8:80,443,8000-8099,81 deny log=all"), REUSE_P_ANY, AF_INET, "10.0.0.0", 8,
-	  "80-81,443,8000-8099", NULL, -1, K, K, LA, 0, 0, 1 },
+	  "80-81,443,8000-8099", NULL, -1, K, K, LA, 0, 0, 1, 0 },
 	{ R("tcp [::1]:8080 reuseport=force handoff uid=1000"), REUSE_P_TCP, AF_INET6, "::1", 128,
-	  "8080", NULL, 1000, K, F, LD, 0, 1, 0 },
+	  "8080", NULL, 1000, K, F, LD, 0, 1, 0, 0 },
 	{ R("tcp [fe80::]/10:0 reuseaddr=strip"), REUSE_P_TCP, AF_INET6, "fe80::", 10, "0", NULL, -1,
-	  S, K, LD, 0, 0, 0 },
+	  S, K, LD, 0, 0, 0, 0 },
 	{ R("tcp [::ffff:127.0.0.1]:80 reuseaddr=refuse"), REUSE_P_TCP, AF_INET, "127.0.0.1", 32,
-	  "80", NULL, -1, X, K, LD, 0, 0, 0 },
+	  "80", NULL, -1, X, K, LD, 0, 0, 0, 0 },
 	{ R("tcp [::ffff:10.0.0.0]/104:80 reuseaddr=keep"), REUSE_P_TCP, AF_INET, "10.0.0.0", 8,
-	  "80", NULL, -1, K, K, LD, 0, 0, 0 },
+	  "80", NULL, -1, K, K, LD, 0, 0, 0, 0 },
 	{ R("tcp [::ffff:0:0]/96:1-65535 log=off"), REUSE_P_TCP, AF_INET, "0.0.0.0", 0,
-	  "1-65535", NULL, -1, K, K, LO, 0, 0, 0 },
+	  "1-65535", NULL, -1, K, K, LO, 0, 0, 0, 0 },
 	{ R("udp 224.0.0.0/4:* reuseaddr=keep"), REUSE_P_UDP, AF_INET, "224.0.0.0", 4, "*", NULL, -1,
-	  K, K, LD, 0, 0, 0 },
+	  K, K, LD, 0, 0, 0, 0 },
 	{ R("tcp *:65535,0,1-10,5-20,21 reuseport=strip"), REUSE_P_TCP, 0, NULL, 0, "0-21,65535",
-	  NULL, -1, K, S, LD, 0, 0, 0 },
+	  NULL, -1, K, S, LD, 0, 0, 0, 0 },
 	{ R("\t tcp\t\t*:80\tuid=0 program=ng* deny # trailing comment\r\n"), REUSE_P_TCP, 0, NULL, 0,
-	  "80", "ng*", 0, K, K, LD, 0, 0, 1 },
+	  "80", "ng*", 0, K, K, LD, 0, 0, 1, 0 },
 	{ R("tcp [::]:80 reuseaddr=strip exclusive"), REUSE_P_TCP, AF_INET6, "::", 128, "80", NULL, -1,
-	  S, K, LD, 1, 0, 0 },
+	  S, K, LD, 1, 0, 0, 0 },
 	{ R("tcp 0.0.0.0/0:80 reuseaddr=force"), REUSE_P_TCP, AF_INET, "0.0.0.0", 0, "80", NULL, -1,
-	  F, K, LD, 0, 0, 0 },
+	  F, K, LD, 0, 0, 0, 0 },
 	{ R("any *:80 uid=4294967294 reuseaddr=force"), REUSE_P_ANY, 0, NULL, 0, "80", NULL,
-	  4294967294L, F, K, LD, 0, 0, 0 },
-	{ R("tcp [::]/0:80 deny"), REUSE_P_TCP, AF_INET6, "::", 0, "80", NULL, -1, K, K, LD, 0, 0, 1 },
+	  4294967294L, F, K, LD, 0, 0, 0, 0 },
+	{ R("tcp [::]/0:80 deny"), REUSE_P_TCP, AF_INET6, "::", 0, "80", NULL, -1, K, K, LD, 0, 0, 1, 0 },
 	{ R("tcp 127.0.0.1:80 reuseaddr=force # \xff\xfe\x00\x01 bytes in a comment are fine"),
-	  REUSE_P_TCP, AF_INET, "127.0.0.1", 32, "80", NULL, -1, F, K, LD, 0, 0, 0 },
-	{ R("tcp *:080,80,80 deny"), REUSE_P_TCP, 0, NULL, 0, "80", NULL, -1, K, K, LD, 0, 0, 1 },
+	  REUSE_P_TCP, AF_INET, "127.0.0.1", 32, "80", NULL, -1, F, K, LD, 0, 0, 0, 0 },
+	{ R("tcp *:080,80,80 deny"), REUSE_P_TCP, 0, NULL, 0, "80", NULL, -1, K, K, LD, 0, 0, 1, 0 },
 	{ R("tcp *:0-65535 log=decisions reuseaddr=keep reuseport=refuse"), REUSE_P_TCP, 0, NULL, 0,
-	  "0-65535", NULL, -1, K, X, LD, 0, 0, 0 },
+	  "0-65535", NULL, -1, K, X, LD, 0, 0, 0, 0 },
 	{ R("udp 192.168.1.0/24:5000-5001,5002 reuseport=keep reuseaddr=strip exclusive"),
-	  REUSE_P_UDP, AF_INET, "192.168.1.0", 24, "5000-5002", NULL, -1, S, K, LD, 1, 0, 0 },
+	  REUSE_P_UDP, AF_INET, "192.168.1.0", 24, "5000-5002", NULL, -1, S, K, LD, 1, 0, 0, 0 },
 	{ R("tcp [2001:db8::]/32:443 program=*x deny#comment right after a token"), REUSE_P_TCP,
-	  AF_INET6, "2001:db8::", 32, "443", "*x", -1, K, K, LD, 0, 0, 1 },
+	  AF_INET6, "2001:db8::", 32, "443", "*x", -1, K, K, LD, 0, 0, 1, 0 },
+	{ R("udp 127.0.0.1:53 program=dnsmasq uid=0 reserve"), REUSE_P_UDP, AF_INET, "127.0.0.1",
+	  32, "53", "dnsmasq", 0, K, K, LD, 0, 0, 0, 1 },
+	{ R("any *:53 reserve exclusive log=off uid=53"), REUSE_P_ANY, 0, NULL, 0, "53", NULL, 53,
+	  K, K, LO, 1, 0, 0, 1 },
 };
 
 /* ports_str - a rule's ranges as "lo-hi,port,..." ("*" for none). */
@@ -426,7 +434,8 @@ static void check_rule_case(const struct rule_case *c)
 				   : r->program == NULL) &&
 		       r->uid == c->uid && r->reuseaddr == c->ra && r->reuseport == c->rp &&
 		       r->log == c->log && r->exclusive == c->excl &&
-		       r->handoff == c->handoff && r->deny == c->deny;
+		       r->handoff == c->handoff && r->deny == c->deny &&
+		       r->reserve == c->reserve;
 		if (!good)
 			diag("proto %u family %d prefix %u ports %s program %s uid %ld "
 			     "ra %u rp %u log %u excl %d handoff %d deny %d", r->proto,

@@ -15,6 +15,7 @@ void test_engine(void);
 void test_fdtable(void);
 void test_log(void);
 void test_explain(void);
+void test_guard(void);
 
 /* logcap.c: the core's log lines, one record per write(2). */
 void logcap_start(const char *format, const char *level);
