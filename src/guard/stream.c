@@ -83,12 +83,12 @@ static int on_event(void *arg, void *data, size_t size)
 		describe_rule(r, e->asked_ra == 1, e->asked_rp == 1, false, &w);
 		if (e->action == GA_RESERVED || (r->reserve && !r->exclusive && !r->deny &&
 						 !r->reuseaddr && !r->reuseport))
-			snprintf(w.action, sizeof w.action, "reserve");
+			w.action = "reserve";
 		if (e->action == GA_RESERVED) {
 			reserved_msg(r, e, msg, sizeof msg);
 			ev.msg = msg;
 		} else if (e->action == GA_EXCLUSIVE) {
-			snprintf(w.action, sizeof w.action, "exclusive");
+			w.action = "exclusive";
 			snprintf(msg, sizeof msg, "pid %u holds the address exclusively "
 				 "(its rule %s:%u)", e->value, log_rule_source(), r->line);
 			ev.msg = msg;
@@ -98,11 +98,9 @@ static int on_event(void *arg, void *data, size_t size)
 	} else {
 		unsigned act = e->optname_rp ? r->reuseport : r->reuseaddr;
 		ev.call = e->call == GE_SETSOCKOPT ? "setsockopt" : "getsockopt";
-		snprintf(w.option, sizeof w.option, "%s",
-			 e->optname_rp ? "SO_REUSEPORT" : "SO_REUSEADDR");
-		snprintf(w.asked, sizeof w.asked, "%s", onoff((int)e->value));
-		snprintf(w.action, sizeof w.action, "%s",
-			 r->exclusive ? "exclusive" : reuse_act_name(act));
+		w.option = e->optname_rp ? "SO_REUSEPORT" : "SO_REUSEADDR";
+		w.asked = onoff((int)e->value);
+		w.action = r->exclusive ? "exclusive" : reuse_act_name(act);
 		ev.msg = e->result ? "refused after bind()" :
 			 "held by the rule: success without reaching the kernel";
 	}
