@@ -165,7 +165,8 @@ dpkg_retry() {
     case $ref in *'$'* | /* | build/* | tests/FILE.bats) continue ;; esac
     [ -e "$ref" ] || [ -e "tests/$ref" ] || [ -e "tests/attack/$ref" ] || [ -e "bench/$ref" ] ||
       [ -e "docs/$ref" ] || missing+=("$ref")
-  done < <(git ls-files | xargs grep -ohE '[A-Za-z0-9_./${}-]*[A-Za-z0-9_-]\.(md|bats)\b' | sort -u)
+  done < <(git ls-files | xargs cat | sed 's/\\-/-/g' |   # groff writes '-' as '\-'
+             grep -aoE '[A-Za-z0-9_./${}-]*[A-Za-z0-9_-]\.(md|bats)\b' | sort -u)
   echo "named but missing: ${missing[*]}"
   [ "${#missing[@]}" -eq 0 ]
   # the named files seen include the test suites and the bench notes

@@ -150,6 +150,12 @@ void sock_created(int fd, int family, int type, int protocol) HIDDEN;
 void sock_forget(int fd) HIDDEN;
 /* The same, given fd's record from sock_peek_mut. */
 void sock_forget_rec(int fd, struct reuse_sock *k) HIDDEN;
+/* k->known, read as fork()'s handlers write it from another thread
+ * (sock_shared_all): relaxed, a byte. */
+static inline bool sock_known(const struct reuse_sock *k)
+{
+	return __atomic_load_n(&k->known, __ATOMIC_RELAXED) != 0;
+}
 /* newfd now refers to oldfd's socket (dup family). */
 void sock_dup(int oldfd, int newfd) HIDDEN;
 /* fork(): every socket is now shared with another process, which may set

@@ -230,7 +230,7 @@ int eng_decide_at_bind(struct reuse_call *c, const struct sockaddr_storage *ss,
 	 * socket's fds (a setsockopt() through a dup() updates only that fd's
 	 * record): take it from there, unless the record saw every change
 	 * (`known`, core.h) or holds them (eng_hold, the supervisor's). */
-	if (!k->known) {
+	if (!sock_known(k)) {
 		kra = sys_getflag(c->sock, SO_REUSEADDR);
 		krp = sys_getflag(c->sock, SO_REUSEPORT);
 		ra = k->held ? k->asked_ra : kra;
@@ -419,11 +419,11 @@ void eng_undo_options(struct reuse_call *c, const struct reuse_plan *plan)
 	} else {
 		if (plan->ra >= 0 && plan->ra != k->asked_ra)
 			sys_setflag(c->sock, SO_REUSEADDR, k->asked_ra);
-		else if (plan->ra < 0 && !k->known)
+		else if (plan->ra < 0 && !sock_known(k))
 			eng_set_flag(c->sock, SO_REUSEADDR, k->asked_ra);
 		if (plan->rp >= 0 && plan->rp != k->asked_rp)
 			sys_setflag(c->sock, SO_REUSEPORT, k->asked_rp);
-		else if (plan->rp < 0 && !k->known)
+		else if (plan->rp < 0 && !sock_known(k))
 			eng_set_flag(c->sock, SO_REUSEPORT, k->asked_rp);
 		k->held = 0;
 	}

@@ -178,7 +178,7 @@ void sock_created(int fd, int family, int type, int protocol)
 	s->exclusive = s->keyed = s->tw_pass = 0;
 	s->plan = 0;                      /* none: plan_kept() never matches it */
 	s->mptcp = protocol == IPPROTO_MPTCP;
-	s->known = 1;                     /* fresh: neither option set */
+	__atomic_store_n(&s->known, 1, __ATOMIC_RELAXED);   /* fresh: neither option set */
 	s->held = 0;
 	s->owner = 0;
 	s->rule = SOCK_UNDECIDED;
@@ -229,7 +229,7 @@ static __attribute__((noinline)) struct reuse_sock *learn(int fd)
 	s = sock_get(fd);
 	if (!s)
 		return NULL;
-	s->known = 0;                     /* other fds, other processes may hold it */
+	__atomic_store_n(&s->known, 0, __ATOMIC_RELAXED);   /* other fds, other processes may hold it */
 	flag = sys_getflag(fd, SO_REUSEADDR);
 	s->asked_ra = flag > 0;
 	flag = sys_getflag(fd, SO_REUSEPORT);
@@ -310,7 +310,7 @@ void sock_dup(int oldfd, int newfd)
 	memcpy(&n->dev, &o->dev, sizeof *n - offsetof(struct reuse_sock, dev));
 	/* an option set through either fd before bind() is not in the
 	 * other's record: both read the kernel at bind() */
-	n->known = 0;
+	__atomic_store_n(&n->known, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&o->known, 0, __ATOMIC_RELAXED);
 	atomic_store_explicit(&n->ino, ino, memory_order_release);
 	sock_watch_set(newfd, n->proto == REUSE_P_UDP && !n->bound ?

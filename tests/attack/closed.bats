@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # Issue 14's attacks closed after the first round of the adversarial suite
-# (they were in tests/attack/open.bats), each with its control.
+# (found open at first, kept apart from items.bats), each with its control.
 # shellcheck disable=SC2153,SC2154  # common.bash sets the paths; bats sets $output
 
 load common

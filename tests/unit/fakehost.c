@@ -136,7 +136,7 @@ int open_sock(int family, unsigned proto, bool ra, bool rp)
 	sock_created(fd, family, type, 0);
 	/* the options are set here behind the record, as the supervisor's
 	 * target would: the engine reads the kernel (`known`, core.h) */
-	sock_get(fd)->known = 0;
+	__atomic_store_n(&sock_get(fd)->known, 0, __ATOMIC_RELAXED);
 	if (ra)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
 	if (rp)
