@@ -94,42 +94,11 @@ static struct call *call_of(const struct reuse_call *rc)
 
 /* ---- the socket table ------------------------------------------------ */
 
-/* REUSE_P_TCP/UDP of an INET socket (its protocol implies its type), or 0. */
-static unsigned proto_of(int fd, int *family)
-{
-	int protocol = 0;
-	socklen_t l = sizeof *family;
-
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, family, &l) < 0 ||
-	    (*family != AF_INET && *family != AF_INET6))
-		return 0;
-	l = sizeof protocol;
-	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &l) < 0)
-		return 0;
-	return protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP ? REUSE_P_TCP :
-	       protocol == IPPROTO_UDP ? REUSE_P_UDP : 0;
-}
-
-static bool local_addr(int fd, struct sockaddr_storage *ss)
-{
-	socklen_t len = sizeof *ss;
-
-	memset(ss, 0, sizeof *ss);
-	return getsockname(fd, (struct sockaddr *)ss, &len) == 0 &&
-	       (ss->ss_family == AF_INET || ss->ss_family == AF_INET6);
-}
-
-static uint16_t port_of(const struct sockaddr_storage *ss)
-{
-	return ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port
-					: ((const struct sockaddr_in6 *)ss)->sin6_port;
-}
-
 static bool has_port(int fd)
 {
 	struct sockaddr_storage ss;
 
-	return local_addr(fd, &ss) && port_of(&ss);
+	return sock_local_addr(fd, &ss) && sock_port(&ss);
 }
 
 static bool mptcp_of(int fd)
@@ -234,7 +203,7 @@ static struct tracked *lookup(int d, pid_t tid, bool create)
 			t->tid = tid;
 		return t;
 	}
-	if (!(proto = proto_of(d, &family)) || fstat(d, &st) < 0)
+	if (!(proto = sock_proto_of_fd(d, &family)) || fstat(d, &st) < 0)
 		return NULL;
 	if (ntracked >= prune_at)
 		prune();
@@ -379,8 +348,8 @@ static int own_sockets(const struct reuse_call *rc, unsigned proto, uint16_t por
 			continue;
 		/* the same socket (cookie), bound on this port */
 		if (getsockopt(dup, SOL_SOCKET, SO_COOKIE, &cookie, &cl) < 0 ||
-		    cookie != cand[i]->cookie || !local_addr(dup, &os) ||
-		    ntohs(port_of(&os)) != port) {
+		    cookie != cand[i]->cookie || !sock_local_addr(dup, &os) ||
+		    sock_port(&os) != port) {
 			close(dup);
 			continue;
 		}
@@ -674,8 +643,8 @@ void supervise_one(int nfd, const struct seccomp_notif *req,
 		ret = engine_getsockopt(rc, (int)a[1], (int)a[2], a[3], a[4]);
 	if (nr == __NR_listen && ret == 0 && c.k->s.listening) {
 		struct sockaddr_storage ss;
-		if (local_addr(rc->sock, &ss))
-			c.k->port = ntohs(port_of(&ss));
+		if (sock_local_addr(rc->sock, &ss))
+			c.k->port = sock_port(&ss);
 	}
 	err = ret < 0 ? errno : 0;
 	/* Our duplicate goes before the answer: the target runs on at once,
