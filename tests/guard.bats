@@ -18,11 +18,7 @@ setup_file() {
   D=$(mktemp -d /tmp/libreuse-guard.XXXXXX)
   chmod 755 "$D"
   export D
-  # the Go server, built as tests/seccomp.bats builds it: offline, static
-  (cd "$D" && timeout 300 env GOTOOLCHAIN=local GOPROXY=off GOFLAGS= CGO_ENABLED=0 \
-    GOCACHE="$D/gocache" GOPATH="$D/gopath" HOME="$D" \
-    go build -o "$D/goserver" "$ROOT/tests/daemons/goserver.go") >"$D/gobuild.log" 2>&1 || true
-  rm -rf "$D/gocache" "$D/gopath"
+  build_goserver "$D"
 }
 
 teardown_file() {

@@ -84,3 +84,14 @@ nested_suite() {
   [ "$(grep -c '^not ok ' <<<"$output")" -eq 0 ]
   echo "# $label: $(grep -c '^ok ' <<<"$output") passed" >&3
 }
+
+# build_goserver DIR : DIR/goserver, the static Go server of
+# tests/daemons/goserver.go, built offline (standard library only, no
+# module download, the local toolchain); DIR/gobuild.log says why not.
+build_goserver() {
+  local d=$1
+  (cd "$d" && timeout 300 env GOTOOLCHAIN=local GOPROXY=off GOFLAGS= CGO_ENABLED=0 \
+    GOCACHE="$d/gocache" GOPATH="$d/gopath" HOME="$d" \
+    go build -o "$d/goserver" "$ROOT/tests/daemons/goserver.go") >"$d/gobuild.log" 2>&1 || true
+  rm -rf "$d/gocache" "$d/gopath"
+}

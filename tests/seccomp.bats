@@ -17,11 +17,7 @@ setup_file() {
   D=$(mktemp -d /tmp/libreuse-seccomp.XXXXXX)
   chmod 755 "$D"
   export D
-  # Offline build: standard library only, no module download, local toolchain.
-  (cd "$D" && timeout 300 env GOTOOLCHAIN=local GOPROXY=off GOFLAGS= CGO_ENABLED=0 \
-    GOCACHE="$D/gocache" GOPATH="$D/gopath" HOME="$D" \
-    go build -o "$D/goserver" "$ROOT/tests/daemons/goserver.go") >"$D/gobuild.log" 2>&1 || true
-  rm -rf "$D/gocache" "$D/gopath"
+  build_goserver "$D"
 }
 
 teardown_file() {
