@@ -481,7 +481,7 @@ void explain_find_owners(const uint64_t *ino, size_t n,
  * needs ptrace rights over the owner). */
 void explain_fill_owners(struct reuse_holder_list *l) HIDDEN;
 /* The same for the log line: one process per holder, found cheaply (the
- * caller, then small processes of the holders' uids, then the rest);
+ * caller, then the holders' uids' processes, smallest first, then the rest);
  * nprocs not counted. */
 void explain_first_owners(struct reuse_holder_list *l) HIDDEN;
 /* SO_REUSEADDR/PORT of pid's fd, read through a pidfd_getfd copy; false if

@@ -148,10 +148,12 @@ out:
 	errno = saved;
 }
 
-/* A process with more fds than this is read after the others: reading an
- * fd link costs a few us, and one program holding 20,000 fds would
- * otherwise cost every explanation 60 ms. */
-#define OWNER_SMALL_FDS 1024
+/* Processes with more fds are read after the others: reading an fd link
+ * costs a few us, and one program holding 20,000 fds would otherwise cost
+ * every explanation 60 ms. Small ones first, then medium ones, of the
+ * holders' uids. */
+#define OWNER_SMALL_FDS 128
+#define OWNER_MEDIUM_FDS 1024
 #define OWNER_LATER 256              /* processes put off, remembered */
 
 struct first {
@@ -163,6 +165,7 @@ struct first {
 	void *ctx;
 	bool sized;                  /* /proc/<pid>/fd's size counts its fds */
 	long later[OWNER_LATER];
+	bool medium[OWNER_LATER];    /* of a holder's uid, at most OWNER_MEDIUM_FDS */
 	unsigned nlater;
 	bool overflow;               /* more were put off than remembered */
 };
@@ -193,10 +196,12 @@ static void first_visit(struct first *f, int proc, long pid)
 		return;
 	}
 	sys_close(dfd);
-	if (f->nlater < OWNER_LATER)
+	if (f->nlater < OWNER_LATER) {
+		f->medium[f->nlater] = k < f->n && st.st_size <= OWNER_MEDIUM_FDS;
 		f->later[f->nlater++] = pid;
-	else
+	} else {
 		f->overflow = true;
+	}
 }
 
 /* Walk /proc in pid order: first pass (after) = 0, or the processes put
@@ -226,8 +231,8 @@ static void walk_proc(struct first *f, int proc, long self, long after)
 /*
  * find_first - one process for each inode, found cheaply: the caller
  * itself first (a program that fails against its own socket), then the
- * small processes of the holders' uids, then the rest, each group in pid
- * order, stopping once every inode has one. The log line names a process
+ * small, then the medium processes of the holders' uids, then the rest,
+ * each group in pid order, stopping once every inode has one. The log line names a process
  * holding the socket; `reuse who` counts them all (explain_find_owners).
  */
 static void find_first(struct first *f)
@@ -243,8 +248,11 @@ static void find_first(struct first *f)
 	scan_fds(proc, self, f->ino, f->n, f->found, f->ctx, &f->left);
 	if (f->left)
 		walk_proc(f, proc, self, 0);
-	for (unsigned i = 0; f->left && i < f->nlater; i++)
-		scan_fds(proc, f->later[i], f->ino, f->n, f->found, f->ctx, &f->left);
+	for (int medium = 1; medium >= 0; medium--)
+		for (unsigned i = 0; f->left && i < f->nlater; i++)
+			if (f->medium[i] == medium)
+				scan_fds(proc, f->later[i], f->ino, f->n, f->found,
+					 f->ctx, &f->left);
 	/* sorted: getdents lists /proc's processes in pid order */
 	if (f->left && f->overflow)
 		walk_proc(f, proc, self, f->later[OWNER_LATER - 1]);
