@@ -12,6 +12,8 @@
  *   probe busy N    one listener on 127.0.0.1:P; N times: socket, bind P
  *                   (must fail EADDRINUSE), close: a program probing a busy
  *                   port
+ *   probe busyat N P   N times: socket, bind 127.0.0.1:P (must fail
+ *                   EADDRINUSE), close: P is held by another process
  *   probe closefrom N  two sockets (fds 3, 4), then N times closefrom(5):
  *                   the wide close of a program with few tracked fds
  *
@@ -117,6 +119,23 @@ static void busy(long n)
 	close(l);
 }
 
+static void busy_at(long n, long port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+	for (long i = 0; i < n; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0)
+			die("socket");
+		if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+			fprintf(stderr, "probe busyat: bind to a held port succeeded\n");
+			exit(1);
+		}
+		close(fd);
+	}
+}
+
 static void closefroms(long n)
 {
 	if (socket(AF_INET, SOCK_STREAM, 0) < 0 || socket(AF_INET, SOCK_STREAM, 0) < 0)
@@ -172,7 +191,7 @@ int main(int argc, char **argv)
 	long n = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
 
 	if (argc < 3 || n < 0) {
-		fprintf(stderr, "usage: probe life|close|hold|connect|busy|closefrom N\n");
+		fprintf(stderr, "usage: probe life|close|hold|connect|busy|closefrom N, busyat N PORT\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "life") == 0)
@@ -185,6 +204,8 @@ int main(int argc, char **argv)
 		connects(n);
 	else if (strcmp(argv[1], "busy") == 0)
 		busy(n);
+	else if (strcmp(argv[1], "busyat") == 0 && argc > 3)
+		busy_at(n, strtol(argv[3], NULL, 10));
 	else if (strcmp(argv[1], "closefrom") == 0)
 		closefroms(n);
 	else

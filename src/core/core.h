@@ -469,6 +469,10 @@ struct reuse_holder_list {
  * (IPPROTO_* or REUSE_P_*); owners and flags not yet filled (pid -1). */
 void explain_list(unsigned proto, int family, const uint8_t addr[16],
 		  uint16_t port, bool v6only, struct reuse_holder_list *out) HIDDEN;
+/* explain_holders and explain_list from one dump (either may be NULL). */
+void explain_gather(unsigned proto, int family, const uint8_t addr[16],
+		    uint16_t port, bool v6only, struct reuse_holders *h,
+		    struct reuse_holder_list *l) HIDDEN;
 /* Every proto socket with a local port in [lo, hi], one call each; fn's
  * negative return stops the walk. 0 or -errno. */
 int explain_walk(unsigned proto, uint16_t lo, uint16_t hi,
@@ -482,6 +486,10 @@ void explain_find_owners(const uint64_t *ino, size_t n,
 /* Owners and flags of every live holder in the list (best effort: pidfd_getfd
  * needs ptrace rights over the owner). */
 void explain_fill_owners(struct reuse_holder_list *l) HIDDEN;
+/* The same for the log line: one process per holder, found cheaply (the
+ * caller, then the holders' uids' processes, smallest first, then the rest);
+ * nprocs not counted. */
+void explain_first_owners(struct reuse_holder_list *l) HIDDEN;
 /* SO_REUSEADDR/PORT of pid's fd, read through a pidfd_getfd copy; false if
  * not permitted. */
 bool explain_peer_flags(int pid, int fd, uint64_t ino, int8_t *ra,
@@ -500,12 +508,20 @@ const char *explain_state_name(const struct reuse_holder *h) HIDDEN;
 /* "127.0.0.1:53" / "[::]:53" into out. */
 void explain_addr_text(int family, const uint8_t addr[16], uint16_t port,
 		       char *out, size_t len) HIDDEN;
+/* The holders eng_in_use listed, for explain_detail to use instead of
+ * asking the kernel again: valid while nothing changed them (no remedy
+ * tried, no bind retried) and for the v6only they were asked with. */
+struct explain_seen {
+	struct reuse_holder_list l;
+	bool v6only;
+	bool valid;
+};
 /* After a bind()/listen() of fd on s failed with EADDRINUSE: append to msg
  * who holds the address (state, address, uid, pid, program, flags), the
  * TIME_WAIT entries and who left them, and which options would bind now
  * (or why none can). Costs a sock_diag dump and a /proc scan; errno kept. */
-void explain_detail(int fd, const struct reuse_subject *s, char *msg,
-		    size_t mlen) HIDDEN;
+void explain_detail(int fd, const struct reuse_subject *s,
+		    const struct explain_seen *seen, char *msg, size_t mlen) HIDDEN;
 /* What the engine did about TIME_WAIT entries holding an address. */
 enum reuse_remedy { REMEDY_NONE, REMEDY_PASSED, REMEDY_CLEARED, REMEDY_CLEAR_FAILED };
 /* Why bind()/listen() said EADDRINUSE, as one sentence in msg, from the

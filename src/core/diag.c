@@ -1,5 +1,5 @@
 /*
- * diag.c - the sock_diag netlink transport: who holds a port, as the
+ * diag.c - the sock_diag netlink dumps: who holds a port, as the
  * kernel lists it, and SOCK_DESTROY of stale TIME_WAIT entries.
  *
  * Runs only after a bind() already failed, to say why (or, when the
@@ -31,6 +31,7 @@
 #include <linux/sock_diag.h>
 
 #include "core.h"
+#include "diag_int.h"
 #include "sys.h"
 /* Big enough for any dump datagram: the kernel sizes dump skbs by the
  * largest recvmsg() buffer it has seen, floor NLMSG_GOODSIZE (<= 8 KiB). */
@@ -121,7 +122,7 @@ static int nl_open(void)
 	return fd;
 }
 
-static int nl_send(int fd, const void *msg, size_t len)
+int diag_nl_send(int fd, const void *msg, size_t len)
 {
 	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
 	ssize_t n;
@@ -177,55 +178,90 @@ static bool msg_v6only(const struct nlmsghdr *h)
 	return false;
 }
 
-/* Dump request: header, inet_diag_req_v2, bytecode "port >= LO && port <= HI".
- * Each comparison op is followed by an op whose `no` holds the port; `yes`
- * steps to the next test, `no` jumps 4 bytes past the end, which rejects. */
+/* Bytecode "port >= LO && port <= HI". Each comparison op is followed by
+ * an op whose `no` holds the port; `yes` steps to the next test, `no`
+ * jumps 4 bytes past the end, which rejects. */
+struct port_bc {
+	struct nlattr attr;
+	struct inet_diag_bc_op op[4];
+};
+
+static void port_bc_set(struct port_bc *b, uint16_t lo, uint16_t hi)
+{
+	const unsigned short opsz = sizeof b->op[0], bclen = sizeof b->op;
+
+	b->attr.nla_len = NLA_HDRLEN + bclen;
+	b->attr.nla_type = INET_DIAG_REQ_BYTECODE;
+	/* offsets count from each test op; "reject" = 4 bytes past the end */
+	b->op[0] = (struct inet_diag_bc_op){ INET_DIAG_BC_S_GE, 2 * opsz, bclen + 4 };
+	b->op[1] = (struct inet_diag_bc_op){ 0, 0, lo };
+	b->op[2] = (struct inet_diag_bc_op){ INET_DIAG_BC_S_LE, 2 * opsz,
+					     bclen - 2 * opsz + 4 };
+	b->op[3] = (struct inet_diag_bc_op){ 0, 0, hi };
+}
+
+/* Dump requests: header, the request, the bytecode. AF_UNSPEC (TCP only)
+ * is the legacy TCPDIAG_GETSOCK request, the one that dumps both families
+ * in one walk of the kernel's tables (inet_diag.c's compat path, which
+ * every kernel keeps for old `ss`). A walk costs the same whatever the
+ * filter: the connection table is walked bucket by bucket (1-15 ms here,
+ * as busy as the host is), so two families asked apart cost two walks. */
 struct dump_req {
 	struct nlmsghdr nh;
 	struct inet_diag_req_v2 r;
-	struct nlattr bc_attr;
-	struct inet_diag_bc_op bc[4];
+	struct port_bc bc;
 };
-_Static_assert(offsetof(struct dump_req, bc_attr) ==
+struct dump_req_compat {
+	struct nlmsghdr nh;
+	struct inet_diag_req r;
+	struct port_bc bc;
+};
+_Static_assert(offsetof(struct dump_req, bc) ==
 	       NLMSG_LENGTH(sizeof(struct inet_diag_req_v2)), "dump_req layout");
-_Static_assert(sizeof(struct dump_req) ==
-	       offsetof(struct dump_req, bc) + 4 * sizeof(struct inet_diag_bc_op),
-	       "dump_req padding");
+_Static_assert(offsetof(struct dump_req_compat, bc) ==
+	       NLMSG_LENGTH(sizeof(struct inet_diag_req)), "dump_req_compat layout");
+_Static_assert(sizeof(struct port_bc) == NLA_HDRLEN + 4 * sizeof(struct inet_diag_bc_op),
+	       "port_bc padding");
+
+static int dump_send(int fd, uint32_t seq, uint8_t proto, int family,
+		     uint16_t lo, uint16_t hi)
+{
+	uint32_t states = ~0u;
+
+	if (proto == IPPROTO_TCP)        /* half-open requests hold nothing */
+		states &= ~((1u << TCP_SYN_RECV) | (1u << DIAG_NEW_SYN_RECV));
+	if (family == AF_UNSPEC) {
+		struct dump_req_compat q;
+		memset(&q, 0, sizeof q);
+		q.nh = (struct nlmsghdr){ sizeof q, TCPDIAG_GETSOCK,
+					  NLM_F_REQUEST | NLM_F_DUMP, seq, 0 };
+		q.r.idiag_states = states;
+		port_bc_set(&q.bc, lo, hi);
+		return diag_nl_send(fd, &q, sizeof q);
+	}
+	struct dump_req q;
+	memset(&q, 0, sizeof q);
+	q.nh = (struct nlmsghdr){ sizeof q, SOCK_DIAG_BY_FAMILY,
+				  NLM_F_REQUEST | NLM_F_DUMP, seq, 0 };
+	q.r.sdiag_family = (uint8_t)family;
+	q.r.sdiag_protocol = proto;
+	q.r.idiag_states = states;
+	port_bc_set(&q.bc, lo, hi);
+	return diag_nl_send(fd, &q, sizeof q);
+}
 
 /*
- * Stream one SOCK_DIAG_BY_FAMILY dump of proto/family sockets whose local
- * port is in [lo, hi], calling fn for each. Returns 0, or -errno (from the kernel,
- * or fn's own negative return, which ends the walk: closing the socket
- * afterwards discards the rest of the dump).
+ * Stream one dump of proto/family sockets (AF_UNSPEC: TCP, both families)
+ * whose local port is in [lo, hi], calling fn for each. Returns 0, or
+ * -errno (from the kernel, or fn's own negative return, which ends the
+ * walk: closing the socket afterwards discards the rest of the dump).
  */
 static int diag_dump_range(int fd, uint32_t seq, uint8_t proto, int family,
 			   uint16_t lo, uint16_t hi, diag_fn fn, void *ctx)
 {
-	struct dump_req q;
-	const unsigned short opsz = sizeof q.bc[0], bclen = sizeof q.bc;
+	uint16_t type = family == AF_UNSPEC ? TCPDIAG_GETSOCK : SOCK_DIAG_BY_FAMILY;
+	int rc = dump_send(fd, seq, proto, family, lo, hi);
 
-	memset(&q, 0, sizeof q);
-	q.nh.nlmsg_len = sizeof q;
-	q.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	q.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	q.nh.nlmsg_seq = seq;
-	q.r.sdiag_family = (uint8_t)family;
-	q.r.sdiag_protocol = proto;
-	q.r.idiag_states = ~0u;
-	if (proto == IPPROTO_TCP)        /* half-open requests hold nothing */
-		q.r.idiag_states &= ~((1u << TCP_SYN_RECV) |
-				      (1u << DIAG_NEW_SYN_RECV));
-	q.bc_attr.nla_len = NLA_HDRLEN + bclen;
-	q.bc_attr.nla_type = INET_DIAG_REQ_BYTECODE;
-	/* offsets count from each test op; "reject" = 4 bytes past the end */
-	q.bc[0] = (struct inet_diag_bc_op){ INET_DIAG_BC_S_GE, 2 * opsz,
-					    bclen + 4 };
-	q.bc[1].no = lo;
-	q.bc[2] = (struct inet_diag_bc_op){ INET_DIAG_BC_S_LE, 2 * opsz,
-					    bclen - 2 * opsz + 4 };
-	q.bc[3].no = hi;
-
-	int rc = nl_send(fd, &q, sizeof q);
 	if (rc < 0)
 		return rc;
 
@@ -255,7 +291,7 @@ static int diag_dump_range(int fd, uint32_t seq, uint8_t proto, int family,
 					return -EPROTO;
 				return e->error < 0 ? e->error : -EPROTO;
 			}
-			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+			if (h->nlmsg_type != type ||
 			    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
 				continue;
 			const struct inet_diag_msg *m = NLMSG_DATA(h);
@@ -287,6 +323,13 @@ static int diag_dump_overlapping(int fd, uint8_t proto,
 {
 	int rc;
 
+	/* TCP: both families in one walk; a kernel that refuses the legacy
+	 * request (it answers before any entry) is asked per family */
+	if (proto == IPPROTO_TCP) {
+		rc = diag_dump(fd, 3, proto, AF_UNSPEC, port, fn, ctx);
+		if (rc != -EINVAL && rc != -EOPNOTSUPP && rc != -ENOENT)
+			return rc;
+	}
 	if (need_v4_dump(q)) {
 		rc = diag_dump(fd, 1, proto, AF_INET, port, fn, ctx);
 		if (rc < 0)
@@ -319,34 +362,6 @@ static uint8_t diag_proto(unsigned proto)
 	return 0;
 }
 
-struct holders_ctx {
-	const struct endpoint *q;
-	struct reuse_holders *out;
-	bool uid_from_listener;
-};
-
-static int count_holder(const struct inet_diag_msg *m, bool v6only, void *arg)
-{
-	struct holders_ctx *c = arg;
-	struct reuse_holders *o = c->out;
-
-	if (!entry_overlaps(m, v6only, c->q))
-		return 0;
-	if (is_timewait(m)) {            /* never true for UDP */
-		o->timewait++;
-		return 0;
-	}
-	bool listener = m->idiag_state == TCP_LISTEN;
-	if (o->live == 0 || (listener && !c->uid_from_listener)) {
-		o->live_uid = m->idiag_uid;
-		c->uid_from_listener = listener;
-	}
-	o->live++;
-	if (listener)
-		o->listen++;
-	return 0;
-}
-
 /*
  * dump_overlapping - one sock_diag dump of proto's sockets whose local
  * address overlaps (family, addr, v6only) on port, each given to fn (its
@@ -370,160 +385,6 @@ static int dump_overlapping(unsigned proto, int family, const uint8_t addr[16],
 	rc = diag_dump_overlapping(fd, p, q, port, fn, ctx);
 	sys_close(fd);
 	return rc < 0 ? -rc : 0;
-}
-
-/*
- * Why did a bind fail? Count who holds an overlapping local address on the
- * port: live sockets (any state; for UDP every bound socket), listeners
- * among them, and TCP TIME_WAIT entries. diag_errno says when sock_diag
- * could not answer; the counts are then what was seen before the failure.
- */
-void explain_holders(unsigned proto, int family, const uint8_t addr[16],
-		     uint16_t port, bool v6only, struct reuse_holders *out)
-{
-	int saved = errno;
-	struct endpoint q;
-	struct holders_ctx c = { .q = &q, .out = out };
-
-	memset(out, 0, sizeof *out);
-	out->diag_errno = dump_overlapping(proto, family, addr, port, v6only, &q,
-					   count_holder, &c);
-	errno = saved;
-}
-
-/*
- * The lookup's sock_diag socket, kept: making and closing one costs about
- * as much as the program's own socket() and close() of the failed bind it
- * serves. One of the library's own fds (ownfd.c: high, close-on-exec,
- * EBADF to the program's close()), checked by inode before each use (a raw
- * close could have given its number away), used by one caller at a time
- * (another, or a signal handler that interrupted it, makes its own), and
- * let go in a fork()'s child (explain_fork_child), which must not read the
- * parent's replies. Replies carry the request's sequence number; anything
- * else found queued is skipped.
- */
-static _Atomic int lookup_fd = -1;
-static _Atomic uint64_t lookup_ino;
-static atomic_flag lookup_busy = ATOMIC_FLAG_INIT;
-static _Atomic uint32_t lookup_seq;
-
-void explain_fork_child(void)
-{
-	int fd = atomic_exchange(&lookup_fd, -1);
-
-	if (fd >= 0)
-		sys_close(fd);
-	atomic_flag_clear(&lookup_busy);
-}
-
-/* The kept socket (busy, to be given back with lookup_done), or -1: the
- * caller makes its own. */
-static int lookup_take(void)
-{
-	static atomic_bool marked;
-	struct stat st;
-	int fd;
-
-	if (atomic_flag_test_and_set(&lookup_busy))
-		return -1;
-	fd = atomic_load(&lookup_fd);
-	if (fd >= 0 && sys_fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
-	    (uint64_t)st.st_ino == atomic_load(&lookup_ino))
-		return fd;
-	fd = fd_move_high(sys_socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
-	if (fd < 0 || sys_fstat(fd, &st) < 0) {
-		if (fd >= 0)
-			sys_close(fd);
-		atomic_flag_clear(&lookup_busy);
-		return -1;
-	}
-	atomic_store(&lookup_ino, (uint64_t)st.st_ino);
-	fd_note_ours(fd);
-	atomic_store(&lookup_fd, fd);
-	if (!atomic_exchange(&marked, true))
-		fd_mark_ours(&lookup_fd);
-	return fd;
-}
-
-/*
- * explain_listener_at - is a TCP listener taking connections to
- * family/addr:port (on that address or its wildcard, or a dual-stack
- * IPv6 wildcard for IPv4)? One exact sock_diag lookup (the kernel's own
- * hash lookup of an incoming connection, no table walk): 1 yes, 0 no,
- * -errno when sock_diag cannot say. The kernel answers before sendto()
- * returns, so the reply is read without waiting.
- */
-int explain_listener_at(int family, const uint8_t addr[16], uint16_t port)
-{
-	struct {
-		struct nlmsghdr nh;
-		struct inet_diag_req_v2 r;
-	} q;
-	union {
-		struct nlmsghdr align;
-		uint8_t b[1024];
-	} buf;
-	int saved = errno, fd, rc = -EPROTO;
-	bool kept;
-	uint32_t seq = atomic_fetch_add(&lookup_seq, 1) + 1;
-
-	if (family != AF_INET && family != AF_INET6)
-		return -EAFNOSUPPORT;
-	memset(&q, 0, sizeof q);
-	q.nh.nlmsg_len = sizeof q;
-	q.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	q.nh.nlmsg_flags = NLM_F_REQUEST;
-	q.nh.nlmsg_seq = seq;
-	q.r.sdiag_family = (uint8_t)family;
-	q.r.sdiag_protocol = IPPROTO_TCP;
-	q.r.idiag_states = ~0u;
-	q.r.id.idiag_sport = htons(port);
-	memcpy(q.r.id.idiag_src, addr, family == AF_INET ? 4 : 16);
-	q.r.id.idiag_cookie[0] = q.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-	kept = (fd = lookup_take()) >= 0;
-	if (!kept)
-		fd = sys_socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if ((rc = nl_send(fd, &q, sizeof q)) < 0)
-		goto done;
-	/* our reply, past any a caller that gave up left queued (bounded) */
-	for (int i = 0; i < 8; i++) {
-		struct iovec iov = { buf.b, sizeof buf.b };
-		struct sockaddr_nl from;
-		struct msghdr mh = { .msg_name = &from, .msg_namelen = sizeof from,
-				     .msg_iov = &iov, .msg_iovlen = 1 };
-		const struct nlmsghdr *h = &buf.align;
-		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
-
-		if (n < 0) {
-			rc = -errno;
-			break;
-		}
-		if (from.nl_pid != 0 || !NLMSG_OK(h, (size_t)n) || h->nlmsg_seq != seq)
-			continue;
-		if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY &&
-		    h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
-			rc = ((const struct inet_diag_msg *)NLMSG_DATA(h))->idiag_state ==
-			     TCP_LISTEN;
-		else if (h->nlmsg_type == NLMSG_ERROR &&
-			 h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct nlmsgerr)))
-			rc = ((const struct nlmsgerr *)NLMSG_DATA(h))->error == -ENOENT ? 0 :
-			     ((const struct nlmsgerr *)NLMSG_DATA(h))->error;
-		else
-			rc = -EPROTO;
-		break;
-	}
-done:
-	if (kept)
-		atomic_flag_clear(&lookup_busy);
-	else
-		sys_close(fd);
-out:
-	errno = saved;
-	return rc;
 }
 
 struct clear_ctx {
@@ -553,7 +414,7 @@ static int destroy_one(int dfd, uint32_t seq, const struct inet_diag_msg *m)
 	q.r.idiag_states = (1u << TCP_TIME_WAIT) | (1u << TCP_FIN_WAIT2);
 	q.r.id = m->id;
 
-	int rc = nl_send(dfd, &q, sizeof q);
+	int rc = diag_nl_send(dfd, &q, sizeof q);
 	if (rc < 0)
 		return rc;
 
@@ -676,49 +537,137 @@ static void holder_from(const struct inet_diag_msg *m, bool v6only,
 	h->ra = h->rp = -1;
 }
 
-struct list_ctx {
+/*
+ * What one dump gathers: the counts (struct reuse_holders) and the list.
+ * Both keep the order of an IPv4 dump followed by an IPv6 one, whatever
+ * order the kernel's one walk of both families gives (the kernel's order
+ * within a family is the same either way): the uid told is the first
+ * listener's (else the first live socket's) in that order, the list keeps
+ * the first REUSE_HOLDERS_MAX and is put in that order at the end.
+ */
+struct gather_ctx {
 	const struct endpoint *q;
-	struct reuse_holder_list *out;
+	struct reuse_holders *h;         /* or NULL */
+	struct reuse_holder_list *l;     /* or NULL */
 	uint8_t proto;
+	bool have_live[2], have_listen[2];   /* [0] IPv4, [1] IPv6 */
+	uint32_t live_uid[2], listen_uid[2];
 };
 
-static int list_one(const struct inet_diag_msg *m, bool v6only, void *arg)
+static void gather_list(struct reuse_holder_list *o, const struct reuse_holder *h)
 {
-	struct list_ctx *c = arg;
-	struct reuse_holder_list *o = c->out;
-	struct reuse_holder h;
+	if (h->timewait) {
+		/* the first entry seen, an IPv4 one before any IPv6 one */
+		if (!o->tw_have || (h->family == AF_INET && o->tw.family != AF_INET))
+			o->tw = *h;
+		o->tw_have = true;
+		o->timewait++;
+		return;
+	}
+	if (o->n < REUSE_HOLDERS_MAX) {
+		o->h[o->n++] = *h;
+		return;
+	}
+	o->more++;
+	if (h->family != AF_INET)
+		return;
+	/* full: an IPv4 socket goes ahead of the IPv6 ones: the last one goes */
+	for (unsigned j = o->n; j-- > 0;) {
+		if (o->h[j].family != AF_INET) {
+			memmove(&o->h[j], &o->h[j + 1], (o->n - j - 1) * sizeof o->h[0]);
+			o->h[o->n - 1] = *h;
+			return;
+		}
+	}
+}
+
+static int gather_one(const struct inet_diag_msg *m, bool v6only, void *arg)
+{
+	struct gather_ctx *c = arg;
+	int f = m->idiag_family != AF_INET;
 
 	if (!entry_overlaps(m, v6only, c->q))
 		return 0;
-	holder_from(m, v6only, c->proto, &h);
-	if (h.timewait) {
-		if (!o->tw_have)
-			o->tw = h;
-		o->tw_have = true;
-		o->timewait++;
-	} else if (o->n < REUSE_HOLDERS_MAX) {
-		o->h[o->n++] = h;
-	} else {
-		o->more++;
+	if (c->h && is_timewait(m)) {    /* never true for UDP */
+		c->h->timewait++;
+	} else if (c->h) {
+		bool listener = m->idiag_state == TCP_LISTEN;
+		if (!c->have_live[f])
+			c->live_uid[f] = m->idiag_uid;
+		if (listener && !c->have_listen[f])
+			c->listen_uid[f] = m->idiag_uid;
+		c->have_live[f] = true;
+		c->have_listen[f] |= listener;
+		c->h->live++;
+		c->h->listen += listener;
+	}
+	if (c->l) {
+		struct reuse_holder h;
+		holder_from(m, v6only, c->proto, &h);
+		gather_list(c->l, &h);
 	}
 	return 0;
 }
 
+/* IPv4 holders first, each family in the kernel's order (stable). */
+static void list_v4_first(struct reuse_holder_list *o)
+{
+	unsigned w = 0;
+
+	for (unsigned i = 0; i < o->n; i++) {
+		if (o->h[i].family != AF_INET)
+			continue;
+		if (i != w) {
+			struct reuse_holder t = o->h[i];
+			memmove(&o->h[w + 1], &o->h[w], (i - w) * sizeof o->h[0]);
+			o->h[w] = t;
+		}
+		w++;
+	}
+}
+
 /*
- * explain_list - explain_holders with names: each live socket on an
- * overlapping address, and the TIME_WAIT entries counted.
+ * explain_gather - one dump for both: who holds an overlapping local
+ * address on the port, counted (live sockets in any state, for UDP every
+ * bound socket; listeners among them; TCP TIME_WAIT entries) into h and
+ * listed into l (either may be NULL). diag_errno says when sock_diag could
+ * not answer; what was seen before the failure stands.
  */
+void explain_gather(unsigned proto, int family, const uint8_t addr[16],
+		    uint16_t port, bool v6only, struct reuse_holders *h,
+		    struct reuse_holder_list *l)
+{
+	int saved = errno, err;
+	struct endpoint q;
+	struct gather_ctx c = { .q = &q, .h = h, .l = l, .proto = diag_proto(proto) };
+
+	if (h)
+		memset(h, 0, sizeof *h);
+	if (l)
+		memset(l, 0, sizeof *l);
+	err = dump_overlapping(proto, family, addr, port, v6only, &q, gather_one, &c);
+	if (h) {
+		int f = !c.have_listen[0] && (c.have_listen[1] || !c.have_live[0]);
+		h->live_uid = c.have_listen[f] ? c.listen_uid[f] : c.live_uid[f];
+		h->diag_errno = err;
+	}
+	if (l) {
+		list_v4_first(l);
+		l->diag_errno = err;
+	}
+	errno = saved;
+}
+
+void explain_holders(unsigned proto, int family, const uint8_t addr[16],
+		     uint16_t port, bool v6only, struct reuse_holders *out)
+{
+	explain_gather(proto, family, addr, port, v6only, out, NULL);
+}
+
 void explain_list(unsigned proto, int family, const uint8_t addr[16],
 		  uint16_t port, bool v6only, struct reuse_holder_list *out)
 {
-	int saved = errno;
-	struct endpoint q;
-	struct list_ctx c = { .q = &q, .out = out, .proto = diag_proto(proto) };
-
-	memset(out, 0, sizeof *out);
-	out->diag_errno = dump_overlapping(proto, family, addr, port, v6only, &q,
-					   list_one, &c);
-	errno = saved;
+	explain_gather(proto, family, addr, port, v6only, NULL, out);
 }
 
 struct walk_ctx {

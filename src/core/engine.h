@@ -55,9 +55,11 @@ void eng_log_now(struct reuse_call *c, const char *call, const struct sockaddr_s
 /* An EADDRINUSE of bind() (addr set) or listen() (addr NULL) on c: the
  * TIME_WAIT remedies the plan allows (binding again through the host), and,
  * when `explain`, the sentence and the holders in msg. *retried is the
- * retried bind's result (-1: none), *err its errno. */
+ * retried bind's result (-1: none), *err its errno; seen (or NULL) keeps
+ * the holders listed for explain_detail. */
 void eng_in_use(struct reuse_call *c, const struct sockaddr *addr, socklen_t len,
 		const struct reuse_subject *s, const struct reuse_plan *plan,
-		bool explain, char *msg, size_t mlen, int *retried, int *err) HIDDEN;
+		bool explain, char *msg, size_t mlen, int *retried, int *err,
+		struct explain_seen *seen) HIDDEN;
 
 #endif

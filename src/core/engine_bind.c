@@ -53,7 +53,8 @@ static bool read_addr(const struct reuse_call *c, uint64_t addr, socklen_t len,
  */
 void eng_in_use(struct reuse_call *c, const struct sockaddr *addr, socklen_t len,
 		const struct reuse_subject *s, const struct reuse_plan *plan,
-		bool explain, char *msg, size_t mlen, int *retried, int *err)
+		bool explain, char *msg, size_t mlen, int *retried, int *err,
+		struct explain_seen *seen)
 {
 	struct reuse_sock *k = c->k;
 	struct reuse_holders h;
@@ -65,6 +66,8 @@ void eng_in_use(struct reuse_call *c, const struct sockaddr *addr, socklen_t len
 	enum reuse_remedy done = REMEDY_NONE;
 
 	*retried = -1;
+	if (seen)
+		seen->valid = false;
 	/* with no line to write, only a remedy can change the outcome, and
 	 * none applies over a live holder: a listener (the usual one) is one
 	 * exact lookup, before the capability and the walk of every socket */
@@ -75,7 +78,11 @@ void eng_in_use(struct reuse_call *c, const struct sockaddr *addr, socklen_t len
 	if (!explain && !excl && !clear)
 		return;
 	v6only = eng_v6only(c->sock, k);
-	explain_holders(k->proto, s->family, s->addr, s->port, v6only, &h);
+	/* the line lists the holders too: one dump for both */
+	if (seen)
+		seen->v6only = v6only;
+	explain_gather(k->proto, s->family, s->addr, s->port, v6only, &h,
+		       explain && seen ? &seen->l : NULL);
 	if (!h.diag_errno && !h.live && h.timewait && (excl || clear)) {
 		if (excl) {
 			sys_setflag(c->sock, SO_REUSEADDR, 1);
@@ -96,6 +103,8 @@ void eng_in_use(struct reuse_call *c, const struct sockaddr *addr, socklen_t len
 			}
 		}
 	}
+	if (seen)
+		seen->valid = explain && done == REMEDY_NONE && *retried < 0;
 	if (explain)
 		explain_in_use_text_acts(&h, s, ra, plan && plan->rule && !dry(plan->rule) &&
 					 plan->exclusive, plan && plan->rule && !dry(plan->rule),
@@ -343,6 +352,7 @@ bind_done(struct reuse_call *c, const struct sockaddr_storage *ss, socklen_t len
 {
 	const struct sockaddr *addr = (const struct sockaddr *)ss;
 	char msg[1600], hmsg[600], lmsg[400];
+	struct explain_seen seen;
 	const char *note = NULL;
 	int err, retried;
 	bool handoff = plan->rule && plan->rule->handoff && !dry(plan->rule);
@@ -381,13 +391,14 @@ bind_done(struct reuse_call *c, const struct sockaddr_storage *ss, socklen_t len
 		note = hmsg;
 	}
 	if (err == EADDRINUSE) {
-		eng_in_use(c, addr, len, subj, plan, logs, msg, sizeof msg, &retried, &err);
+		eng_in_use(c, addr, len, subj, plan, logs, msg, sizeof msg, &retried, &err,
+			   &seen);
 		if (retried >= 0) {
 			ret = retried;
 			saved = err ? err : saved;
 		}
 		if (logs && err == EADDRINUSE)
-			explain_detail(c->sock, subj, msg, sizeof msg);
+			explain_detail(c->sock, subj, &seen, msg, sizeof msg);
 		if (logs && err == EADDRINUSE && handoff)
 			snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " | %s", hmsg);
 		/* a lend tried (or refused) is said first */

@@ -36,9 +36,11 @@ static int listen_done(struct reuse_call *c, int ret, int saved, const char *not
 		ss.ss_family = 0;
 	if (err == EADDRINUSE && ss.ss_family) {
 		int retried;
+		struct explain_seen seen;
 		eng_subject(c, &ss, &subj);
-		eng_in_use(c, NULL, 0, &subj, NULL, true, msg, sizeof msg, &retried, &err);
-		explain_detail(c->sock, &subj, msg, sizeof msg);
+		eng_in_use(c, NULL, 0, &subj, NULL, true, msg, sizeof msg, &retried, &err,
+			   &seen);
+		explain_detail(c->sock, &subj, &seen, msg, sizeof msg);
 		note = msg;
 	}
 	eng_log(c, "listen", ss.ss_family ? &ss : NULL, err, NULL, note);

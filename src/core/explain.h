@@ -22,9 +22,10 @@ struct explain_facts {
 };
 
 /* Gather the facts about fd, bound (or binding) to s. Costs a sock_diag
- * dump and a /proc scan; errno kept. The socket itself is not a holder. */
+ * dump (none when seen holds a valid one) and a /proc scan; errno kept.
+ * The socket itself is not a holder. */
 void explain_facts(int fd, const struct reuse_subject *s,
-		   struct explain_facts *f) HIDDEN;
+		   const struct explain_seen *seen, struct explain_facts *f) HIDDEN;
 
 /* Append to msg who holds the address, what each option choice would do
  * for this socket's owner, and a fix only when the rules say it binds

@@ -13,7 +13,8 @@
 #include "core/explain.h"
 #include "core/sys.h"
 
-void explain_facts(int fd, const struct reuse_subject *s, struct explain_facts *f)
+void explain_facts(int fd, const struct reuse_subject *s,
+		   const struct explain_seen *seen, struct explain_facts *f)
 {
 	int saved = errno;
 	struct stat st;
@@ -35,7 +36,11 @@ void explain_facts(int fd, const struct reuse_subject *s, struct explain_facts *
 		f->rp_uid = reuse_key_of(f->uid) && sys_have_cap(CAP_CHOWN) ?
 			    reuse_key_of(f->uid) : f->uid;
 	}
-	explain_list(s->proto, s->family, s->addr, s->port, v6only, &f->l);
+	/* the engine's own dump of this failure, when nothing changed since */
+	if (seen && seen->valid && seen->v6only == v6only)
+		f->l = seen->l;
+	else
+		explain_list(s->proto, s->family, s->addr, s->port, v6only, &f->l);
 	/* at listen() the socket is bound already: it holds nothing against itself */
 	for (unsigned i = 0; have_st && i < f->l.n; i++) {
 		if (f->l.h[i].ino != (uint64_t)st.st_ino)
@@ -45,15 +50,16 @@ void explain_facts(int fd, const struct reuse_subject *s, struct explain_facts *
 		break;
 	}
 	if (!f->l.diag_errno)
-		explain_fill_owners(&f->l);
+		explain_first_owners(&f->l);
 	errno = saved;
 }
 
 /* explain_detail - the facts, then the text (core.h). */
-void explain_detail(int fd, const struct reuse_subject *s, char *msg, size_t mlen)
+void explain_detail(int fd, const struct reuse_subject *s,
+		    const struct explain_seen *seen, char *msg, size_t mlen)
 {
 	struct explain_facts f;
 
-	explain_facts(fd, s, &f);
+	explain_facts(fd, s, seen, &f);
 	explain_detail_text(&f, s, msg, mlen);
 }
