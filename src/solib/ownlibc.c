@@ -17,8 +17,10 @@
  * holding its own locks wants. Left to libc on purpose: clock_gettime (vDSO,
  * no kernel entry), memcpy/memset/memmove/memcmp/memchr/strlen (the data
  * path, the log and the policy parser use them; libc's vector versions are
- * faster than any loop here),
- * and everything that keeps state or allocates beyond malloc.
+ * faster than any loop here), everything that keeps state or allocates,
+ * and open() and readlink(): the tests slow those down from another
+ * preloaded library to hold init or the log's lock open
+ * (tests/fixtures/slowopen.c, tests/fixtures/initfork.c).
  * x86-64 only (sys.h's bare syscall); elsewhere libc's are used.
  */
 #if defined(__x86_64__)
@@ -47,18 +49,6 @@ OWN ssize_t write(int fd, const void *b, size_t n)
 { return SYS3(SYS_write, fd, b, n); }
 OWN ssize_t pread(int fd, void *b, size_t n, off_t off)
 { return SYS6(SYS_pread64, fd, b, n, off, 0, 0); }
-OWN int open(const char *p, int flags, ...)
-{
-	mode_t mode = 0;
-
-	if (flags & (O_CREAT | __O_TMPFILE)) {
-		va_list ap;
-		va_start(ap, flags);
-		mode = va_arg(ap, mode_t);
-		va_end(ap);
-	}
-	return (int)SYS6(SYS_openat, AT_FDCWD, p, flags, mode, 0, 0);
-}
 OWN int stat(const char *restrict p, struct stat *restrict st)
 { return (int)SYS6(SYS_newfstatat, AT_FDCWD, p, st, 0, 0, 0); }
 OWN int lstat(const char *restrict p, struct stat *restrict st)
@@ -71,8 +61,6 @@ OWN int symlink(const char *a, const char *b)
 { return (int)SYS3(SYS_symlink, a, b, 0); }
 OWN int unlink(const char *p)
 { return (int)SYS3(SYS_unlink, p, 0, 0); }
-OWN ssize_t readlink(const char *restrict p, char *restrict b, size_t n)
-{ return SYS3(SYS_readlink, p, b, n); }
 OWN ssize_t readlinkat(int dir, const char *restrict p, char *restrict b, size_t n)
 { return SYS6(SYS_readlinkat, dir, p, b, n, 0, 0); }
 OWN void *mmap(void *a, size_t n, int prot, int fl, int fd, off_t off)
