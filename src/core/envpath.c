@@ -48,9 +48,16 @@ static char *join(const char *cwd, const char *path, size_t len)
 			len--;
 		}
 	}
-	if (asprintf(&out, "%s%s%.*s", cwd, strcmp(cwd, "/") ? "/" : "", (int)len,
-		     path) < 0)
+	/* by hand, not asprintf: one import less bound at every start */
+	size_t clen = strlen(cwd), slash = strcmp(cwd, "/") != 0;
+
+	out = malloc(clen + slash + len + 1);
+	if (!out)
 		return NULL;
+	memcpy(out, cwd, clen);
+	out[clen] = '/';
+	memcpy(out + clen + slash, path, len);
+	out[clen + slash + len] = '\0';
 	return out;
 }
 

@@ -25,10 +25,12 @@
  */
 #if defined(__x86_64__)
 #include <dirent.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -257,5 +259,132 @@ OWN char *strdup(const char *s)
 	char *d = malloc(n);
 
 	return d ? memcpy(d, s, n) : NULL;
+}
+/* strtol: libc's contract (leading space, sign, base 0/8/10/16 and its
+ * prefix, LONG_MIN/LONG_MAX and ERANGE on overflow, *end at the first byte
+ * not used, at s when there is no number). */
+static int digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A' + 10;
+	return 99;
+}
+OWN long strtol(const char *restrict s, char **restrict end, int base)
+{
+	const char *p = s;
+	unsigned long v = 0, lim;
+	bool neg = false, any = false, over = false;
+
+	if (base < 0 || base == 1 || base > 36) {
+		errno = EINVAL;
+		if (end)
+			*end = (char *)s;
+		return 0;
+	}
+	while (*p == ' ' || (*p >= '\t' && *p <= '\r'))
+		p++;
+	if (*p == '-' || *p == '+')
+		neg = *p++ == '-';
+	if ((base == 0 || base == 16) && p[0] == '0' && (p[1] | 32) == 'x' &&
+	    digit(p[2]) < 16) {
+		p += 2;
+		base = 16;
+	} else if (base == 0) {
+		base = p[0] == '0' ? 8 : 10;
+	}
+	lim = neg ? -(unsigned long)LONG_MIN : (unsigned long)LONG_MAX;
+	for (int d; (d = digit(*p)) < base; p++) {
+		any = true;
+		if (over || v > (lim - (unsigned long)d) / (unsigned long)base)
+			over = true;
+		else
+			v = v * (unsigned long)base + (unsigned long)d;
+	}
+	if (end)
+		*end = (char *)(any ? p : s);
+	if (over) {
+		errno = ERANGE;
+		return neg ? LONG_MIN : LONG_MAX;
+	}
+	return neg ? (long)-v : (long)v;
+}
+
+OWN void *memmove(void *d, const void *s, size_t n)
+{
+	unsigned char *a = d;
+	const unsigned char *b = s;
+
+	if (a < b)
+		for (size_t i = 0; i < n; i++)
+			a[i] = b[i];
+	else
+		while (n--)
+			a[n] = b[n];
+	return d;
+}
+
+/* --- directories: getdents64 into a buffer, as libc's readdir does -------- */
+
+struct __dirstream {
+	int fd;
+	size_t at, len;
+	char buf[4096] __attribute__((aligned(8)));
+};
+
+OWN DIR *opendir(const char *p)
+{
+	int fd = (int)SYS6(SYS_openat, AT_FDCWD, p,
+			   O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0, 0);
+	DIR *d;
+
+	if (fd < 0)
+		return NULL;
+	d = malloc(sizeof *d);
+	if (!d) {
+		sys_close(fd);
+		errno = ENOMEM;
+		return NULL;
+	}
+	d->fd = fd;
+	d->at = d->len = 0;
+	return d;
+}
+OWN struct dirent *readdir(DIR *d)
+{
+	struct dirent *e;
+
+	if (d->at >= d->len) {
+		long n = SYS3(SYS_getdents64, d->fd, d->buf, sizeof d->buf);
+
+		if (n <= 0)               /* end (errno kept) or error (set) */
+			return NULL;
+		d->len = (size_t)n;
+		d->at = 0;
+	}
+	e = (struct dirent *)(void *)(d->buf + d->at);
+	d->at += e->d_reclen;
+	return e;
+}
+OWN int closedir(DIR *d)
+{
+	int r = sys_close(d->fd);
+
+	free(d);
+	return r;
+}
+/* snprintf over libc's vsnprintf: the same formatting, one import less. */
+OWN int snprintf(char *restrict b, size_t n, const char *restrict f, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, f);
+	r = vsnprintf(b, n, f, ap);
+	va_end(ap);
+	return r;
 }
 #endif
