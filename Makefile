@@ -25,13 +25,15 @@ BPFTOOL      ?= bpftool
 B := build
 CORE_SRC  := $(wildcard src/core/*.c)
 SHIM_SRC  := $(wildcard src/shim/*.c)
+# linked into libreuse.so alone: libc's names defined hidden (ownlibc.c)
+SOLIB_SRC := $(wildcard src/solib/*.c)
 CLI_SRC   := $(wildcard src/cli/*.c)
 GUARD_SRC := $(filter-out %.bpf.c,$(wildcard src/guard/*.c))
 UNIT_SRC  := $(wildcard tests/unit/*.c)
 PROBE_SRC := $(wildcard tests/probes/*.c)
 
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/obj/%.o) $(B)/obj/src/core/default_policy.o
-SHIM_OBJ := $(SHIM_SRC:%.c=$(B)/obj/%.o)
+SHIM_OBJ := $(SHIM_SRC:%.c=$(B)/obj/%.o) $(SOLIB_SRC:%.c=$(B)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(B)/obj/%.o) $(GUARD_SRC:%.c=$(B)/obj/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/obj/%.o)
 PROBES   := $(PROBE_SRC:tests/probes/%.c=$(B)/probes/%)

@@ -12,6 +12,7 @@
  * Nothing is done in a secure-execution process (its environment is not
  * read) or when the working directory cannot be known.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,13 @@ static bool relative(const char *p)
 	return p && *p && *p != '/';
 }
 
+/* REUSE_LOG names a file only when it is none of its keywords. */
+static bool log_relative(const char *v)
+{
+	return relative(v) && strcmp(v, "stderr") && strcmp(v, "syslog") &&
+	       strcmp(v, "off");
+}
+
 /* cwd/path with leading "./" dropped, malloc'd; NULL on failure. */
 static char *join(const char *cwd, const char *path, size_t len)
 {
@@ -40,9 +48,16 @@ static char *join(const char *cwd, const char *path, size_t len)
 			len--;
 		}
 	}
-	if (asprintf(&out, "%s%s%.*s", cwd, strcmp(cwd, "/") ? "/" : "", (int)len,
-		     path) < 0)
+	/* by hand, not asprintf: one import less bound at every start */
+	size_t clen = strlen(cwd), slash = strcmp(cwd, "/") != 0;
+
+	out = malloc(clen + slash + len + 1);
+	if (!out)
 		return NULL;
+	memcpy(out, cwd, clen);
+	out[clen] = '/';
+	memcpy(out + clen + slash, path, len);
+	out[clen + slash + len] = '\0';
 	return out;
 }
 
@@ -51,10 +66,7 @@ static void absolutize(const char *name, const char *cwd)
 	const char *v = getenv(name);
 	char *abs;
 
-	if (!relative(v))
-		return;
-	if (strcmp(name, "REUSE_LOG") == 0 &&
-	    (!strcmp(v, "stderr") || !strcmp(v, "syslog") || !strcmp(v, "off")))
+	if (strcmp(name, "REUSE_LOG") == 0 ? !log_relative(v) : !relative(v))
 		return;
 	abs = join(cwd, v, strlen(v));
 	if (abs)
@@ -63,53 +75,66 @@ static void absolutize(const char *name, const char *cwd)
 }
 
 /* LD_PRELOAD with each relative entry that has a '/' made absolute; the
- * separators are kept as they were. */
+ * separators are kept as they were. Built in one buffer sized for the
+ * worst case (every entry gains cwd and a '/'): no stdio stream. */
 static void absolutize_preload(const char *cwd)
 {
 	const char *v = getenv("LD_PRELOAD"), *p;
-	char *out = NULL, *abs;
-	size_t olen = 0;
-	FILE *f;
-	bool changed = false;
+	size_t len, cwdlen = strlen(cwd), o = 0;
+	char *out;
 
 	if (!v || !*v)
 		return;
-	f = open_memstream(&out, &olen);
-	if (!f)
+	len = strlen(v);
+	out = malloc(len + 1 + (len / 2 + 1) * (cwdlen + 1));
+	if (!out)
 		return;
 	for (p = v; *p;) {
 		size_t sep = strspn(p, PRELOAD_SEP), n;
 
-		fwrite(p, 1, sep, f);
+		memcpy(out + o, p, sep);
+		o += sep;
 		p += sep;
 		n = strcspn(p, PRELOAD_SEP);
 		if (!n)
 			break;
-		if (*p != '/' && memchr(p, '/', n) && (abs = join(cwd, p, n))) {
-			fputs(abs, f);
-			free(abs);
-			changed = true;
-		} else {
-			fwrite(p, 1, n, f);
+		if (*p != '/' && memchr(p, '/', n)) {
+			while (n >= 2 && p[0] == '.' && p[1] == '/') {
+				p += 2;               /* as join() does */
+				n -= 2;
+				while (n && *p == '/')
+					p++, n--;
+			}
+			memcpy(out + o, cwd, cwdlen);
+			o += cwdlen;
+			if (strcmp(cwd, "/"))
+				out[o++] = '/';
 		}
+		memcpy(out + o, p, n);
+		o += n;
 		p += n;
 	}
-	if (fclose(f) == 0 && changed)
-		setenv("LD_PRELOAD", out, 1);
+	out[o] = '\0';
+	setenv("LD_PRELOAD", out, 1);
 	free(out);
 }
 
-/* Whether an LD_PRELOAD entry is relative and has a '/'. */
+/* Whether an LD_PRELOAD entry is relative and has a '/': one pass, as
+ * every process that starts under the library asks. */
 static bool preload_relative(const char *v)
 {
-	for (const char *p = v; p && *p;) {
-		size_t n;
+	bool start = true, rel = false;
 
-		p += strspn(p, PRELOAD_SEP);
-		n = strcspn(p, PRELOAD_SEP);
-		if (n && *p != '/' && memchr(p, '/', n))
+	for (const char *p = v; p && *p; p++) {
+		if (*p == ' ' || *p == ':') {
+			start = true;
+			rel = false;
+		} else if (start) {
+			start = false;
+			rel = *p != '/';
+		} else if (rel && *p == '/') {
 			return true;
-		p += n;
+		}
 	}
 	return false;
 }
@@ -122,18 +147,18 @@ void config_absolutize_env(void)
 {
 	const char *pol = getenv("REUSE_POLICY"), *log = getenv("REUSE_LOG");
 	const char *pre = getenv("LD_PRELOAD");
-	char *cwd;
+	char cwd[PATH_MAX];
 
 	if (reuse_cfg.secure)
 		return;
-	/* the common case: nothing relative, no getcwd, no allocation */
-	if (!relative(pol) && !relative(log) && !preload_relative(pre))
+	/* the common case (REUSE_LOG=off included): nothing relative, no
+	 * getcwd, no allocation */
+	if (!relative(pol) && !log_relative(log) && !preload_relative(pre))
 		return;
-	cwd = getcwd(NULL, 0);
-	if (!cwd)
+	if (!getcwd(cwd, sizeof cwd))
 		return;
 	absolutize("REUSE_POLICY", cwd);
 	absolutize("REUSE_LOG", cwd);
-	absolutize_preload(cwd);
-	free(cwd);
+	if (preload_relative(pre))
+		absolutize_preload(cwd);
 }

@@ -185,7 +185,7 @@ static int cmp_int(const void *a, const void *b)
  * the range is cut into pieces around them. CLOSE_RANGE_CLOEXEC closes
  * nothing (ours are close-on-exec already) and goes through whole.
  */
-REUSE_EXPORT int close_range(unsigned first, unsigned last, int flags)
+static int close_range_ours(unsigned first, unsigned last, int flags)
 {
 	int mine[8], n = 0, ret = 0, err = 0;
 	unsigned lo = first;
@@ -218,7 +218,14 @@ REUSE_EXPORT int close_range(unsigned first, unsigned last, int flags)
 	return ret;
 }
 
-/* closefrom - glibc's own calls close_range internally, past our wrapper. */
+REUSE_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	return close_range_ours(first, last, flags);
+}
+
+/* closefrom - glibc's own calls close_range internally, past our wrapper;
+ * ours calls its body directly (by its exported name it would be one more
+ * symbol for ld.so to bind at every start, issue 16). */
 REUSE_EXPORT void closefrom(int lowfd)
 {
 	void (*f)(int) = REAL(closefrom);
@@ -226,7 +233,7 @@ REUSE_EXPORT void closefrom(int lowfd)
 
 	if (lowfd < 0)
 		lowfd = 0;
-	if (close_range((unsigned)lowfd, ~0u, 0) == 0) {
+	if (close_range_ours((unsigned)lowfd, ~0u, 0) == 0) {
 		errno = saved;
 		return;
 	}
