@@ -24,6 +24,9 @@
  * x86-64 only (sys.h's bare syscall); elsewhere libc's are used.
  */
 #if defined(__x86_64__)
+/* Debian's build flags fortify: the headers would then define read(),
+ * poll(), recv()... inline, and these definitions would clash with them. */
+#undef _FORTIFY_SOURCE
 #include <dirent.h>
 #include <limits.h>
 #include <fcntl.h>
