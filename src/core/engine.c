@@ -278,10 +278,13 @@ int eng_decide_at_bind(struct reuse_call *c, const struct sockaddr_storage *ss,
 		return plan->err;
 	eng_plan_keep(k, plan);
 	/* the plan's value, else what was asked (a held one reaches the
-	 * kernel now, before the bind, or after the kernel's own) */
-	if ((plan->ra >= 0 ? plan->ra : ra) != kra)
+	 * kernel now, before the bind, or after the kernel's own). A strip
+	 * is always made when the record vouched for the kernel (`known`):
+	 * it cannot see a process the socket was passed to (SCM_RIGHTS) set
+	 * the option meanwhile. */
+	if ((plan->ra >= 0 ? plan->ra : ra) != kra || (plan->ra == 0 && sock_known(k)))
 		sys_setflag(c->sock, SO_REUSEADDR, plan->ra >= 0 ? plan->ra : ra);
-	if ((plan->rp >= 0 ? plan->rp : rp) != krp)
+	if ((plan->rp >= 0 ? plan->rp : rp) != krp || (plan->rp == 0 && sock_known(k)))
 		sys_setflag(c->sock, SO_REUSEPORT, plan->rp >= 0 ? plan->rp : rp);
 	k->held = 0;
 	return 0;

@@ -112,3 +112,26 @@ accepted() {
 }
 @test "19 library: an accepted socket of an exclusive listener reports SO_REUSEADDR 0, as bare" { accepted lib; }
 @test "19 --seccomp: an accepted socket of an exclusive listener reports SO_REUSEADDR 0, as bare" { accepted seccomp; }
+
+# ---- an unbound socket passed out and back -------------------------------------
+
+@test "library: an unbound socket a helper set SO_REUSEADDR on (SCM_RIGHTS) is still exclusive at bind" {
+  # The record knows what this process asked; it cannot see a process the
+  # socket visited. Control: bare, the helper's option lets uid 65534 in.
+  local port p f
+  port=$(free_port)
+  p=$(pol "udp 127.0.0.1:$port exclusive")
+  bg "$T/d.out" "$ROOT/tests/daemons/passopt.py" "$port" 5
+  wait_for "$T/d.out" '^bind=ok' || fail "$(cat "$T/d.out")"
+  run "${NOBODY[@]}" "$ROOT/tests/daemons/attacker.py" udp 127.0.0.1 "$port" ra 0
+  assert_line --index 0 "bind=ok"
+  stop "$LAST"
+  bg "$T/d.out" env LD_PRELOAD="$LIB" REUSE_POLICY="$p" REUSE_LOG=off \
+    "$ROOT/tests/daemons/passopt.py" "$port" 5
+  wait_for "$T/d.out" '^bind=ok' || fail "$(cat "$T/d.out")"
+  for f in none ra rp rarp; do
+    run "${NOBODY[@]}" "$ROOT/tests/daemons/attacker.py" udp 127.0.0.1 "$port" "$f" 0
+    assert_line --index 0 "bind=EADDRINUSE"
+  done
+  stop "$LAST"
+}
