@@ -95,3 +95,9 @@ build_goserver() {
     go build -o "$d/goserver" "$ROOT/tests/daemons/goserver.go") >"$d/gobuild.log" 2>&1 || true
   rm -rf "$d/gocache" "$d/gopath"
 }
+
+# CGROOT: where cgroup v2 is mounted (/sys/fs/cgroup/unified on a hybrid
+# host, /sys/fs/cgroup on a unified one), as reuse guard finds it; empty
+# without one.
+# shellcheck disable=SC2034  # used by the files that load this one
+CGROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts 2>/dev/null)

@@ -61,8 +61,8 @@ victims() {
 # guard_up POLICY LOG : reuse guard on a fresh cgroup $CG, until guard_down
 # (teardown stops it too); returns once it is attached.
 guard_up() {
-  local i cgroot=/sys/fs/cgroup/unified
-  CG=$cgroot/libreuse-matrix-$$-$RANDOM
+  local i
+  CG=$CGROOT/libreuse-matrix-$$-$RANDOM
   mkdir "$CG"
   "$REUSE" guard --cgroup "$CG" --policy "$1" --log "$2" 2>"$T/guard.err" &
   GUARD=$!
@@ -78,7 +78,7 @@ guard_down() {
   if [[ -n ${GUARD:-} ]]; then kill "$GUARD" 2>/dev/null || true; wait "$GUARD" 2>/dev/null || true; fi
   GUARD=
   if [[ -n ${CG:-} && -d $CG ]]; then
-    while read -r p; do echo "$p" >/sys/fs/cgroup/unified/cgroup.procs 2>/dev/null || true; done <"$CG/cgroup.procs"
+    while read -r p; do echo "$p" >"$CGROOT/cgroup.procs" 2>/dev/null || true; done <"$CG/cgroup.procs"
     rmdir "$CG" 2>/dev/null || true
   fi
   CG=
@@ -153,7 +153,7 @@ judge() {
 # programs cannot read it), so some binds with no overlap are refused: noted
 # by judge, not a failure.
 @test "matrix: reuse guard (no-hijack.policy, then 'any *:* exclusive' for uid 65534): victims and attackers in a guarded cgroup" {
-  [[ -d /sys/fs/cgroup/unified ]] || skip "no cgroup v2 mount"
+  [[ -n $CGROOT && -d $CGROOT ]] || skip "no cgroup v2 mount"
   local p
   victims bare2 0 bare ''
   [[ $(grep -c 'overlap=1 result=ok' "$T/bare2.a") -gt 1000 ]] || fail "control: few attacks worked"
